@@ -1,0 +1,153 @@
+//! Cancellation tokens that a parent can share with several pools.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+/// Something that wants to hear about a cancellation (a pool, a child token).
+pub(crate) trait OnCancel: Send + Sync {
+    fn on_cancel(&self);
+}
+
+struct Inner {
+    cancelled: AtomicBool,
+    /// Children and pools to tell. Weak, so a dropped pool leaves no cycle behind.
+    listeners: Mutex<Vec<Weak<dyn OnCancel>>>,
+}
+
+impl OnCancel for Inner {
+    fn on_cancel(&self) {
+        cancel_inner(self);
+    }
+}
+
+/// A cancellation flag shared between a parent and any number of pools.
+///
+/// Cancelling a token cancels every [child](CancelToken::child) and every pool
+/// built with it (see [`Builder::cancel_token`](crate::Builder::cancel_token)),
+/// wakes their workers and blocked producers, and makes their queued items count
+/// as dropped. Cancelling is permanent and idempotent. Clones share the flag.
+///
+/// ```
+/// use pool_core::CancelToken;
+///
+/// let parent = CancelToken::new();
+/// let child = parent.child();
+/// assert!(!child.is_cancelled());
+/// parent.cancel();
+/// assert!(child.is_cancelled());
+/// ```
+#[derive(Clone)]
+pub struct CancelToken {
+    inner: Arc<Inner>,
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        CancelToken {
+            inner: Arc::new(Inner {
+                cancelled: AtomicBool::new(false),
+                listeners: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Whether the token has been cancelled.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Cancels this token and, through them, its children and pools.
+    pub fn cancel(&self) {
+        cancel_inner(&self.inner);
+    }
+
+    /// A new token that is cancelled when this one is (but not the other way round).
+    pub fn child(&self) -> CancelToken {
+        let child = CancelToken::new();
+        let weak: Weak<dyn OnCancel> = Arc::downgrade(&child.inner) as Weak<dyn OnCancel>;
+        self.subscribe(weak);
+        child
+    }
+
+    /// The flag itself, for hot loops that check it per item.
+    pub(crate) fn flag(&self) -> &AtomicBool {
+        &self.inner.cancelled
+    }
+
+    /// Registers a listener; if the token is already cancelled, tells it at once.
+    pub(crate) fn subscribe(&self, listener: Weak<dyn OnCancel>) {
+        let mut listeners = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The flag is read under the lock that `cancel_inner` takes, so a listener
+        // is either registered before the cancel drains the list or told here.
+        if self.inner.cancelled.load(Ordering::SeqCst) {
+            drop(listeners);
+            if let Some(listener) = listener.upgrade() {
+                listener.on_cancel();
+            }
+            return;
+        }
+        listeners.retain(|weak| weak.strong_count() > 0);
+        listeners.push(listener);
+    }
+}
+
+fn cancel_inner(inner: &Inner) {
+    let listeners = {
+        let mut listeners = inner.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.cancelled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        std::mem::take(&mut *listeners)
+    };
+    for listener in listeners {
+        if let Some(listener) = listener.upgrade() {
+            listener.on_cancel();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grandchildren_are_cancelled_and_cancel_is_idempotent() {
+        let root = CancelToken::new();
+        let child = root.child();
+        let grandchild = child.child();
+        child.cancel();
+        assert!(grandchild.is_cancelled());
+        assert!(!root.is_cancelled());
+        root.cancel();
+        root.cancel();
+        assert!(root.is_cancelled());
+    }
+
+    #[test]
+    fn child_of_a_cancelled_token_starts_cancelled() {
+        let root = CancelToken::new();
+        root.cancel();
+        assert!(root.child().is_cancelled());
+    }
+}

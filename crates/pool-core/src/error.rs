@@ -1,0 +1,248 @@
+//! Error types: build errors, submission refusals and run errors.
+
+use std::fmt;
+
+use crate::WorkerId;
+
+/// The boxed error every worker error converts into.
+///
+/// `anyhow::Error`, `std::io::Error` and any `thiserror` enum convert into it
+/// with `Into`, so a worker may return whichever error type suits it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An invalid pool setting, reported by [`Builder::build`](crate::Builder::build)
+/// and its siblings before any thread starts.
+///
+/// Each variant names the setting that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `workers` was never set.
+    #[error("`workers` is required: call `.workers(n)` with n >= 1")]
+    WorkersNotSet,
+    /// `workers` was 0.
+    #[error("`workers` must be at least 1, got 0")]
+    ZeroWorkers,
+    /// `workers` was larger than [`MAX_WORKERS`](crate::MAX_WORKERS).
+    #[error("`workers` must be at most {max}, got {workers}")]
+    TooManyWorkers {
+        /// The requested number of workers.
+        workers: usize,
+        /// The largest number accepted.
+        max: usize,
+    },
+    /// `batch_size` was invalid.
+    #[error("invalid `batch_size`: {0}")]
+    BatchSize(#[from] pool_batch::BatchSizeError),
+    /// `capacity` was 0.
+    #[error("`capacity` must be at least 1, got 0")]
+    ZeroCapacity,
+    /// `capacity` was larger than [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    #[error("`capacity` must be at most {max}, got {capacity}")]
+    CapacityTooLarge {
+        /// The requested capacity.
+        capacity: usize,
+        /// The largest capacity accepted.
+        max: usize,
+    },
+    /// `batch_size` was larger than `capacity`, so no batch could ever be admitted.
+    #[error("`batch_size` ({batch_size}) must not exceed `capacity` ({capacity})")]
+    BatchExceedsCapacity {
+        /// The requested batch size.
+        batch_size: usize,
+        /// The requested (or default) capacity.
+        capacity: usize,
+    },
+    /// `error_limit` was 0 with `continue_on_error`, which would keep no error at all.
+    #[error("`error_limit` must be at least 1")]
+    ZeroErrorLimit,
+    /// The operating system refused to start a worker thread.
+    #[error("could not spawn worker thread {worker}: {message}")]
+    Spawn {
+        /// The worker whose thread failed to start.
+        worker: WorkerId,
+        /// The operating system's message.
+        message: String,
+    },
+}
+
+/// Why a submission was refused. Every variant hands the item back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError<T> {
+    /// The pool was closed (`close`, `wait` or drop); the item was not taken.
+    #[error("the pool is closed; the item was handed back")]
+    Closed(T),
+    /// The pool was cancelled; the item was not taken.
+    #[error("the pool is cancelled; the item was handed back")]
+    Cancelled(T),
+}
+
+impl<T> SubmitError<T> {
+    /// Takes the refused item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            SubmitError::Closed(item) | SubmitError::Cancelled(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Closed(_) => f.write_str("Closed(..)"),
+            SubmitError::Cancelled(_) => f.write_str("Cancelled(..)"),
+        }
+    }
+}
+
+/// Why a non-blocking or timed submission was refused. Every variant hands the item back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum TrySubmitError<T> {
+    /// The pool was at capacity (for `submit_timeout`: for the whole timeout).
+    #[error("the pool is at capacity; the item was handed back")]
+    Full(T),
+    /// The pool was closed; the item was not taken.
+    #[error("the pool is closed; the item was handed back")]
+    Closed(T),
+    /// The pool was cancelled; the item was not taken.
+    #[error("the pool is cancelled; the item was handed back")]
+    Cancelled(T),
+}
+
+impl<T> TrySubmitError<T> {
+    /// Takes the refused item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySubmitError::Full(item)
+            | TrySubmitError::Closed(item)
+            | TrySubmitError::Cancelled(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TrySubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("Full(..)"),
+            TrySubmitError::Closed(_) => f.write_str("Closed(..)"),
+            TrySubmitError::Cancelled(_) => f.write_str("Cancelled(..)"),
+        }
+    }
+}
+
+impl<T> From<SubmitError<T>> for TrySubmitError<T> {
+    fn from(error: SubmitError<T>) -> Self {
+        match error {
+            SubmitError::Closed(item) => TrySubmitError::Closed(item),
+            SubmitError::Cancelled(item) => TrySubmitError::Cancelled(item),
+        }
+    }
+}
+
+/// Where a caught panic happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PanicSite {
+    /// In the worker, while processing an item or a batch.
+    Work,
+    /// In the maker that builds a stateful worker.
+    Maker,
+    /// In a worker's `finish` hook.
+    Finish,
+    /// In an `on_worker_done` or `on_pool_done` callback.
+    Callback,
+}
+
+impl fmt::Display for PanicSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PanicSite::Work => "work",
+            PanicSite::Maker => "maker",
+            PanicSite::Finish => "finish",
+            PanicSite::Callback => "callback",
+        })
+    }
+}
+
+/// What went wrong during a run, as returned by [`Pool::wait`](crate::Pool::wait)
+/// and listed by [`Report::errors`](crate::Report::errors).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// A worker returned an error for an item (or a batch, for batch workers).
+    #[error("worker {worker} failed: {source}")]
+    Worker {
+        /// The worker that failed.
+        worker: WorkerId,
+        /// The worker's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// A worker's `finish` hook returned an error.
+    #[error("worker {worker} failed to finish: {source}")]
+    Finish {
+        /// The worker whose hook failed.
+        worker: WorkerId,
+        /// The hook's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// User code panicked; the panic was caught and the pool kept its accounting.
+    #[error("worker {worker} panicked in {site}: {message}")]
+    Panicked {
+        /// The worker thread that caught the panic (worker 0 for `on_pool_done`).
+        worker: WorkerId,
+        /// Which piece of user code panicked.
+        site: PanicSite,
+        /// The panic payload rendered as text (`&str` and `String` payloads; others say so).
+        message: String,
+    },
+    /// The pool was cancelled (by `cancel()` or its token) before all items ran.
+    #[error("the pool was cancelled; {dropped} items were dropped")]
+    Cancelled {
+        /// How many submitted items were dropped unprocessed.
+        dropped: u64,
+    },
+    /// Several errors under `continue_on_error`: the retained ones and the total.
+    #[error("{total} errors (first {} kept); first: {}", .errors.len(), FirstError(.errors))]
+    Many {
+        /// The retained errors, in the order they were recorded (at most `error_limit`).
+        errors: Vec<PoolError>,
+        /// How many errors happened in all.
+        total: u64,
+    },
+}
+
+struct FirstError<'a>(&'a [PoolError]);
+
+impl fmt::Display for FirstError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.first() {
+            Some(error) => fmt::Display::fmt(error, f),
+            None => f.write_str("none kept"),
+        }
+    }
+}
+
+impl PoolError {
+    /// The worker the error came from, where there is one.
+    pub fn worker(&self) -> Option<WorkerId> {
+        match self {
+            PoolError::Worker { worker, .. }
+            | PoolError::Finish { worker, .. }
+            | PoolError::Panicked { worker, .. } => Some(*worker),
+            PoolError::Cancelled { .. } | PoolError::Many { .. } => None,
+        }
+    }
+}
+
+/// Renders a panic payload as text.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

@@ -1,0 +1,79 @@
+//! The executor of `workforce`: a fixed set of worker threads that process a
+//! stream of typed items with work stealing, bounded memory and exact accounting.
+//!
+//! **What it is for**: pushing many items (records, files, rows, requests) through
+//! a few threads, with backpressure, batching, cancellation, an error policy and a
+//! report that says what happened to every item. **What it is not for**: async
+//! tasks (use tokio), splitting one in-memory collection (use rayon's
+//! `par_iter`), or unbounded fire-and-forget spawning.
+//!
+//! # Shape
+//!
+//! ```
+//! use pool_core::{Ctx, Pool};
+//!
+//! let pool = Pool::builder()
+//!     .workers(4)                 // required; 0 is a build error
+//!     .batch_size(64)             // items per pushed batch; 1 = unbatched
+//!     .capacity(4096)             // items in flight; submit blocks beyond it
+//!     .continue_on_error()        // default: stop on the first error
+//!     .build(|ctx: &Ctx, line: String| -> anyhow::Result<()> {
+//!         anyhow::ensure!(!line.is_empty(), "empty line on worker {}", ctx.worker_id());
+//!         Ok(())
+//!     })?;
+//!
+//! let mut submitter = pool.submitter(); // one per producer thread
+//! for line in ["a", "", "c"] {
+//!     submitter.submit(line.to_owned())?; // Err hands the item back
+//! }
+//! drop(submitter); // flushes the last batch
+//!
+//! let report = pool.finish(); // `wait()` would return the errors as `Err`
+//! assert_eq!((report.processed(), report.failed()), (2, 1));
+//! assert!(report.is_balanced()); // submitted == processed + failed + dropped
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How it works
+//!
+//! A [`Submitter`] fills a batch locally and pushes it, whole, to a global
+//! `crossbeam_deque::Injector`; a batch size of 1 pushes single items without
+//! allocating. Each worker takes a handful of jobs at once with
+//! `steal_batch_and_pop` into its own deque, which idle siblings steal from. One
+//! counter, `in_flight`, is both the capacity bound (producers reserve room per
+//! batch, workers give it back in bulk) and the exit condition (workers leave when
+//! the pool is closed and nothing is in flight). Idle workers spin briefly and then
+//! park; a producer wakes one only if some sleep, which costs one atomic load when
+//! none do. The protocols and their proofs sit beside the code in `sleep.rs` and
+//! `shared.rs`.
+//!
+//! # Guarantees
+//!
+//! - **Nothing lost**: every accepted item is processed, failed or dropped (only
+//!   on cancel), and [`Report`] counts each; a refused item is handed back in the
+//!   error ([`SubmitError`], [`TrySubmitError`]).
+//! - **No hang** on a panicking worker, maker or callback (caught and reported as
+//!   [`PoolError::Panicked`]), on cancel while producers are blocked, or on drop
+//!   without `wait`.
+//! - **Bad settings fail at build** with a [`BuildError`] that names the setting.
+
+#![deny(missing_docs)]
+
+mod cancel;
+mod error;
+mod pool;
+mod report;
+mod run;
+mod shared;
+mod sleep;
+mod submit;
+mod worker;
+
+pub use cancel::CancelToken;
+pub use error::{BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError};
+pub use pool::{
+    Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_CAPACITY, MAX_WORKERS, Pool,
+};
+pub use report::{Ctx, Report, WorkerCounts, WorkerReport};
+pub use submit::{Sender, Submitter};
+pub use worker::{BatchWorker, Worker, WorkerId};

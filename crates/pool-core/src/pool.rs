@@ -1,0 +1,549 @@
+//! The pool, its builder and its lifecycle.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, PoisonError, Weak};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_deque::Worker as LocalQueue;
+use pool_batch::Batcher;
+
+use crate::cancel::OnCancel;
+use crate::report::WorkerCounts;
+use crate::run::{BatchProcessor, ItemProcessor, Processor, worker_main};
+use crate::shared::{Config, Shared, WorkerDoneFn};
+use crate::sleep::{Parker, Sleep, unparker_of};
+use crate::{
+    BatchWorker, BoxError, BuildError, CancelToken, Ctx, PanicSite, PoolError, Report, Sender,
+    Submitter, Worker, WorkerId, WorkerReport,
+};
+
+/// The default batch size: large enough to amortise the per-batch queue and
+/// capacity operations to about a nanosecond per item, small enough that a batch
+/// of slow items does not starve the other workers (see `cargo xtask bench`).
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+/// The smallest default capacity (items in flight); see [`Builder::capacity`].
+pub const DEFAULT_MIN_CAPACITY: usize = 4096;
+/// The largest number of workers a pool accepts.
+pub const MAX_WORKERS: usize = 4096;
+/// The largest capacity a pool accepts (no memory is reserved up front for it).
+pub const MAX_CAPACITY: usize = 1 << 40;
+
+type PoolDoneFn = Box<dyn FnOnce(&Report) + Send>;
+
+/// Configures and starts a [`Pool`]. Obtained from [`Pool::builder`].
+///
+/// Every setting is checked by the `build` methods, which return a
+/// [`BuildError`] naming the wrong setting instead of falling back to a default.
+#[must_use = "a builder does nothing until one of its build methods is called"]
+pub struct Builder<T> {
+    workers: Option<usize>,
+    batch_size: usize,
+    capacity: Option<usize>,
+    stop_on_error: bool,
+    error_limit: usize,
+    token: Option<CancelToken>,
+    resume_panics: bool,
+    thread_name: String,
+    on_worker_done: Option<WorkerDoneFn>,
+    on_pool_done: Option<PoolDoneFn>,
+    _items: PhantomData<fn(T)>,
+}
+
+impl<T> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("workers", &self.workers)
+            .field("batch_size", &self.batch_size)
+            .field("capacity", &self.capacity)
+            .field("stop_on_error", &self.stop_on_error)
+            .field("error_limit", &self.error_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Builder<T> {
+    fn new() -> Self {
+        Builder {
+            workers: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            capacity: None,
+            stop_on_error: true,
+            error_limit: 1000,
+            token: None,
+            resume_panics: false,
+            thread_name: "workforce".to_owned(),
+            on_worker_done: None,
+            on_pool_done: None,
+            _items: PhantomData,
+        }
+    }
+
+    /// The number of worker threads (required, at least 1).
+    pub fn workers(mut self, n_workers: usize) -> Self {
+        self.workers = Some(n_workers);
+        self
+    }
+
+    /// Items per batch in a [`Submitter`] (default [`DEFAULT_BATCH_SIZE`]).
+    /// `1` turns batching off: every item is pushed on its own, without allocating.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// The most items in flight at once: reserved by producers (including the room
+    /// reserved for a batch being filled) and not yet finished by a worker.
+    /// `submit` blocks beyond it, so memory stays flat however fast producers are.
+    ///
+    /// Default: `max(4096, 4 * batch_size * workers)`. Must be at least `batch_size`.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Error policy (the default): the first error or panic cancels the pool, the
+    /// remaining items are dropped and counted, and `wait` returns that error.
+    pub fn stop_on_error(mut self) -> Self {
+        self.stop_on_error = true;
+        self
+    }
+
+    /// Error policy: keep processing after errors; `wait` returns
+    /// [`PoolError::Many`] with every error (up to [`error_limit`](Self::error_limit))
+    /// and the total count.
+    pub fn continue_on_error(mut self) -> Self {
+        self.stop_on_error = false;
+        self
+    }
+
+    /// How many errors the report keeps (default 1000); the count covers all.
+    pub fn error_limit(mut self, error_limit: usize) -> Self {
+        self.error_limit = error_limit;
+        self
+    }
+
+    /// Cancels the pool when `token` (or any of its parents) is cancelled. The pool
+    /// gets a child of it, so `pool.cancel()` does not cancel the parent.
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Re-raises the first caught panic from [`Pool::wait`] with its original
+    /// payload, like [`std::thread::scope`] does, after the pool has shut down.
+    pub fn resume_panics(mut self, resume: bool) -> Self {
+        self.resume_panics = resume;
+        self
+    }
+
+    /// The prefix of worker thread names (`{prefix}-{index}`; default `workforce`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Called on each worker's thread after its last item (and after the worker's
+    /// `finish` hook), with its id and counts. A panic in it is caught and reported.
+    pub fn on_worker_done(
+        mut self,
+        callback: impl Fn(WorkerId, &WorkerCounts) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_worker_done = Some(Box::new(callback));
+        self
+    }
+
+    /// Called once with the final report, when the pool is waited on or dropped.
+    pub fn on_pool_done(mut self, callback: impl FnOnce(&Report) + Send + 'static) -> Self {
+        self.on_pool_done = Some(Box::new(callback));
+        self
+    }
+
+    /// Starts a pool whose workers all share one function.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    /// let pool = Pool::builder().workers(2).build(|ctx: &Ctx, n: u64| {
+    ///     anyhow::ensure!(n < 1_000, "{n} is too large for worker {}", ctx.worker_id());
+    ///     Ok(())
+    /// })?;
+    /// pool.submitter().submit(5)?;
+    /// assert_eq!(pool.wait()?.processed(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
+    where
+        F: Fn(&Ctx, T) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<BoxError>,
+    {
+        let work = Arc::new(work);
+        self.start(move |_ctx: &Ctx| {
+            let work = Arc::clone(&work);
+            ItemProcessor(move |ctx: &Ctx, item: T| work(ctx, item))
+        })
+    }
+
+    /// Starts a pool where each thread builds its own worker with `maker`, on that
+    /// thread: the worker may own a connection or buffer and need not be `Send`.
+    pub fn build_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
+    where
+        M: Fn(WorkerId) -> W + Send + Sync + 'static,
+        W: Worker<T> + 'static,
+    {
+        self.start(move |ctx: &Ctx| ItemProcessor(maker(ctx.worker_id())))
+    }
+
+    /// Starts a pool whose workers share one batch function
+    /// (see [`BatchWorker`]).
+    pub fn build_batch<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
+    where
+        F: Fn(&Ctx, &mut Vec<T>) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<BoxError>,
+    {
+        let work = Arc::new(work);
+        self.start(move |_ctx: &Ctx| {
+            let work = Arc::clone(&work);
+            BatchProcessor {
+                worker: move |ctx: &Ctx, batch: &mut Vec<T>| work(ctx, batch),
+                single: Vec::with_capacity(1),
+            }
+        })
+    }
+
+    /// Starts a pool where each thread builds its own [`BatchWorker`] with `maker`.
+    pub fn build_batch_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
+    where
+        M: Fn(WorkerId) -> W + Send + Sync + 'static,
+        W: BatchWorker<T> + 'static,
+    {
+        self.start(move |ctx: &Ctx| BatchProcessor {
+            worker: maker(ctx.worker_id()),
+            single: Vec::with_capacity(1),
+        })
+    }
+
+    fn config(&self) -> Result<Config, BuildError> {
+        let n_workers = self.workers.ok_or(BuildError::WorkersNotSet)?;
+        if n_workers == 0 {
+            return Err(BuildError::ZeroWorkers);
+        }
+        if n_workers > MAX_WORKERS {
+            return Err(BuildError::TooManyWorkers {
+                workers: n_workers,
+                max: MAX_WORKERS,
+            });
+        }
+        // Validates the batch size the same way the submitters' batchers will.
+        Batcher::<T>::new(self.batch_size)?;
+        let capacity = match self.capacity {
+            Some(capacity) => capacity,
+            None => DEFAULT_MIN_CAPACITY
+                .max(self.batch_size.saturating_mul(4).saturating_mul(n_workers))
+                .min(MAX_CAPACITY),
+        };
+        if capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        if capacity > MAX_CAPACITY {
+            return Err(BuildError::CapacityTooLarge {
+                capacity,
+                max: MAX_CAPACITY,
+            });
+        }
+        if self.batch_size > capacity {
+            return Err(BuildError::BatchExceedsCapacity {
+                batch_size: self.batch_size,
+                capacity,
+            });
+        }
+        if self.error_limit == 0 {
+            return Err(BuildError::ZeroErrorLimit);
+        }
+        Ok(Config {
+            n_workers,
+            batch_size: self.batch_size,
+            capacity,
+            // Release often enough that a quarter of the capacity is never held
+            // back by finished-but-unreleased items, and at least once per batch.
+            release_every: (capacity / (4 * n_workers)).clamp(1, self.batch_size.max(256)),
+            stop_on_error: self.stop_on_error,
+            error_limit: self.error_limit,
+        })
+    }
+
+    fn start<P, Mk>(self, make: Mk) -> Result<Pool<T>, BuildError>
+    where
+        P: Processor<T> + 'static,
+        Mk: Fn(&Ctx) -> P + Send + Sync + 'static,
+    {
+        let config = self.config()?;
+        let n_workers = config.n_workers;
+        let started = Instant::now();
+        let parkers: Vec<Parker> = (0..n_workers).map(|_| Parker::new()).collect();
+        let locals: Vec<LocalQueue<_>> = (0..n_workers).map(|_| LocalQueue::new_fifo()).collect();
+        let stealers = locals.iter().map(LocalQueue::stealer).collect();
+        let sleep = Sleep::new(parkers.iter().map(unparker_of).collect());
+        let token = match &self.token {
+            Some(parent) => parent.child(),
+            None => CancelToken::new(),
+        };
+        let shared = Arc::new(Shared::new(
+            config,
+            stealers,
+            sleep,
+            token,
+            self.on_worker_done,
+        ));
+        let listener: Weak<dyn OnCancel> = Arc::downgrade(&shared) as Weak<dyn OnCancel>;
+        shared.token.subscribe(listener);
+
+        let make = Arc::new(make);
+        let mut pool = Pool {
+            shared,
+            threads: Vec::with_capacity(n_workers),
+            started,
+            on_pool_done: self.on_pool_done,
+            resume_panics: self.resume_panics,
+            next_hint: AtomicUsize::new(0),
+        };
+        for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
+            let shared = Arc::clone(&pool.shared);
+            let make = Arc::clone(&make);
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-{index}", self.thread_name))
+                .spawn(move || worker_main(shared, index, local, parker, |ctx: &Ctx| make(ctx)));
+            match spawned {
+                Ok(handle) => pool.threads.push(handle),
+                Err(error) => {
+                    // The pool's drop closes it and joins the threads started so far.
+                    drop(pool);
+                    return Err(BuildError::Spawn {
+                        worker: WorkerId(index),
+                        message: error.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(pool)
+    }
+}
+
+/// A fixed set of worker threads processing items of type `T`.
+///
+/// Threads start when the pool is built. Items go in through a [`Submitter`]
+/// (batching, one per producer thread) or a [`Sender`] (cloneable, one item at a
+/// time). [`close`](Pool::close) stops input, [`cancel`](Pool::cancel) stops
+/// soon and drops queued items, [`wait`](Pool::wait) closes, drains, joins and
+/// reports. Dropping a pool without waiting does the same as `wait` and discards
+/// the report: threads are never leaked.
+///
+/// Every submitted item ends up processed, failed or dropped, and the
+/// [`Report`] says how many of each.
+///
+/// ```
+/// use pool_core::{Ctx, Pool};
+///
+/// let pool = Pool::builder()
+///     .workers(4)
+///     .continue_on_error()
+///     .build(|_ctx: &Ctx, n: u32| {
+///         if n % 10 == 0 { anyhow::bail!("{n} is a multiple of ten") }
+///         Ok(())
+///     })?;
+/// let mut submitter = pool.submitter();
+/// for n in 0..1000 {
+///     submitter.submit(n)?;
+/// }
+/// drop(submitter);
+/// let report = pool.finish();
+/// assert_eq!(report.submitted(), 1000);
+/// assert_eq!(report.processed(), 900);
+/// assert_eq!(report.failed(), 100);
+/// assert_eq!(report.error_count(), 100);
+/// assert!(report.is_balanced());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    threads: Vec<JoinHandle<()>>,
+    started: Instant,
+    on_pool_done: Option<PoolDoneFn>,
+    resume_panics: bool,
+    next_hint: AtomicUsize,
+}
+
+impl<T: Send + 'static> fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.shared.config.n_workers)
+            .field("batch_size", &self.shared.config.batch_size)
+            .field("capacity", &self.shared.config.capacity)
+            .field("in_flight", &self.shared.in_flight())
+            .field("closed", &self.shared.is_closed())
+            .field("cancelled", &self.shared.token.is_cancelled())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Pool<T> {
+    /// A builder with default settings; `workers` must be set.
+    pub fn builder() -> Builder<T> {
+        Builder::new()
+    }
+
+    /// A batching handle for one producer thread.
+    pub fn submitter(&self) -> Submitter<'_, T> {
+        let batcher = Batcher::new(self.shared.config.batch_size)
+            .expect("the batch size was validated at build");
+        Submitter::new(&self.shared, batcher, self.next_hint.fetch_add(1, Relaxed))
+    }
+
+    /// A cloneable handle that sends items one at a time, usable from any thread,
+    /// including another pool's workers.
+    pub fn sender(&self) -> Sender<T> {
+        Sender::new(Arc::clone(&self.shared))
+    }
+
+    /// Stops accepting input. Items already accepted are still processed.
+    /// Idempotent; blocked producers return their items as `Closed`.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Cancels the pool: workers finish the item in hand, queued items are dropped
+    /// and counted, blocked producers return their items as `Cancelled`.
+    /// Idempotent.
+    pub fn cancel(&self) {
+        self.shared.token.cancel();
+    }
+
+    /// The pool's cancellation token (a child of the builder's token, if one was
+    /// given).
+    pub fn token(&self) -> &CancelToken {
+        &self.shared.token
+    }
+
+    /// Whether the pool no longer accepts input.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.config.n_workers
+    }
+
+    /// The configured batch size.
+    pub fn batch_size(&self) -> usize {
+        self.shared.config.batch_size
+    }
+
+    /// The configured capacity (items in flight).
+    pub fn capacity(&self) -> usize {
+        self.shared.config.capacity
+    }
+
+    /// Items reserved and not yet finished, right now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight()
+    }
+
+    /// Closes the pool, waits for every accepted item, joins the threads and
+    /// returns the report, or the run's error (see [`Report::into_result`]).
+    ///
+    /// With [`Builder::resume_panics`], a caught panic is re-raised here instead.
+    pub fn wait(mut self) -> Result<Report, PoolError> {
+        let (report, panic) = self.shut_down();
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+        report.into_result()
+    }
+
+    /// Like [`wait`](Pool::wait) but always returns the report, errors included.
+    pub fn finish(mut self) -> Report {
+        let (report, panic) = self.shut_down();
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+        report
+    }
+
+    /// Closes, drains and joins; builds the report. Idempotent (the second call
+    /// finds no threads and returns an empty-handed report).
+    fn shut_down(&mut self) -> (Report, Option<Box<dyn Any + Send>>) {
+        self.shared.close();
+        for handle in self.threads.drain(..) {
+            // Worker threads catch every panic of user code, so a join error would be
+            // a bug in the pool itself; the accounting below still reports it.
+            if let Err(payload) = handle.join() {
+                self.shared
+                    .record_panic(WorkerId(0), PanicSite::Work, payload, false);
+            }
+        }
+        let shared = &self.shared;
+        let timings = shared.timings.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let workers: Vec<WorkerReport> = shared
+            .shards
+            .iter()
+            .zip(timings)
+            .enumerate()
+            .map(|(index, (shard, timings))| WorkerReport {
+                worker: WorkerId(index),
+                counts: shard.counts(),
+                busy: timings.busy,
+                idle: timings.idle,
+                init: timings.init,
+                wrap_up: timings.wrap_up,
+            })
+            .collect();
+        let sum = |field: fn(&WorkerCounts) -> u64| -> u64 {
+            workers.iter().map(|worker| field(&worker.counts)).sum()
+        };
+        let (errors, error_count, first_panic) = {
+            let mut store = shared.errors.lock().unwrap_or_else(PoisonError::into_inner);
+            (
+                std::mem::take(&mut store.errors),
+                store.total,
+                store.first_panic.take(),
+            )
+        };
+        let mut report = Report {
+            submitted: shared.submitted(),
+            processed: sum(|counts| counts.processed),
+            failed: sum(|counts| counts.failed),
+            dropped: sum(|counts| counts.dropped) + shared.producer_dropped(),
+            workers,
+            errors,
+            error_count,
+            cancelled: shared.token.is_cancelled(),
+            stop_on_error: shared.config.stop_on_error,
+            elapsed: self.started.elapsed(),
+        };
+        if let Some(callback) = self.on_pool_done.take() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(&report))) {
+                report.error_count += 1;
+                report.errors.push(PoolError::Panicked {
+                    worker: WorkerId(0),
+                    site: PanicSite::Callback,
+                    message: crate::error::panic_message(&*payload),
+                });
+            }
+        }
+        let panic = if self.resume_panics { first_panic } else { None };
+        (report, panic)
+    }
+}
+
+impl<T: Send + 'static> Drop for Pool<T> {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() || self.on_pool_done.is_some() {
+            // Dropping must not panic, so a panic to resume is discarded here.
+            let _ = self.shut_down();
+        }
+    }
+}

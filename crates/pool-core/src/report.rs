@@ -1,0 +1,233 @@
+//! Per-worker counters, the context handed to workers, and the final report.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::{CancelToken, PoolError, WorkerId};
+
+/// A counter with a single writer (its worker thread) and any number of readers.
+///
+/// The writer adds with a plain load and store, not a read-modify-write, so a count
+/// costs no locked instruction; readers see a value at most one update old.
+#[derive(Default)]
+pub(crate) struct OwnedCounter(AtomicU64);
+
+impl OwnedCounter {
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// One worker's counters, on a cache line of their own.
+#[derive(Default)]
+pub(crate) struct WorkerShard {
+    pub(crate) processed: OwnedCounter,
+    pub(crate) failed: OwnedCounter,
+    pub(crate) dropped: OwnedCounter,
+}
+
+pub(crate) type Shards = Arc<[CachePadded<WorkerShard>]>;
+
+/// A worker's item counts at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerCounts {
+    /// Items the worker processed successfully.
+    pub processed: u64,
+    /// Items whose processing returned an error or panicked.
+    pub failed: u64,
+    /// Items the worker dropped unprocessed because the pool was cancelled.
+    pub dropped: u64,
+}
+
+impl WorkerShard {
+    pub(crate) fn counts(&self) -> WorkerCounts {
+        WorkerCounts {
+            processed: self.processed.get(),
+            failed: self.failed.get(),
+            dropped: self.dropped.get(),
+        }
+    }
+}
+
+/// What a worker can see of its pool while it runs: its id, cancellation and its
+/// own counters. One `Ctx` lives on each worker thread and is passed by reference.
+pub struct Ctx {
+    pub(crate) worker: WorkerId,
+    pub(crate) token: CancelToken,
+    pub(crate) shards: Shards,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("worker", &self.worker)
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl Ctx {
+    /// The id of the worker running this call.
+    #[inline]
+    pub fn worker_id(&self) -> WorkerId {
+        self.worker
+    }
+
+    /// Whether the pool has been cancelled (explicitly, through its token, or by the
+    /// first error under the stop-on-error policy). Long-running work should poll it.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// The pool's cancellation token, to hand to code that takes one or to cancel
+    /// the pool from inside a worker.
+    pub fn token(&self) -> &CancelToken {
+        &self.token
+    }
+
+    /// This worker's counts so far (the current item is not counted yet).
+    pub fn counts(&self) -> WorkerCounts {
+        self.shards[self.worker.0].counts()
+    }
+}
+
+/// One worker's share of a finished run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// The worker.
+    pub worker: WorkerId,
+    /// Its item counts.
+    pub counts: WorkerCounts,
+    /// Time spent processing (from finding work to running out of it).
+    pub busy: Duration,
+    /// Time spent idle: spinning, parked or waiting for work.
+    pub idle: Duration,
+    /// Time the maker took to build the worker (zero for shared workers).
+    pub init: Duration,
+    /// Time the `finish` hook and the `on_worker_done` callback took.
+    pub wrap_up: Duration,
+}
+
+/// What happened in a run: counts, per-worker shares and errors.
+///
+/// The counts always satisfy `submitted == processed + failed + dropped`
+/// ([`is_balanced`](Report::is_balanced)); the pool's tests check it under errors,
+/// panics, cancellation and close.
+#[derive(Debug)]
+pub struct Report {
+    pub(crate) submitted: u64,
+    pub(crate) processed: u64,
+    pub(crate) failed: u64,
+    pub(crate) dropped: u64,
+    pub(crate) workers: Vec<WorkerReport>,
+    pub(crate) errors: Vec<PoolError>,
+    pub(crate) error_count: u64,
+    pub(crate) cancelled: bool,
+    pub(crate) stop_on_error: bool,
+    pub(crate) elapsed: Duration,
+}
+
+impl Report {
+    /// Items accepted by `submit`/`send` (refused items are not counted).
+    pub fn submitted(&self) -> u64 {
+        self.submitted
+    }
+
+    /// Items processed successfully.
+    pub fn processed(&self) -> u64 {
+        self.processed
+    }
+
+    /// Items whose worker returned an error or panicked.
+    pub fn failed(&self) -> u64 {
+        self.failed
+    }
+
+    /// Items dropped unprocessed because the pool was cancelled.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Whether `submitted == processed + failed + dropped`.
+    pub fn is_balanced(&self) -> bool {
+        self.submitted == self.processed + self.failed + self.dropped
+    }
+
+    /// Each worker's share, in worker order. A hot key or a slow worker shows here.
+    pub fn workers(&self) -> &[WorkerReport] {
+        &self.workers
+    }
+
+    /// The errors kept (all of them up to the pool's `error_limit`), in the order
+    /// they were recorded.
+    pub fn errors(&self) -> &[PoolError] {
+        &self.errors
+    }
+
+    /// How many errors happened in all, kept or not (item errors, `finish` errors
+    /// and caught panics).
+    pub fn error_count(&self) -> u64 {
+        self.error_count
+    }
+
+    /// Whether the pool was cancelled (explicitly, by its token, or by the first
+    /// error under stop-on-error).
+    pub fn was_cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// Time from the pool's build to the end of `wait`.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// `Ok(self)` for a clean run; otherwise the error `wait` returns: the first
+    /// error under stop-on-error, [`PoolError::Many`] under continue-on-error, or
+    /// [`PoolError::Cancelled`] when the pool was cancelled without an error.
+    pub fn into_result(mut self) -> Result<Report, PoolError> {
+        if self.error_count > 0 {
+            if self.stop_on_error && !self.errors.is_empty() {
+                return Err(self.errors.swap_remove(0));
+            }
+            return Err(PoolError::Many {
+                errors: std::mem::take(&mut self.errors),
+                total: self.error_count,
+            });
+        }
+        if self.cancelled {
+            return Err(PoolError::Cancelled {
+                dropped: self.dropped,
+            });
+        }
+        Ok(self)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "submitted {}, processed {}, failed {}, dropped {}, errors {}{} in {:.3?}",
+            self.submitted,
+            self.processed,
+            self.failed,
+            self.dropped,
+            self.error_count,
+            if self.cancelled { ", cancelled" } else { "" },
+            self.elapsed
+        )
+    }
+}

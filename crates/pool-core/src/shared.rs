@@ -1,0 +1,427 @@
+//! The state all threads of one pool share: queues, sleep slots, the capacity
+//! counter, the cancellation token and the error store.
+//!
+//! # Close, cancel and capacity: one counter
+//!
+//! `in_flight` counts items that a producer has reserved and no worker has
+//! finished. It is the capacity bound and the exit condition at once:
+//! - a producer reserves `k` items with a `SeqCst` CAS that keeps
+//!   `in_flight <= capacity`, and only then reads `closed` and the cancel flag
+//!   (`SeqCst`); if either is set it releases the `k` and hands the items back;
+//! - a worker exits only when `closed && in_flight == 0`.
+//!
+//! If a producer's reservation lands after a worker read `in_flight == 0`, the
+//! single `SeqCst` order puts the producer's read of `closed` after the close, so
+//! it backs out: no item is ever pushed into a pool whose workers have left.
+//! Reserved items are always pushed (or, when cancelled, dropped and counted), so
+//! workers never wait for an item that will not come.
+//!
+//! Workers release capacity in bulk (every `release_every` items and always before
+//! going idle), so the counter is touched once per batch, not per item. A release
+//! that brings the count to zero on a closed pool wakes every worker so they exit.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+
+use crate::cancel::OnCancel;
+use crate::error::panic_message;
+use crate::report::{Shards, WorkerCounts};
+use crate::sleep::Sleep;
+use crate::{CancelToken, PanicSite, PoolError, WorkerId};
+
+/// A unit in the queues: a lone item (no allocation) or a batch.
+pub(crate) enum Job<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// How long a producer may wait for capacity.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    No,
+    Until(Instant),
+    Forever,
+}
+
+impl Wait {
+    pub(crate) fn timeout(timeout: Duration) -> Wait {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => Wait::Until(deadline),
+            None => Wait::Forever,
+        }
+    }
+}
+
+/// Why a reservation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Full,
+    Closed,
+    Cancelled,
+}
+
+/// The counters producers write: kept apart from the workers' shards.
+struct Flow {
+    in_flight: AtomicUsize,
+    submitted: AtomicU64,
+}
+
+/// Per-worker times, written once when the worker exits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timings {
+    pub(crate) busy: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) init: Duration,
+    pub(crate) wrap_up: Duration,
+}
+
+/// Errors and the first panic payload, behind a lock taken only on failure.
+#[derive(Default)]
+pub(crate) struct ErrorStore {
+    pub(crate) errors: Vec<PoolError>,
+    pub(crate) total: u64,
+    pub(crate) first_panic: Option<Box<dyn Any + Send>>,
+}
+
+/// Settings fixed at build time.
+pub(crate) struct Config {
+    pub(crate) n_workers: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) capacity: usize,
+    pub(crate) release_every: usize,
+    pub(crate) stop_on_error: bool,
+    pub(crate) error_limit: usize,
+}
+
+pub(crate) type WorkerDoneFn = Box<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
+
+pub(crate) struct Shared<T> {
+    pub(crate) config: Config,
+    pub(crate) injector: Injector<Job<T>>,
+    pub(crate) stealers: Box<[Stealer<Job<T>>]>,
+    pub(crate) sleep: Sleep,
+    flow: CachePadded<Flow>,
+    closed: CachePadded<AtomicBool>,
+    /// Items accepted by a producer and then dropped because the pool was
+    /// cancelled before the producer could push them.
+    producer_dropped: AtomicU64,
+    waiting_producers: AtomicUsize,
+    gate: Mutex<()>,
+    gate_signal: Condvar,
+    pub(crate) token: CancelToken,
+    pub(crate) recycle: ArrayQueue<Vec<T>>,
+    pub(crate) shards: Shards,
+    pub(crate) errors: Mutex<ErrorStore>,
+    pub(crate) timings: Mutex<Vec<Timings>>,
+    pub(crate) on_worker_done: Option<WorkerDoneFn>,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(
+        config: Config,
+        stealers: Vec<Stealer<Job<T>>>,
+        sleep: Sleep,
+        token: CancelToken,
+        on_worker_done: Option<WorkerDoneFn>,
+    ) -> Self {
+        let n_workers = config.n_workers;
+        // Enough spare batches for every batch that can be in flight, within reason:
+        // more would only hold memory.
+        let recycle_slots = (config.capacity / config.batch_size + 2 * n_workers).clamp(1, 1024);
+        Shared {
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            sleep,
+            flow: CachePadded::new(Flow {
+                in_flight: AtomicUsize::new(0),
+                submitted: AtomicU64::new(0),
+            }),
+            closed: CachePadded::new(AtomicBool::new(false)),
+            producer_dropped: AtomicU64::new(0),
+            waiting_producers: AtomicUsize::new(0),
+            gate: Mutex::new(()),
+            gate_signal: Condvar::new(),
+            token,
+            recycle: ArrayQueue::new(recycle_slots),
+            shards: (0..n_workers).map(|_| CachePadded::default()).collect(),
+            errors: Mutex::new(ErrorStore::default()),
+            timings: Mutex::new(vec![Timings::default(); n_workers]),
+            on_worker_done,
+            config,
+        }
+    }
+
+    /// Whether no new input is accepted (closed, waited, dropped or cancelled).
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(SeqCst)
+    }
+
+    /// A cheap early refusal for the submit paths; the authoritative check is the
+    /// one after the reservation.
+    #[inline]
+    pub(crate) fn refuses_quickly(&self) -> Option<Refusal> {
+        if self.token.flag().load(std::sync::atomic::Ordering::Relaxed) {
+            Some(Refusal::Cancelled)
+        } else if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            Some(Refusal::Closed)
+        } else {
+            None
+        }
+    }
+
+    /// Workers may exit: no input will come and every reserved item is finished.
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.closed.load(SeqCst) && self.flow.in_flight.load(SeqCst) == 0
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.flow.in_flight.load(SeqCst)
+    }
+
+    pub(crate) fn submitted(&self) -> u64 {
+        self.flow.submitted.load(SeqCst)
+    }
+
+    pub(crate) fn producer_dropped(&self) -> u64 {
+        self.producer_dropped.load(SeqCst)
+    }
+
+    /// Counts `n` items as accepted. Called before they are pushed, so the count is
+    /// complete by the time a worker can finish them.
+    #[inline]
+    pub(crate) fn count_submitted(&self, n: u64) {
+        self.flow.submitted.fetch_add(n, SeqCst);
+    }
+
+    /// Counts `n` accepted items that were dropped before they could be pushed.
+    pub(crate) fn count_producer_dropped(&self, n: u64) {
+        self.producer_dropped.fetch_add(n, SeqCst);
+    }
+
+    /// Reserves room for `k` items, waiting as `wait` allows.
+    pub(crate) fn reserve(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
+        loop {
+            let mut current = self.flow.in_flight.load(SeqCst);
+            while current + k <= self.config.capacity {
+                match self.flow.in_flight.compare_exchange_weak(
+                    current,
+                    current + k,
+                    SeqCst,
+                    SeqCst,
+                ) {
+                    Ok(_) => {
+                        let refusal = if self.token.is_cancelled() {
+                            Some(Refusal::Cancelled)
+                        } else if self.closed.load(SeqCst) {
+                            Some(Refusal::Closed)
+                        } else {
+                            None
+                        };
+                        return match refusal {
+                            Some(refusal) => {
+                                self.release(k);
+                                Err(refusal)
+                            }
+                            None => Ok(()),
+                        };
+                    }
+                    Err(actual) => current = actual,
+                }
+            }
+            if let Some(refusal) = self.refuses_quickly() {
+                return Err(refusal);
+            }
+            match wait {
+                Wait::No => return Err(Refusal::Full),
+                Wait::Until(_) | Wait::Forever => self.wait_for_room(k, wait)?,
+            }
+        }
+    }
+
+    /// Blocks until `k` items might fit, the deadline passes, or the pool closes.
+    #[cold]
+    fn wait_for_room(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
+        let mut guard = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        self.waiting_producers.fetch_add(1, SeqCst);
+        let outcome = loop {
+            if self.token.is_cancelled() {
+                break Err(Refusal::Cancelled);
+            }
+            if self.closed.load(SeqCst) {
+                break Err(Refusal::Closed);
+            }
+            if self.flow.in_flight.load(SeqCst) + k <= self.config.capacity {
+                break Ok(());
+            }
+            guard = match wait {
+                Wait::No => break Err(Refusal::Full),
+                Wait::Forever => self
+                    .gate_signal
+                    .wait(guard)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Wait::Until(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break Err(Refusal::Full);
+                    }
+                    self.gate_signal
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        };
+        self.waiting_producers.fetch_sub(1, SeqCst);
+        outcome
+    }
+
+    /// Gives back room for `k` finished (or backed-out) items.
+    pub(crate) fn release(&self, k: usize) {
+        let previous = self.flow.in_flight.fetch_sub(k, SeqCst);
+        debug_assert!(previous >= k, "released more than reserved");
+        if self.waiting_producers.load(SeqCst) > 0 {
+            self.wake_producers();
+        }
+        if previous == k && self.closed.load(SeqCst) {
+            self.sleep.notify_all();
+        }
+    }
+
+    #[cold]
+    fn wake_producers(&self) {
+        let _guard = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        self.gate_signal.notify_all();
+    }
+
+    /// Stops accepting input and wakes everyone so they can drain and exit.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, SeqCst);
+        self.sleep.notify_all();
+        self.wake_producers();
+    }
+
+    /// Publishes a job and wakes a sleeper if there is one.
+    #[inline]
+    pub(crate) fn push(&self, job: Job<T>, hint: usize) {
+        self.injector.push(job);
+        self.sleep.notify_one(hint);
+    }
+
+    /// Whether any queue a worker may take from holds a job.
+    pub(crate) fn has_queued_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|stealer| !stealer.is_empty())
+    }
+
+    /// Finds the next job for worker `index`: its own queue, then a batch from the
+    /// global injector, then a sibling's queue.
+    #[inline]
+    pub(crate) fn find_job(&self, index: usize, local: &LocalQueue<Job<T>>) -> Option<Job<T>> {
+        if let Some(job) = local.pop() {
+            return Some(job);
+        }
+        self.steal_job(index, local)
+    }
+
+    fn steal_job(&self, index: usize, local: &LocalQueue<Job<T>>) -> Option<Job<T>> {
+        let n_workers = self.stealers.len();
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(local) {
+                Steal::Success(job) => {
+                    // More than one job came over: let a sleeping sibling steal some.
+                    if !local.is_empty() {
+                        self.sleep.notify_one(index + 1);
+                    }
+                    return Some(job);
+                }
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            for offset in 1..n_workers {
+                match self.stealers[(index + offset) % n_workers].steal_batch_and_pop(local) {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Records an error; under stop-on-error (or when `force_cancel`) cancels the pool.
+    #[cold]
+    pub(crate) fn record_error(
+        &self,
+        error: PoolError,
+        panic_payload: Option<Box<dyn Any + Send>>,
+        force_cancel: bool,
+    ) {
+        {
+            let mut store = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+            store.total += 1;
+            if store.errors.len() < self.config.error_limit {
+                store.errors.push(error);
+            }
+            if store.first_panic.is_none() {
+                store.first_panic = panic_payload;
+            }
+        }
+        if self.config.stop_on_error || force_cancel {
+            self.token.cancel();
+        }
+    }
+
+    /// Records a caught panic.
+    #[cold]
+    pub(crate) fn record_panic(
+        &self,
+        worker: WorkerId,
+        site: PanicSite,
+        payload: Box<dyn Any + Send>,
+        force_cancel: bool,
+    ) {
+        let message = panic_message(&*payload);
+        self.record_error(
+            PoolError::Panicked {
+                worker,
+                site,
+                message,
+            },
+            Some(payload),
+            force_cancel,
+        );
+    }
+
+    /// Runs user code, turning a panic into a recorded error.
+    pub(crate) fn guard<R>(
+        &self,
+        worker: WorkerId,
+        site: PanicSite,
+        body: impl FnOnce() -> R,
+    ) -> Option<R> {
+        match catch_unwind(AssertUnwindSafe(body)) {
+            Ok(value) => Some(value),
+            Err(payload) => {
+                self.record_panic(worker, site, payload, site == PanicSite::Maker);
+                None
+            }
+        }
+    }
+}
+
+impl<T: Send> OnCancel for Shared<T> {
+    fn on_cancel(&self) {
+        self.close();
+    }
+}

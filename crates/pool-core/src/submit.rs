@@ -1,0 +1,285 @@
+//! The two ways in: a batching `Submitter` per producer and a cloneable `Sender`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_batch::Batcher;
+
+use crate::shared::{Job, Refusal, Shared, Wait};
+use crate::{SubmitError, TrySubmitError};
+
+/// How many accepted items a single-item `Submitter` counts locally before it
+/// publishes them (they are always published before the items can finish).
+const PUBLISH_EVERY: u64 = 256;
+
+fn refused<T>(refusal: Refusal, item: T) -> TrySubmitError<T> {
+    match refusal {
+        Refusal::Full => TrySubmitError::Full(item),
+        Refusal::Closed => TrySubmitError::Closed(item),
+        Refusal::Cancelled => TrySubmitError::Cancelled(item),
+    }
+}
+
+fn blocking<T>(error: TrySubmitError<T>) -> SubmitError<T> {
+    match error {
+        TrySubmitError::Closed(item) => SubmitError::Closed(item),
+        TrySubmitError::Cancelled(item) => SubmitError::Cancelled(item),
+        TrySubmitError::Full(_) => unreachable!("a blocking reservation never reports Full"),
+    }
+}
+
+/// A producer's handle: batches items locally and pushes whole batches.
+///
+/// Take one per producer thread with [`Pool::submitter`](crate::Pool::submitter).
+/// It borrows the pool, so the pool cannot be waited on or dropped while a
+/// submitter still holds items: share it across threads with
+/// [`std::thread::scope`]. Its methods take `&mut self`, so one submitter cannot be
+/// used from two threads at once by accident.
+///
+/// Items are buffered until a batch is full, then pushed as one job. The buffer is
+/// flushed by [`flush`](Submitter::flush) and on drop. **Buffered items are not yet
+/// visible to workers**: flush before waiting on something the workers produce.
+/// Room for a whole batch is reserved when its first item arrives, so `submit`
+/// blocks (and `try_submit` refuses) only on the first item of a batch.
+///
+/// ```
+/// use pool_core::{Ctx, Pool};
+///
+/// let pool = Pool::builder().workers(2).batch_size(16).build(|_ctx: &Ctx, n: u32| {
+///     if n == 7 { Err(std::io::Error::other("seven")) } else { Ok(()) }
+/// })?;
+/// std::thread::scope(|scope| {
+///     for producer in 0..2u32 {
+///         let pool = &pool;
+///         scope.spawn(move || {
+///             let mut submitter = pool.submitter();
+///             for n in 0..100 {
+///                 submitter.submit(producer * 1000 + n).expect("pool open");
+///             }
+///         });
+///     }
+/// });
+/// let error = pool.wait().unwrap_err();
+/// assert!(error.to_string().contains("seven"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Submitter<'pool, T> {
+    shared: &'pool Shared<T>,
+    batcher: Batcher<T>,
+    /// Room reserved for the batch being filled and not used yet.
+    credits: usize,
+    /// Accepted items not yet added to the pool's `submitted` count.
+    unpublished: u64,
+    hint: usize,
+}
+
+impl<T> fmt::Debug for Submitter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submitter")
+            .field("buffered", &self.batcher.len())
+            .field("batch_size", &self.batcher.batch_size())
+            .finish()
+    }
+}
+
+impl<'pool, T> Submitter<'pool, T> {
+    pub(crate) fn new(shared: &'pool Shared<T>, batcher: Batcher<T>, hint: usize) -> Self {
+        Submitter {
+            shared,
+            batcher,
+            credits: 0,
+            unpublished: 0,
+            hint,
+        }
+    }
+
+    /// Submits an item, blocking while the pool is at capacity.
+    ///
+    /// Returns the item back if the pool is closed or cancelled (also while blocked).
+    #[inline]
+    pub fn submit(&mut self, item: T) -> Result<(), SubmitError<T>> {
+        self.submit_with(item, Wait::Forever).map_err(blocking)
+    }
+
+    /// Submits an item if there is room now; otherwise hands it back as
+    /// [`TrySubmitError::Full`].
+    #[inline]
+    pub fn try_submit(&mut self, item: T) -> Result<(), TrySubmitError<T>> {
+        self.submit_with(item, Wait::No)
+    }
+
+    /// Submits an item, waiting at most `timeout` for room; hands it back as
+    /// [`TrySubmitError::Full`] when the time runs out.
+    pub fn submit_timeout(&mut self, item: T, timeout: Duration) -> Result<(), TrySubmitError<T>> {
+        self.submit_with(item, Wait::timeout(timeout))
+    }
+
+    /// How many items are buffered and not yet pushed.
+    pub fn buffered(&self) -> usize {
+        self.batcher.len()
+    }
+
+    /// Pushes the buffered items now and gives back the room reserved for the
+    /// rest of the batch. If the pool was cancelled meanwhile, the buffered items
+    /// are dropped and counted as dropped.
+    pub fn flush(&mut self) {
+        if let Some(batch) = self.batcher.flush() {
+            self.push_batch(batch);
+        }
+        if self.credits > 0 {
+            self.shared.release(self.credits);
+            self.credits = 0;
+        }
+        self.publish();
+    }
+
+    #[inline]
+    fn submit_with(&mut self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
+        if let Some(refusal) = self.shared.refuses_quickly() {
+            return Err(refused(refusal, item));
+        }
+        if self.batcher.batch_size() == 1 {
+            if let Err(refusal) = self.shared.reserve(1, wait) {
+                return Err(refused(refusal, item));
+            }
+            self.unpublished += 1;
+            if self.unpublished >= PUBLISH_EVERY {
+                self.publish();
+            }
+            self.shared.push(Job::One(item), self.hint);
+            return Ok(());
+        }
+        if self.credits == 0 {
+            let batch_size = self.batcher.batch_size();
+            if let Err(refusal) = self.shared.reserve(batch_size, wait) {
+                return Err(refused(refusal, item));
+            }
+            self.credits = batch_size;
+        }
+        self.credits -= 1;
+        self.unpublished += 1;
+        if let Some(batch) = self.batcher.push(item) {
+            self.push_batch(batch);
+        }
+        Ok(())
+    }
+
+    /// Pushes a batch whose room is already reserved.
+    fn push_batch(&mut self, mut batch: Vec<T>) {
+        self.publish();
+        if self.shared.token.is_cancelled() {
+            let n_items = batch.len();
+            batch.clear();
+            self.shared.count_producer_dropped(n_items as u64);
+            self.shared.release(n_items);
+            self.batcher.recycle(batch);
+        } else {
+            self.shared.push(Job::Many(batch), self.hint);
+            if let Some(spare) = self.shared.recycle.pop() {
+                self.batcher.recycle(spare);
+            }
+        }
+    }
+
+    /// Adds the locally counted accepted items to the pool's count. Always runs
+    /// before the items are pushed, so `submitted` is complete when they finish.
+    #[inline]
+    fn publish(&mut self) {
+        if self.unpublished > 0 {
+            self.shared.count_submitted(self.unpublished);
+            self.unpublished = 0;
+        }
+    }
+}
+
+impl<T> Drop for Submitter<'_, T> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// A cloneable, thread-safe handle that submits one item at a time.
+///
+/// It owns a reference to the pool's shared state, so it can be moved into
+/// `'static` threads or into another pool's workers to build pipelines. Items are
+/// pushed immediately (no buffering), so nothing waits in a `Sender`. Sending
+/// after the pool is closed, waited on or dropped hands the item back.
+///
+/// A worker that sends into its own pool can deadlock when the pool is at
+/// capacity (every worker blocked sending); use [`try_send`](Sender::try_send)
+/// there.
+///
+/// ```
+/// use pool_core::{Ctx, Pool};
+///
+/// let pool = Pool::builder().workers(2).build(|_ctx: &Ctx, _n: u64| Ok::<(), std::io::Error>(()))?;
+/// let sender = pool.sender();
+/// let handles: Vec<_> = (0..3u64)
+///     .map(|t| {
+///         let sender = sender.clone();
+///         std::thread::spawn(move || for n in 0..10 { sender.send(t * 100 + n).expect("open") })
+///     })
+///     .collect();
+/// for handle in handles { handle.join().unwrap(); }
+/// assert_eq!(pool.wait()?.processed(), 30);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("closed", &self.shared.is_closed())
+            .finish()
+    }
+}
+
+impl<T> Sender<T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
+        Sender { shared }
+    }
+
+    /// Sends an item, blocking while the pool is at capacity. Hands the item back
+    /// if the pool is closed or cancelled (also while blocked).
+    pub fn send(&self, item: T) -> Result<(), SubmitError<T>> {
+        self.send_with(item, Wait::Forever).map_err(blocking)
+    }
+
+    /// Sends an item if there is room now; otherwise hands it back as `Full`.
+    pub fn try_send(&self, item: T) -> Result<(), TrySubmitError<T>> {
+        self.send_with(item, Wait::No)
+    }
+
+    /// Sends an item, waiting at most `timeout` for room.
+    pub fn send_timeout(&self, item: T, timeout: Duration) -> Result<(), TrySubmitError<T>> {
+        self.send_with(item, Wait::timeout(timeout))
+    }
+
+    /// Whether the pool no longer accepts items.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    fn send_with(&self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
+        if let Some(refusal) = self.shared.refuses_quickly() {
+            return Err(refused(refusal, item));
+        }
+        if let Err(refusal) = self.shared.reserve(1, wait) {
+            return Err(refused(refusal, item));
+        }
+        self.shared.count_submitted(1);
+        self.shared.push(Job::One(item), 0);
+        Ok(())
+    }
+}
