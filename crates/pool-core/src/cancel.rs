@@ -114,7 +114,10 @@ impl CancelToken {
 
 fn cancel_inner(inner: &Inner) {
     let listeners = {
-        let mut listeners = inner.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut listeners = inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if inner.cancelled.swap(true, Ordering::SeqCst) {
             return;
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -306,7 +306,7 @@ impl<T: Send + 'static> Builder<T> {
             shared,
             threads: Vec::with_capacity(n_workers),
             started,
-            on_pool_done: self.on_pool_done,
+            on_pool_done: Mutex::new(self.on_pool_done),
             resume_panics: self.resume_panics,
             next_hint: AtomicUsize::new(0),
         };
@@ -371,7 +371,9 @@ pub struct Pool<T: Send + 'static> {
     shared: Arc<Shared<T>>,
     threads: Vec<JoinHandle<()>>,
     started: Instant,
-    on_pool_done: Option<PoolDoneFn>,
+    /// Behind a mutex only so that `Pool` is `Sync` (producers share `&Pool`
+    /// across threads) without asking the callback to be `Sync`.
+    on_pool_done: Mutex<Option<PoolDoneFn>>,
     resume_panics: bool,
     next_hint: AtomicUsize,
 }
@@ -486,7 +488,11 @@ impl<T: Send + 'static> Pool<T> {
             }
         }
         let shared = &self.shared;
-        let timings = shared.timings.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let timings = shared
+            .timings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let workers: Vec<WorkerReport> = shared
             .shards
             .iter()
@@ -524,7 +530,12 @@ impl<T: Send + 'static> Pool<T> {
             stop_on_error: shared.config.stop_on_error,
             elapsed: self.started.elapsed(),
         };
-        if let Some(callback) = self.on_pool_done.take() {
+        let callback = self
+            .on_pool_done
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(callback) = callback {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(&report))) {
                 report.error_count += 1;
                 report.errors.push(PoolError::Panicked {
@@ -534,14 +545,22 @@ impl<T: Send + 'static> Pool<T> {
                 });
             }
         }
-        let panic = if self.resume_panics { first_panic } else { None };
+        let panic = if self.resume_panics {
+            first_panic
+        } else {
+            None
+        };
         (report, panic)
     }
 }
 
 impl<T: Send + 'static> Drop for Pool<T> {
     fn drop(&mut self) {
-        if !self.threads.is_empty() || self.on_pool_done.is_some() {
+        let callback_pending = self
+            .on_pool_done
+            .get_mut()
+            .map_or(true, |callback| callback.is_some());
+        if !self.threads.is_empty() || callback_pending {
             // Dropping must not panic, so a panic to resume is discarded here.
             let _ = self.shut_down();
         }

@@ -243,7 +243,9 @@ pub(crate) fn worker_main<T, P>(
 
     let wrap_started = Instant::now();
     if let Some(processor) = processor.as_mut() {
-        if let Some(Err(source)) = shared.guard(ctx.worker, PanicSite::Finish, || processor.finish(&ctx)) {
+        if let Some(Err(source)) =
+            shared.guard(ctx.worker, PanicSite::Finish, || processor.finish(&ctx))
+        {
             shared.record_error(
                 PoolError::Finish {
                     worker: ctx.worker,
@@ -258,10 +260,15 @@ pub(crate) fn worker_main<T, P>(
     shared.guard(ctx.worker, PanicSite::Finish, || drop(processor));
     if let Some(callback) = &shared.on_worker_done {
         let counts = shard.counts();
-        shared.guard(ctx.worker, PanicSite::Callback, || callback(ctx.worker, &counts));
+        shared.guard(ctx.worker, PanicSite::Callback, || {
+            callback(ctx.worker, &counts)
+        });
     }
     clock.timings.wrap_up = wrap_started.elapsed();
-    shared.timings.lock().unwrap_or_else(PoisonError::into_inner)[index] = clock.timings;
+    shared
+        .timings
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)[index] = clock.timings;
 }
 
 /// Runs one job and returns how many items it held.

@@ -1,0 +1,116 @@
+//! A refused submission hands the item back: full, timed out, closed, cancelled,
+//! for `Submitter` and `Sender` alike.
+
+mod common;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use common::Gate;
+use pool_core::{Ctx, Pool, SubmitError, TrySubmitError};
+
+/// A one-worker pool with room for one item whose worker waits at `gate`.
+fn gated_pool(gate: &Gate) -> Pool<u64> {
+    let gate = gate.clone();
+    Pool::builder()
+        .workers(1)
+        .batch_size(1)
+        .capacity(1)
+        .build(move |_ctx: &Ctx, _item: u64| {
+            gate.wait();
+            Ok::<(), Infallible>(())
+        })
+        .expect("valid settings")
+}
+
+#[test]
+fn try_submit_and_submit_timeout_hand_the_item_back_when_full() {
+    let gate = Gate::default();
+    let pool = gated_pool(&gate);
+    let mut submitter = pool.submitter();
+    submitter.try_submit(1).expect("room for one");
+    assert_eq!(submitter.try_submit(2), Err(TrySubmitError::Full(2)));
+    assert_eq!(
+        submitter.submit_timeout(3, Duration::from_millis(5)),
+        Err(TrySubmitError::Full(3))
+    );
+    let sender = pool.sender();
+    assert_eq!(sender.try_send(4), Err(TrySubmitError::Full(4)));
+    assert_eq!(
+        sender.send_timeout(5, Duration::from_millis(5)),
+        Err(TrySubmitError::Full(5))
+    );
+    gate.open();
+    drop(submitter);
+    let report = pool.wait().expect("clean run");
+    assert_eq!((report.submitted(), report.processed()), (1, 1));
+}
+
+#[test]
+fn submit_after_close_hands_the_item_back() {
+    let pool = Pool::builder()
+        .workers(2)
+        .build(|_ctx: &Ctx, _item: String| Ok::<(), Infallible>(()))
+        .expect("valid settings");
+    pool.close();
+    pool.close(); // closing twice is harmless
+    let mut submitter = pool.submitter();
+    assert_eq!(
+        submitter.submit("a".into()),
+        Err(SubmitError::Closed("a".into()))
+    );
+    assert_eq!(
+        submitter.try_submit("b".into()),
+        Err(TrySubmitError::Closed("b".into()))
+    );
+    let sender = pool.sender();
+    assert_eq!(
+        sender.send("c".into()),
+        Err(SubmitError::Closed("c".into()))
+    );
+    drop(submitter);
+    let report = pool.wait().expect("clean run");
+    assert_eq!(report.submitted(), 0);
+    // A sender that outlives the pool refuses too.
+    assert!(sender.is_closed());
+    assert_eq!(
+        sender.send("d".into()).map_err(SubmitError::into_inner),
+        Err("d".to_owned())
+    );
+}
+
+#[test]
+fn submit_after_cancel_hands_the_item_back() {
+    let pool = Pool::builder()
+        .workers(2)
+        .build(|_ctx: &Ctx, _item: u64| Ok::<(), Infallible>(()))
+        .expect("valid settings");
+    pool.cancel();
+    let mut submitter = pool.submitter();
+    assert_eq!(submitter.submit(7), Err(SubmitError::Cancelled(7)));
+    assert_eq!(pool.sender().try_send(8), Err(TrySubmitError::Cancelled(8)));
+    drop(submitter);
+    match pool.wait() {
+        Err(pool_core::PoolError::Cancelled { dropped: 0 }) => {}
+        other => panic!("expected a cancelled run, got {other:?}"),
+    }
+}
+
+#[test]
+fn items_buffered_before_close_are_still_processed() {
+    let pool = Pool::builder()
+        .workers(2)
+        .batch_size(10)
+        .build(|_ctx: &Ctx, _item: u64| Ok::<(), Infallible>(()))
+        .expect("valid settings");
+    let mut submitter = pool.submitter();
+    for item in 0..5 {
+        submitter.submit(item).expect("pool open");
+    }
+    assert_eq!(submitter.buffered(), 5);
+    pool.close();
+    assert_eq!(submitter.submit(99), Err(SubmitError::Closed(99)));
+    drop(submitter);
+    let report = pool.wait().expect("clean run");
+    assert_eq!((report.submitted(), report.processed()), (5, 5));
+}
