@@ -1,0 +1,118 @@
+//! # workforce
+//!
+//! Worker pools for Rust: a fixed number of threads that process a stream of
+//! typed items fast, with bounded memory, and tell you exactly what happened to
+//! every item. This crate is a thin facade: it re-exports the workspace's crates
+//! so you can depend on one name, and it holds this guide. Each module can also be
+//! used on its own as its own crate.
+//!
+//! | module | crate | what it holds |
+//! |---|---|---|
+//! | [`core`] | `pool-core` | the work-stealing executor: [`Pool`], [`Submitter`], [`Sender`], cancellation, error policy, [`Report`] |
+//! | [`batch`] | `pool-batch` | [`Batcher`](batch::Batcher): fill-to-N buffers with recycled `Vec`s |
+//! | [`chunk`] | `pool-chunk` | key affinity by jump consistent hashing (planned) |
+//! | [`metrics`] | `pool-metrics` | stats, custom counters, latency percentiles (planned) |
+//! | [`collect`] | `pool-collect` | collectors, dispatcher, parallel helpers (planned) |
+//! | [`middleware`] | `pool-middleware` | retry, timeout, recovery, validation, rate limits (planned) |
+//!
+//! # A first pool
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! // Four threads; the first error cancels the rest (the default policy).
+//! let pool = Pool::builder()
+//!     .workers(4)
+//!     .build(|_ctx: &Ctx, word: String| -> anyhow::Result<()> {
+//!         anyhow::ensure!(word.chars().all(char::is_alphabetic), "not a word: {word:?}");
+//!         Ok(())
+//!     })?;
+//!
+//! let mut submitter = pool.submitter();
+//! for word in ["alpha", "beta", "gamma"] {
+//!     submitter.submit(word.to_owned())?;
+//! }
+//! drop(submitter); // flushes the batch being filled
+//!
+//! let report = pool.wait()?;
+//! assert_eq!(report.processed(), 3);
+//! assert!(report.is_balanced()); // submitted == processed + failed + dropped
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Concepts
+//!
+//! - **Shared or stateful workers.** [`Builder::build`] takes one `Fn` shared by
+//!   every thread. [`Builder::build_stateful`] takes a maker called once on each
+//!   worker thread, so each worker may own a connection or a buffer (it need not be
+//!   `Send`) and flush it in [`Worker::finish`].
+//! - **Batch workers.** [`Builder::build_batch`] hands whole batches (`&mut Vec<T>`)
+//!   to the worker: one database round trip per batch instead of per row.
+//! - **Submit or send.** A [`Submitter`] (one per producer, `&mut self`) batches
+//!   locally and pushes whole batches; a [`Sender`] (`Clone + Send + Sync`) pushes
+//!   one item at a time and can live inside another pool's workers.
+//! - **Backpressure.** `capacity` bounds the items in flight; `submit` blocks,
+//!   `try_submit` and `submit_timeout` hand the item back instead.
+//! - **Errors.** Stop on the first error (default) or `continue_on_error` and get
+//!   every error back. Panics are caught and reported with the worker id.
+//! - **Cancellation.** [`Pool::cancel`] or a shared [`CancelToken`]; queued items
+//!   are dropped and counted, blocked producers get their items back.
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! // Continue on error: every error comes back, with the exact counts.
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .continue_on_error()
+//!     .build(|_ctx: &Ctx, n: u32| {
+//!         if n % 3 == 0 { Err(std::io::Error::other(format!("{n} divisible by 3"))) } else { Ok(()) }
+//!     })?;
+//! let mut submitter = pool.submitter();
+//! for n in 1..=9 {
+//!     submitter.submit(n)?;
+//! }
+//! drop(submitter);
+//! match pool.wait() {
+//!     Err(PoolError::Many { errors, total }) => {
+//!         assert_eq!(total, 3);
+//!         assert_eq!(errors.len(), 3);
+//!     }
+//!     other => panic!("expected three errors, got {other:?}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+/// The executor (`pool-core`).
+pub use pool_core as core;
+
+/// Batching (`pool-batch`).
+pub use pool_batch as batch;
+
+/// Key affinity (`pool-chunk`).
+pub use pool_chunk as chunk;
+
+/// Metrics (`pool-metrics`).
+pub use pool_metrics as metrics;
+
+/// Result collection (`pool-collect`).
+pub use pool_collect as collect;
+
+/// Middleware (`pool-middleware`).
+pub use pool_middleware as middleware;
+
+pub use pool_core::{
+    BatchWorker, BoxError, BuildError, Builder, CancelToken, Ctx, PanicSite, Pool, PoolError,
+    Report, Sender, SubmitError, Submitter, TrySubmitError, Worker, WorkerCounts, WorkerId,
+    WorkerReport,
+};
+
+/// The names most programs need: `use workforce::prelude::*;`.
+pub mod prelude {
+    pub use pool_core::{
+        BatchWorker, CancelToken, Ctx, Pool, PoolError, Report, Sender, SubmitError, Submitter,
+        TrySubmitError, Worker, WorkerId,
+    };
+}
