@@ -1,0 +1,279 @@
+//! Hand-written command-line parsing and the help texts.
+//!
+//! The set of flags is small and stable, so a parser dependency would cost more
+//! build time than it saves code.
+
+use anyhow::{Context as _, bail};
+
+/// Help for `cargo xtask` itself.
+pub(crate) const MAIN_HELP: &str = "\
+Project automation for the workforce workspace.
+
+Usage: cargo xtask <COMMAND> [FLAGS]
+
+Commands:
+  lint    rustfmt check, clippy (-D warnings), rustdoc (-D warnings), cargo-deny if installed
+  loom    exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
+  bench   the peer comparison: workforce vs sequential, rayon and crossbeam-channel
+  ci      lint, tests, doc tests, loom and `bench --quick`; reports every step
+  help    print this help
+
+Run `cargo xtask <COMMAND> --help` for the flags of one command.";
+
+/// Help for `cargo xtask lint`.
+const LINT_HELP: &str = "\
+Run every lint step and report all failures at the end.
+
+Usage: cargo xtask lint
+
+Steps (each runs even when an earlier one failed):
+  1. cargo fmt --all --check
+  2. cargo clippy --workspace --all-targets -- -D warnings
+  3. cargo doc --workspace --no-deps            (RUSTDOCFLAGS=\"-D warnings\")
+  4. cargo deny check licenses bans sources     (with the root deny.toml; skipped when
+                                                cargo-deny is not installed)
+
+Flags:
+  -h, --help    print this help";
+
+/// Help for `cargo xtask loom`.
+const LOOM_HELP: &str = "\
+Run the loom model tests of pool-core.
+
+Usage: cargo xtask loom
+
+Runs `cargo test -p pool-core --release --lib loom` with:
+  RUSTFLAGS=\"--cfg loom\"          (appended to any RUSTFLAGS already set)
+  LOOM_MAX_PREEMPTIONS=2          (unless already set in the environment)
+  CARGO_TARGET_DIR=<target>/loom  (so the normal build cache is not invalidated)
+
+Flags:
+  -h, --help    print this help";
+
+/// Help for `cargo xtask bench`.
+const BENCH_HELP: &str = "\
+Build and run the peer comparison (package workforce-benches, binary peer-bench)
+in release mode. Prints one table per (workload, workers) and writes
+target/bench/report.json and target/bench/report.md.
+
+Usage: cargo xtask bench [FLAGS]
+
+Flags:
+      --quick          one repetition and N/20 items (a smoke test; asserts nothing about speed)
+      --workload W     run only W1 (overhead) or W2 (cpu); default: both
+      --workers N      run only at N workers; default: the number of cores and 8
+      --reps N         repetitions per implementation (default 5, --quick: 1)
+      --json           also print the JSON report to stdout
+  -h, --help           print this help";
+
+/// Help for `cargo xtask ci`.
+const CI_HELP: &str = "\
+Run the whole CI sequence. Every step runs even when an earlier one failed;
+the summary lists each step with its elapsed time, and the command exits
+non-zero if any step failed.
+
+Usage: cargo xtask ci
+
+Steps:
+  lint (fmt, clippy, doc, deny)   see `cargo xtask lint --help`
+  cargo test --workspace
+  cargo test --workspace --doc
+  loom                            see `cargo xtask loom --help`
+  bench --quick                   see `cargo xtask bench --help`
+
+Flags:
+  -h, --help    print this help";
+
+/// A command to run, with its parsed flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `cargo xtask lint`.
+    Lint,
+    /// `cargo xtask loom`.
+    Loom,
+    /// `cargo xtask bench …`.
+    Bench(BenchArgs),
+    /// `cargo xtask ci`.
+    Ci,
+}
+
+/// What the command line asks for: run a command, or print a help text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ParseOutcome {
+    /// Run this command.
+    Run(Command),
+    /// Print this help text and exit successfully.
+    Help(&'static str),
+}
+
+/// Flags of `cargo xtask bench`, validated here and passed on to `peer-bench`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BenchArgs {
+    /// Reduced size and one repetition.
+    pub(crate) quick: bool,
+    /// Only this workload (`W1` or `W2`), when given.
+    pub(crate) workload: Option<String>,
+    /// Only this worker count, when given.
+    pub(crate) workers: Option<usize>,
+    /// Repetitions per implementation, when given.
+    pub(crate) reps: Option<usize>,
+    /// Also print the JSON report to stdout.
+    pub(crate) json: bool,
+}
+
+impl BenchArgs {
+    /// The arguments for `peer-bench`, in its own flag syntax.
+    pub(crate) fn to_peer_bench_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.quick {
+            out.push("--quick".to_owned());
+        }
+        if let Some(workload) = &self.workload {
+            out.push("--workload".to_owned());
+            out.push(workload.clone());
+        }
+        if let Some(workers) = self.workers {
+            out.push("--workers".to_owned());
+            out.push(workers.to_string());
+        }
+        if let Some(reps) = self.reps {
+            out.push("--reps".to_owned());
+            out.push(reps.to_string());
+        }
+        if self.json {
+            out.push("--json".to_owned());
+        }
+        out
+    }
+}
+
+/// Parses the arguments after `cargo xtask`.
+pub(crate) fn parse(raw_args: &[String]) -> anyhow::Result<ParseOutcome> {
+    let Some((name, rest)) = raw_args.split_first() else {
+        return Ok(ParseOutcome::Help(MAIN_HELP));
+    };
+    let help = match name.as_str() {
+        "help" | "-h" | "--help" => return Ok(ParseOutcome::Help(MAIN_HELP)),
+        "lint" => LINT_HELP,
+        "loom" => LOOM_HELP,
+        "ci" => CI_HELP,
+        "bench" => BENCH_HELP,
+        other => bail!("unknown command `{other}`"),
+    };
+    if rest.iter().any(|arg| arg == "-h" || arg == "--help") {
+        return Ok(ParseOutcome::Help(help));
+    }
+    if name != "bench"
+        && let Some(extra) = rest.first()
+    {
+        bail!("`{name}` takes no arguments, got `{extra}` (see `cargo xtask {name} --help`)");
+    }
+    let command = match name.as_str() {
+        "lint" => Command::Lint,
+        "loom" => Command::Loom,
+        "ci" => Command::Ci,
+        _ => Command::Bench(parse_bench(rest)?),
+    };
+    Ok(ParseOutcome::Run(command))
+}
+
+/// Parses the flags of `bench`. Accepts both `--flag value` and `--flag=value`.
+fn parse_bench(rest: &[String]) -> anyhow::Result<BenchArgs> {
+    let mut parsed = BenchArgs::default();
+    let mut remaining = rest.iter();
+    while let Some(arg) = remaining.next() {
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        // Fetches the flag's value from `--flag=value` or from the next argument.
+        let mut value = |what: &str| -> anyhow::Result<String> {
+            match inline_value.clone() {
+                Some(value) => Ok(value),
+                None => remaining
+                    .next()
+                    .cloned()
+                    .with_context(|| format!("`{flag}` needs a value ({what})")),
+            }
+        };
+        match flag {
+            "--quick" => parsed.quick = true,
+            "--json" => parsed.json = true,
+            "--workload" => parsed.workload = Some(normalise_workload(&value("W1 or W2")?)?),
+            "--workers" => parsed.workers = Some(parse_positive(flag, &value("a worker count")?)?),
+            "--reps" => parsed.reps = Some(parse_positive(flag, &value("a repetition count")?)?),
+            other => bail!("unknown flag `{other}` for `bench` (see `cargo xtask bench --help`)"),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Accepts `W1`/`overhead` and `W2`/`cpu` in any case and returns `W1` or `W2`.
+fn normalise_workload(value: &str) -> anyhow::Result<String> {
+    match value.to_ascii_lowercase().as_str() {
+        "w1" | "overhead" => Ok("W1".to_owned()),
+        "w2" | "cpu" => Ok("W2".to_owned()),
+        _ => bail!("unknown workload `{value}`: expected W1 (overhead) or W2 (cpu)"),
+    }
+}
+
+/// Parses a count that must be at least 1.
+fn parse_positive(flag: &str, value: &str) -> anyhow::Result<usize> {
+    let parsed: usize = value
+        .parse()
+        .with_context(|| format!("`{flag}` expects a positive integer, got `{value}`"))?;
+    if parsed == 0 {
+        bail!("`{flag}` must be at least 1");
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Turns string literals into the owned arguments `parse` takes.
+    fn owned(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    #[test]
+    fn bench_flags_round_trip_to_peer_bench() {
+        let outcome = parse(&owned(&[
+            "bench",
+            "--quick",
+            "--workload=cpu",
+            "--workers",
+            "3",
+            "--json",
+        ]))
+        .expect("valid flags parse");
+        let ParseOutcome::Run(Command::Bench(bench)) = outcome else {
+            panic!("expected a bench command, got {outcome:?}");
+        };
+        assert_eq!(
+            bench.to_peer_bench_args(),
+            owned(&["--quick", "--workload", "W2", "--workers", "3", "--json"])
+        );
+    }
+
+    #[test]
+    fn help_is_offered_for_every_command() {
+        for name in ["lint", "loom", "bench", "ci"] {
+            let outcome = parse(&owned(&[name, "--help"])).expect("help parses");
+            assert!(
+                matches!(outcome, ParseOutcome::Help(_)),
+                "{name}: {outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_input_is_rejected() {
+        assert!(parse(&owned(&["bench", "--workers", "0"])).is_err());
+        assert!(parse(&owned(&["bench", "--workload", "W9"])).is_err());
+        assert!(parse(&owned(&["bench", "--workers"])).is_err());
+        assert!(parse(&owned(&["lint", "--fix"])).is_err());
+        assert!(parse(&owned(&["deploy"])).is_err());
+    }
+}

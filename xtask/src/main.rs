@@ -1,0 +1,56 @@
+//! Project automation for the workforce workspace, run as `cargo xtask <command>`.
+//!
+//! The alias in `.cargo/config.toml` turns `cargo xtask …` into
+//! `cargo run --quiet --package xtask -- …`. Automation lives here, in Rust,
+//! rather than in a folder of shell scripts, so it runs the same way on every
+//! machine that can build the workspace. `.ci/run` only prepares the toolchain
+//! and then calls `cargo xtask ci`.
+//!
+//! Commands:
+//! - `lint`: rustfmt, clippy, rustdoc and (when installed) cargo-deny.
+//! - `loom`: the exhaustive `loom` model tests of `pool-core`.
+//! - `bench`: the peer comparison (`peer-bench` in `benches/`).
+//! - `ci`: all of the above plus the test suites, reporting every step.
+//!
+//! Only `std` and `anyhow` are used; arguments are parsed by hand.
+
+mod args;
+mod steps;
+mod tasks;
+
+use std::process::ExitCode;
+
+use crate::args::{Command, ParseOutcome};
+
+/// Parses the command line, runs the chosen command and turns its outcome into
+/// the process exit code (0 on success, 1 when a step failed, 2 on bad usage).
+fn main() -> ExitCode {
+    let raw_args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args::parse(&raw_args) {
+        Ok(ParseOutcome::Run(command)) => command,
+        Ok(ParseOutcome::Help(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            eprintln!();
+            eprintln!("{}", args::MAIN_HELP);
+            return ExitCode::from(2);
+        }
+    };
+
+    let outcome = match command {
+        Command::Lint => tasks::lint_command(),
+        Command::Loom => tasks::loom_command(),
+        Command::Bench(bench_args) => tasks::bench_command(&bench_args),
+        Command::Ci => tasks::ci_command(),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
