@@ -1,0 +1,321 @@
+//! The implementations compared: the sequential floor, the peers and workforce.
+//!
+//! Every implementation gets the items `0..n` from one producer, one by one, and
+//! returns the wrapping sum of the work results. Each times only the streaming
+//! part, from the first item handed over to the last result folded in (for a
+//! pool: the return of `wait`/`join`). Thread pools and threads are built before
+//! the clock starts wherever the peer allows it.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use pool_core::{Ctx, Pool, Worker, WorkerId};
+use rayon::iter::{IntoParallelIterator as _, ParallelBridge as _, ParallelIterator as _};
+use serde::Serialize;
+
+use crate::workload::{Workload, work};
+
+/// Capacity of the crossbeam-channel peer's queue (BENCHMARKS.md: `bounded(100)`).
+const CHANNEL_CAPACITY: usize = 100;
+
+/// The batch size workforce uses by default.
+pub(crate) const WORKFORCE_DEFAULT_BATCH: usize = 64;
+
+/// Which role an implementation plays in the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Kind {
+    /// One thread, no pool: the floor that `floor = sequential / min(workers, cores)` uses.
+    Sequential,
+    /// A peer that consumes a stream item by item: candidates for "best peer".
+    StreamingPeer,
+    /// A peer that sees the whole range up front: an upper bound, for context only.
+    NonStreamingPeer,
+    /// The pool under test.
+    Workforce,
+}
+
+/// One implementation of "process items `0..n` with `workers` threads".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Implementation {
+    /// A plain loop on the calling thread.
+    Sequential,
+    /// rayon `par_bridge()` over the producer's iterator.
+    RayonParBridge,
+    /// rayon `into_par_iter()` over the whole range.
+    RayonIntoParIter,
+    /// A hand-written pool: crossbeam-channel `bounded(100)` and `workers` threads.
+    CrossbeamChannel,
+    /// pool-core with a stateful summing worker at this batch size.
+    Workforce {
+        /// Items per batch; 1 is unbatched.
+        batch_size: usize,
+    },
+}
+
+/// Every implementation, in the order they are interleaved within a repetition.
+pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 7] = [
+    Implementation::Sequential,
+    Implementation::RayonParBridge,
+    Implementation::RayonIntoParIter,
+    Implementation::CrossbeamChannel,
+    Implementation::Workforce { batch_size: 1 },
+    Implementation::Workforce {
+        batch_size: WORKFORCE_DEFAULT_BATCH,
+    },
+    Implementation::Workforce { batch_size: 100 },
+];
+
+/// What one timed run produced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    /// Time from the first item handed over to the last result folded in.
+    pub(crate) elapsed: Duration,
+    /// The wrapping sum of all work results.
+    pub(crate) sum: u64,
+}
+
+impl Implementation {
+    /// The name shown in tables and progress lines.
+    pub(crate) fn name(self) -> String {
+        match self {
+            Self::Sequential => "sequential".to_owned(),
+            Self::RayonParBridge => "rayon par_bridge".to_owned(),
+            Self::RayonIntoParIter => "rayon into_par_iter".to_owned(),
+            Self::CrossbeamChannel => "crossbeam-channel bounded(100)".to_owned(),
+            Self::Workforce { batch_size } if batch_size == WORKFORCE_DEFAULT_BATCH => {
+                format!("workforce batch={batch_size} (default)")
+            }
+            Self::Workforce { batch_size } => format!("workforce batch={batch_size}"),
+        }
+    }
+
+    /// The role this implementation plays in the comparison.
+    pub(crate) fn kind(self) -> Kind {
+        match self {
+            Self::Sequential => Kind::Sequential,
+            Self::RayonParBridge | Self::CrossbeamChannel => Kind::StreamingPeer,
+            Self::RayonIntoParIter => Kind::NonStreamingPeer,
+            Self::Workforce { .. } => Kind::Workforce,
+        }
+    }
+
+    /// The workforce batch size, for workforce implementations.
+    pub(crate) fn batch_size(self) -> Option<usize> {
+        match self {
+            Self::Workforce { batch_size } => Some(batch_size),
+            _ => None,
+        }
+    }
+
+    /// Runs `workload` once with `workers` threads and times it. `rayon_pool`
+    /// is built once per worker count, outside the timing.
+    pub(crate) fn run(
+        self,
+        workload: &Workload,
+        workers: usize,
+        rayon_pool: &rayon::ThreadPool,
+    ) -> anyhow::Result<Run> {
+        match self {
+            Self::Sequential => Ok(run_sequential(workload)),
+            Self::RayonParBridge => Ok(run_rayon_par_bridge(workload, rayon_pool)),
+            Self::RayonIntoParIter => Ok(run_rayon_into_par_iter(workload, rayon_pool)),
+            Self::CrossbeamChannel => run_crossbeam_channel(workload, workers),
+            Self::Workforce { batch_size } => run_workforce(workload, workers, batch_size),
+        }
+    }
+}
+
+/// The floor: one thread, no hand-over. `black_box` on each item stops the
+/// compiler from vectorising or folding the loop into a formula, so this
+/// measures one item at a time the way a producer hands them over.
+fn run_sequential(workload: &Workload) -> Run {
+    let rounds = black_box(workload.rounds);
+    let n_items = black_box(workload.n_items);
+    let started = Instant::now();
+    let mut sum = 0_u64;
+    for item in 0..n_items {
+        sum = sum.wrapping_add(work(black_box(item), rounds));
+    }
+    let elapsed = started.elapsed();
+    Run { elapsed, sum }
+}
+
+/// rayon `par_bridge()`: the streaming peer. The iterator is shared by the
+/// pool's threads, which each take items from it and reduce locally.
+fn run_rayon_par_bridge(workload: &Workload, rayon_pool: &rayon::ThreadPool) -> Run {
+    let rounds = workload.rounds;
+    let n_items = workload.n_items;
+    let started = Instant::now();
+    let sum = rayon_pool.install(|| {
+        (0..n_items)
+            .par_bridge()
+            .map(|item| work(item, rounds))
+            .reduce(|| 0, u64::wrapping_add)
+    });
+    Run {
+        elapsed: started.elapsed(),
+        sum,
+    }
+}
+
+/// rayon `into_par_iter()`: splits the known range up front, so it is not a
+/// streaming pool; shown as an upper bound for context.
+fn run_rayon_into_par_iter(workload: &Workload, rayon_pool: &rayon::ThreadPool) -> Run {
+    let rounds = workload.rounds;
+    let n_items = workload.n_items;
+    let started = Instant::now();
+    let sum = rayon_pool.install(|| {
+        (0..n_items)
+            .into_par_iter()
+            .map(|item| work(item, rounds))
+            .reduce(|| 0, u64::wrapping_add)
+    });
+    Run {
+        elapsed: started.elapsed(),
+        sum,
+    }
+}
+
+/// The hand-written Go-style pool: a `bounded(100)` channel and `workers`
+/// threads, each summing locally and returning its sum through `join`.
+/// The threads are spawned and waiting on a barrier before the clock starts.
+fn run_crossbeam_channel(workload: &Workload, workers: usize) -> anyhow::Result<Run> {
+    let rounds = workload.rounds;
+    let (sender, receiver) = crossbeam_channel::bounded::<u64>(CHANNEL_CAPACITY);
+    let start_line = Arc::new(Barrier::new(workers + 1));
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let receiver = receiver.clone();
+            let start_line = Arc::clone(&start_line);
+            std::thread::spawn(move || {
+                start_line.wait();
+                let mut local_sum = 0_u64;
+                for item in receiver {
+                    local_sum = local_sum.wrapping_add(work(item, rounds));
+                }
+                local_sum
+            })
+        })
+        .collect();
+    drop(receiver);
+    start_line.wait();
+
+    let started = Instant::now();
+    for item in 0..workload.n_items {
+        sender
+            .send(item)
+            .context("crossbeam-channel workers hung up early")?;
+    }
+    drop(sender);
+    let mut sum = 0_u64;
+    for handle in handles {
+        let local_sum = handle
+            .join()
+            .map_err(|_| anyhow!("a crossbeam-channel worker panicked"))?;
+        sum = sum.wrapping_add(local_sum);
+    }
+    Ok(Run {
+        elapsed: started.elapsed(),
+        sum,
+    })
+}
+
+/// A stateful pool-core worker: sums its results locally and adds the total
+/// into the shared counter once, in `finish`, so no shared write happens per item.
+struct SumWorker {
+    /// This worker's wrapping sum of work results.
+    local_sum: u64,
+    /// Rounds of work per item.
+    rounds: u32,
+    /// Where the local sum goes when the worker finishes.
+    total: Arc<AtomicU64>,
+}
+
+impl Worker<u64> for SumWorker {
+    type Error = std::convert::Infallible;
+
+    fn work(&mut self, _ctx: &Ctx, item: u64) -> Result<(), Self::Error> {
+        self.local_sum = self.local_sum.wrapping_add(work(item, self.rounds));
+        Ok(())
+    }
+
+    fn finish(&mut self, _ctx: &Ctx) -> Result<(), Self::Error> {
+        // `fetch_add` wraps on overflow, matching the wrapping sums elsewhere.
+        self.total.fetch_add(self.local_sum, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// workforce: build the pool (threads start here, untimed), then time from the
+/// first `submit` to the return of `wait`.
+fn run_workforce(workload: &Workload, workers: usize, batch_size: usize) -> anyhow::Result<Run> {
+    let rounds = workload.rounds;
+    let total = Arc::new(AtomicU64::new(0));
+    let maker_total = Arc::clone(&total);
+    let pool: Pool<u64> = Pool::builder()
+        .workers(workers)
+        .batch_size(batch_size)
+        .build_stateful(move |_id: WorkerId| SumWorker {
+            local_sum: 0,
+            rounds,
+            total: Arc::clone(&maker_total),
+        })
+        .map_err(|error| anyhow!("building the workforce pool failed: {error}"))?;
+
+    let started = Instant::now();
+    let mut submitter = pool.submitter();
+    for item in 0..workload.n_items {
+        if submitter.submit(item).is_err() {
+            bail!("the workforce pool closed while item {item} was being submitted");
+        }
+    }
+    drop(submitter);
+    let report = pool
+        .wait()
+        .map_err(|error| anyhow!("the workforce pool failed: {error}"))?;
+    let elapsed = started.elapsed();
+
+    if report.processed() != workload.n_items {
+        bail!(
+            "workforce batch={batch_size} processed {} of {} items",
+            report.processed(),
+            workload.n_items
+        );
+    }
+    Ok(Run {
+        elapsed,
+        sum: total.load(Ordering::Relaxed),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small workload so every implementation can be checked quickly.
+    const TINY: Workload = Workload {
+        id: "T",
+        name: "tiny",
+        n_items: 10_000,
+        rounds: 3,
+    };
+
+    #[test]
+    fn every_implementation_reproduces_the_sequential_sum() {
+        let expected = TINY.expected_sum();
+        let rayon_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a 3-thread rayon pool builds");
+        for implementation in ALL_IMPLEMENTATIONS {
+            let run = implementation
+                .run(&TINY, 3, &rayon_pool)
+                .expect("the implementation runs");
+            assert_eq!(run.sum, expected, "{}", implementation.name());
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! Turning timed runs into tables, target checks, JSON and Markdown.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::impls::{Implementation, Kind, WORKFORCE_DEFAULT_BATCH};
+use crate::system::SystemInfo;
+use crate::workload::Workload;
+
+/// What the clock measures, printed in every table header and stored in the report.
+pub(crate) const TIMING_NOTE: &str = "timed from the first item handed over to wait()/join() returning; \
+     pool and thread construction excluded (threads are started and parked before the clock starts)";
+
+/// The same, short enough for a table header.
+const TIMING_NOTE_SHORT: &str =
+    "timed: first submit -> wait()/join() returns; pool and thread construction excluded";
+
+/// The whole report, as written to `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    /// The machine.
+    pub(crate) system: SystemInfo,
+    /// Whether sizes were reduced by `--quick`.
+    pub(crate) quick: bool,
+    /// Timed repetitions per implementation.
+    pub(crate) reps: usize,
+    /// What the timings include.
+    pub(crate) timing: &'static str,
+    /// One table per (workload, workers).
+    pub(crate) tables: Vec<Table>,
+    /// The BENCHMARKS.md targets, met or missed (informational only).
+    pub(crate) targets: Vec<TargetCheck>,
+}
+
+/// Results of one workload at one worker count.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Table {
+    /// Workload id (`W1`).
+    pub(crate) workload: &'static str,
+    /// Workload name (`overhead`).
+    pub(crate) workload_name: &'static str,
+    /// Items per run.
+    pub(crate) n_items: u64,
+    /// Rounds of work per item.
+    pub(crate) rounds: u32,
+    /// Worker threads.
+    pub(crate) workers: usize,
+    /// Cores of the machine.
+    pub(crate) cores: usize,
+    /// `sequential / min(workers, cores)`, ns per item.
+    pub(crate) floor_ns_per_item: f64,
+    /// The fastest streaming peer by median, if any ran.
+    pub(crate) best_peer: Option<String>,
+    /// That peer's median, ns per item.
+    pub(crate) best_peer_ns_per_item: Option<f64>,
+    /// One row per implementation, in run order.
+    pub(crate) rows: Vec<Row>,
+}
+
+/// One implementation's results within a table.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Row {
+    /// Display name.
+    pub(crate) implementation: String,
+    /// Role in the comparison.
+    pub(crate) kind: Kind,
+    /// workforce batch size, for workforce rows.
+    pub(crate) batch_size: Option<usize>,
+    /// Median over repetitions, ns per item.
+    pub(crate) median_ns_per_item: f64,
+    /// Fastest repetition, ns per item.
+    pub(crate) min_ns_per_item: f64,
+    /// Slowest repetition, ns per item.
+    pub(crate) max_ns_per_item: f64,
+    /// Items per second at the median.
+    pub(crate) items_per_sec: f64,
+    /// Median divided by the best streaming peer's median (below 1 is faster).
+    pub(crate) vs_best_peer: Option<f64>,
+    /// Median divided by the floor (1 is perfect scaling).
+    pub(crate) vs_floor: f64,
+    /// Every repetition, ns per item, in run order.
+    pub(crate) samples_ns_per_item: Vec<f64>,
+}
+
+/// One BENCHMARKS.md target, checked against one table.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TargetCheck {
+    /// Workload id.
+    pub(crate) workload: &'static str,
+    /// Worker count of the table checked.
+    pub(crate) workers: usize,
+    /// What is checked (`W1 default (batch 64)`).
+    pub(crate) name: String,
+    /// The target (`<= 8 ns/item`).
+    pub(crate) target: String,
+    /// The measured value, formatted.
+    pub(crate) measured: String,
+    /// Whether the target was met.
+    pub(crate) met: bool,
+}
+
+impl Table {
+    /// Builds a table from each implementation's samples (ns per item).
+    pub(crate) fn new(
+        workload: &Workload,
+        workers: usize,
+        cores: usize,
+        samples: Vec<(Implementation, Vec<f64>)>,
+    ) -> Self {
+        let medians: Vec<(Implementation, f64)> = samples
+            .iter()
+            .map(|(implementation, values)| (*implementation, median(values)))
+            .collect();
+        let sequential = medians
+            .iter()
+            .find(|(implementation, _)| implementation.kind() == Kind::Sequential)
+            .map_or(f64::NAN, |(_, value)| *value);
+        let parallelism = workers.min(cores).max(1);
+        let floor = sequential / parallelism as f64;
+        let best_peer = medians
+            .iter()
+            .filter(|(implementation, _)| implementation.kind() == Kind::StreamingPeer)
+            .min_by(|left, right| left.1.total_cmp(&right.1))
+            .copied();
+
+        let rows = samples
+            .into_iter()
+            .map(|(implementation, values)| {
+                let median_value = median(&values);
+                Row {
+                    implementation: implementation.name(),
+                    kind: implementation.kind(),
+                    batch_size: implementation.batch_size(),
+                    median_ns_per_item: median_value,
+                    min_ns_per_item: values.iter().copied().fold(f64::INFINITY, f64::min),
+                    max_ns_per_item: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    items_per_sec: 1e9 / median_value,
+                    vs_best_peer: best_peer.map(|(_, best)| median_value / best),
+                    vs_floor: median_value / floor,
+                    samples_ns_per_item: values,
+                }
+            })
+            .collect();
+        Self {
+            workload: workload.id,
+            workload_name: workload.name,
+            n_items: workload.n_items,
+            rounds: workload.rounds,
+            workers,
+            cores,
+            floor_ns_per_item: floor,
+            best_peer: best_peer.map(|(implementation, _)| implementation.name()),
+            best_peer_ns_per_item: best_peer.map(|(_, value)| value),
+            rows,
+        }
+    }
+
+    /// The title line shared by the text and Markdown renderings.
+    fn title(&self, reps: usize) -> String {
+        format!(
+            "{} {}: N={} items, work(x, {}), workers={} on {} cores, {} rep(s); floor {} ns/item; best peer: {}",
+            self.workload,
+            self.workload_name,
+            thousands(self.n_items),
+            self.rounds,
+            self.workers,
+            self.cores,
+            reps,
+            format_ns(self.floor_ns_per_item),
+            self.best_peer.as_deref().unwrap_or("none"),
+        )
+    }
+
+    /// The cells of every row, formatted, header first.
+    fn cells(&self) -> Vec<[String; 6]> {
+        let mut cells = vec![[
+            "implementation".to_owned(),
+            "median ns/item".to_owned(),
+            "min–max".to_owned(),
+            "items/s".to_owned(),
+            "vs best peer".to_owned(),
+            "vs floor".to_owned(),
+        ]];
+        for row in &self.rows {
+            cells.push([
+                row.implementation.clone(),
+                format_ns(row.median_ns_per_item),
+                format!(
+                    "{}–{}",
+                    format_ns(row.min_ns_per_item),
+                    format_ns(row.max_ns_per_item)
+                ),
+                format_rate(row.items_per_sec),
+                row.vs_best_peer
+                    .map_or_else(|| "–".to_owned(), format_ratio),
+                format_ratio(row.vs_floor),
+            ]);
+        }
+        cells
+    }
+
+    /// The median of the row whose implementation has this workforce batch size.
+    fn workforce_median(&self, batch_size: usize) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|row| row.batch_size == Some(batch_size))
+            .map(|row| row.median_ns_per_item)
+    }
+
+    /// Renders the table as aligned plain text.
+    pub(crate) fn to_text(&self, reps: usize) -> String {
+        let cells = self.cells();
+        let mut widths = [0_usize; 6];
+        for row in &cells {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.title(reps));
+        let _ = writeln!(out, "  ({TIMING_NOTE_SHORT})");
+        for (index, row) in cells.iter().enumerate() {
+            let mut line = String::from(" ");
+            for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+                let padding = " ".repeat(width - cell.chars().count());
+                if column == 0 {
+                    let _ = write!(line, " {cell}{padding}");
+                } else {
+                    let _ = write!(line, "  {padding}{cell}");
+                }
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+            if index == 0 {
+                let total: usize = widths.iter().sum::<usize>() + 2 * widths.len();
+                let _ = writeln!(out, "  {}", "-".repeat(total));
+            }
+        }
+        out
+    }
+
+    /// Renders the table as a Markdown section.
+    fn to_markdown(&self, reps: usize) -> String {
+        let cells = self.cells();
+        let mut out = String::new();
+        let _ = writeln!(out, "### {}\n", self.title(reps));
+        for (index, row) in cells.iter().enumerate() {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+            if index == 0 {
+                let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+            }
+        }
+        out
+    }
+}
+
+impl Report {
+    /// Renders the target checks as plain text lines.
+    pub(crate) fn targets_text(&self) -> String {
+        let mut out =
+            String::from("targets from BENCHMARKS.md (informational, never a failure):\n");
+        if self.quick {
+            out.push_str("  (quick run: reduced sizes and one repetition, so these say little)\n");
+        }
+        for check in &self.targets {
+            let _ = writeln!(
+                out,
+                "  {:<6} {} [workers={}]: target {}, measured {}",
+                if check.met { "met" } else { "MISSED" },
+                check.name,
+                check.workers,
+                check.target,
+                check.measured,
+            );
+        }
+        if self.targets.is_empty() {
+            out.push_str("  (no table covers a target)\n");
+        }
+        out
+    }
+
+    /// Renders the whole report as Markdown.
+    pub(crate) fn to_markdown(&self) -> String {
+        let mut out = String::from("# workforce peer benchmark\n\n");
+        let _ = writeln!(
+            out,
+            "- machine: {} cores, {}\n- date: {}\n- repetitions: {}{}\n- timing: {}\n- numbers: median ns per item (min–max over repetitions); \
+             ratios are median / best streaming peer and median / floor, where floor = sequential / min(workers, cores)\n",
+            self.system.cores,
+            self.system.cpu_model,
+            self.system.date,
+            self.reps,
+            if self.quick { " (quick: N/20)" } else { "" },
+            self.timing,
+        );
+        for table in &self.tables {
+            out.push_str(&table.to_markdown(self.reps));
+            out.push('\n');
+        }
+        out.push_str("## Targets\n\n| status | check | workers | target | measured |\n|---|---|---:|---|---|\n");
+        for check in &self.targets {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                if check.met { "met" } else { "missed" },
+                check.name,
+                check.workers,
+                check.target,
+                check.measured,
+            );
+        }
+        out
+    }
+}
+
+/// Checks the BENCHMARKS.md targets for W1 and W2 against every table that
+/// has the numbers for them.
+pub(crate) fn check_targets(tables: &[Table]) -> Vec<TargetCheck> {
+    let mut checks = Vec::new();
+    for table in tables {
+        match table.workload {
+            "W1" => {
+                let per_batch = [
+                    (WORKFORCE_DEFAULT_BATCH, "W1 default", 8.0),
+                    (100, "W1 batch 100", 4.0),
+                    (1, "W1 unbatched", 15.0),
+                ];
+                for (batch_size, label, limit) in per_batch {
+                    if let Some(measured) = table.workforce_median(batch_size) {
+                        checks.push(TargetCheck {
+                            workload: table.workload,
+                            workers: table.workers,
+                            name: format!("{label} (batch {batch_size})"),
+                            target: format!("<= {limit} ns/item"),
+                            measured: format!("{} ns/item", format_ns(measured)),
+                            met: measured <= limit,
+                        });
+                    }
+                }
+            }
+            "W2" => {
+                if let Some(measured) = table.workforce_median(WORKFORCE_DEFAULT_BATCH) {
+                    let efficiency = table.floor_ns_per_item / measured;
+                    checks.push(TargetCheck {
+                        workload: table.workload,
+                        workers: table.workers,
+                        name: format!("W2 default (batch {WORKFORCE_DEFAULT_BATCH}) efficiency"),
+                        target: ">= 97% of ideal (ideal = sequential / min(workers, cores))"
+                            .to_owned(),
+                        measured: format!(
+                            "{:.1}% (ideal {} ns/item, measured {})",
+                            efficiency * 100.0,
+                            format_ns(table.floor_ns_per_item),
+                            format_ns(measured)
+                        ),
+                        met: efficiency >= 0.97,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    checks.extend(check_oversubscription(tables));
+    checks
+}
+
+/// W1 at 8 workers on fewer cores must stay within 1.5 × the figure at
+/// workers = cores (default batch size).
+fn check_oversubscription(tables: &[Table]) -> Option<TargetCheck> {
+    let w1_at = |workers: usize| {
+        tables
+            .iter()
+            .find(|table| table.workload == "W1" && table.workers == workers)
+    };
+    let oversubscribed = w1_at(8)?;
+    if oversubscribed.cores >= 8 {
+        return None;
+    }
+    let baseline = w1_at(oversubscribed.cores)?;
+    let at_eight = oversubscribed.workforce_median(WORKFORCE_DEFAULT_BATCH)?;
+    let at_cores = baseline.workforce_median(WORKFORCE_DEFAULT_BATCH)?;
+    let ratio = at_eight / at_cores;
+    Some(TargetCheck {
+        workload: "W1",
+        workers: 8,
+        name: format!(
+            "W1 oversubscribed (8 workers on {} cores, default batch)",
+            oversubscribed.cores
+        ),
+        target: format!("<= 1.5x the {}-worker figure", oversubscribed.cores),
+        measured: format!(
+            "{} ({} vs {} ns/item)",
+            format_ratio(ratio),
+            format_ns(at_eight),
+            format_ns(at_cores)
+        ),
+        met: ratio <= 1.5,
+    })
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        f64::midpoint(sorted[middle - 1], sorted[middle])
+    }
+}
+
+/// Formats ns per item with precision that suits its size.
+fn format_ns(value: f64) -> String {
+    if !value.is_finite() {
+        "n/a".to_owned()
+    } else if value < 10.0 {
+        format!("{value:.2}")
+    } else if value < 100.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// Formats a rate in items per second with an SI prefix.
+fn format_rate(value: f64) -> String {
+    if !value.is_finite() {
+        "n/a".to_owned()
+    } else if value >= 1e9 {
+        format!("{:.2} G", value / 1e9)
+    } else if value >= 1e6 {
+        format!("{:.1} M", value / 1e6)
+    } else {
+        format!("{:.1} k", value / 1e3)
+    }
+}
+
+/// Formats a ratio as `1.23x`.
+fn format_ratio(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:.2}x")
+    } else {
+        "n/a".to_owned()
+    }
+}
+
+/// Formats an integer with comma thousands separators.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::impls::ALL_IMPLEMENTATIONS;
+    use crate::workload::W1_OVERHEAD;
+
+    #[test]
+    fn medians_and_formatting() {
+        assert!((median(&[3.0, 1.0, 2.0]) - 2.0).abs() < f64::EPSILON);
+        assert!((median(&[4.0, 1.0, 2.0, 3.0]) - 2.5).abs() < f64::EPSILON);
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(format_ns(2.345_67), "2.35");
+        assert_eq!(format_rate(2.5e8), "250.0 M");
+    }
+
+    #[test]
+    fn best_peer_excludes_sequential_and_into_par_iter() {
+        let samples = ALL_IMPLEMENTATIONS
+            .iter()
+            .enumerate()
+            .map(|(index, implementation)| (*implementation, vec![1.0 + index as f64]))
+            .collect();
+        let table = Table::new(&W1_OVERHEAD, 2, 2, samples);
+        assert_eq!(table.best_peer.as_deref(), Some("rayon par_bridge"));
+        assert!((table.floor_ns_per_item - 0.5).abs() < f64::EPSILON);
+        let checks = check_targets(&[table]);
+        let met: Vec<bool> = checks.iter().map(|check| check.met).collect();
+        // Default 6 <= 8, batch 100: 7 > 4, unbatched 5 <= 15.
+        assert_eq!(met, [true, false, true]);
+    }
+}
