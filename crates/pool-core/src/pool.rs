@@ -535,15 +535,15 @@ impl<T: Send + 'static> Pool<T> {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(callback) = callback {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(&report))) {
-                report.error_count += 1;
-                report.errors.push(PoolError::Panicked {
-                    worker: WorkerId(0),
-                    site: PanicSite::Callback,
-                    message: crate::error::panic_message(&*payload),
-                });
-            }
+        if let Some(callback) = callback
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(&report)))
+        {
+            report.error_count += 1;
+            report.errors.push(PoolError::Panicked {
+                worker: WorkerId(0),
+                site: PanicSite::Callback,
+                message: crate::error::panic_message(&*payload),
+            });
         }
         let panic = if self.resume_panics {
             first_panic

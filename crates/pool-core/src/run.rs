@@ -153,7 +153,7 @@ struct Clock {
 
 impl Clock {
     #[inline]
-    fn to_busy(&mut self) {
+    fn mark_busy(&mut self) {
         if !self.busy {
             let now = Instant::now();
             self.timings.idle += now - self.since;
@@ -162,7 +162,7 @@ impl Clock {
         }
     }
 
-    fn to_idle(&mut self) {
+    fn mark_idle(&mut self) {
         if self.busy {
             let now = Instant::now();
             self.timings.busy += now - self.since;
@@ -205,7 +205,7 @@ pub(crate) fn worker_main<T, P>(
     let mut unreleased = 0usize;
     loop {
         if let Some(job) = shared.find_job(index, &local) {
-            clock.to_busy();
+            clock.mark_busy();
             unreleased += run_job(&shared, &ctx, shard, processor.as_mut(), job);
             if unreleased >= release_every {
                 shared.release(unreleased);
@@ -219,7 +219,7 @@ pub(crate) fn worker_main<T, P>(
             shared.release(unreleased);
             unreleased = 0;
         }
-        clock.to_idle();
+        clock.mark_idle();
         if shared.is_done() {
             break;
         }
@@ -238,23 +238,22 @@ pub(crate) fn worker_main<T, P>(
             });
         }
     }
-    clock.to_idle();
+    clock.mark_idle();
     clock.timings.idle += clock.since.elapsed();
 
     let wrap_started = Instant::now();
-    if let Some(processor) = processor.as_mut() {
-        if let Some(Err(source)) =
+    if let Some(processor) = processor.as_mut()
+        && let Some(Err(source)) =
             shared.guard(ctx.worker, PanicSite::Finish, || processor.finish(&ctx))
-        {
-            shared.record_error(
-                PoolError::Finish {
-                    worker: ctx.worker,
-                    source,
-                },
-                None,
-                false,
-            );
-        }
+    {
+        shared.record_error(
+            PoolError::Finish {
+                worker: ctx.worker,
+                source,
+            },
+            None,
+            false,
+        );
     }
     // The worker's own `Drop` is user code too.
     shared.guard(ctx.worker, PanicSite::Finish, || drop(processor));

@@ -46,8 +46,8 @@ fn blocking<T>(error: TrySubmitError<T>) -> SubmitError<T> {
 /// ```
 /// use pool_core::{Ctx, Pool};
 ///
-/// let pool = Pool::builder().workers(2).batch_size(16).build(|_ctx: &Ctx, n: u32| {
-///     if n == 7 { Err(std::io::Error::other("seven")) } else { Ok(()) }
+/// let pool = Pool::builder().workers(2).batch_size(16).continue_on_error().build(|_ctx: &Ctx, n: u32| {
+///     if n % 1000 == 7 { Err(std::io::Error::other(format!("{n} ends in seven"))) } else { Ok(()) }
 /// })?;
 /// std::thread::scope(|scope| {
 ///     for producer in 0..2u32 {
@@ -60,8 +60,8 @@ fn blocking<T>(error: TrySubmitError<T>) -> SubmitError<T> {
 ///         });
 ///     }
 /// });
-/// let error = pool.wait().unwrap_err();
-/// assert!(error.to_string().contains("seven"));
+/// let report = pool.finish();
+/// assert_eq!((report.processed(), report.failed()), (198, 2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Submitter<'pool, T> {

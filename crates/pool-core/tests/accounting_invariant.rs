@@ -1,5 +1,6 @@
 //! `submitted == processed + failed + dropped` under every mix of worker count,
 //! batch size, error policy and worker kind, with errors and panics.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Cancel while producers are blocked at capacity and workers are busy: every
 //! producer returns, queued items are dropped and counted, nothing hangs.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
 

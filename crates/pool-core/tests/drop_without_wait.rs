@@ -1,5 +1,6 @@
 //! A pool dropped without `wait` closes, drains and joins: items processed,
 //! every item value dropped once, every worker finished.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
 

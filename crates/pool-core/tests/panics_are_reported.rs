@@ -1,5 +1,6 @@
 //! Panics in a worker, a maker, a `finish` hook or a callback are caught,
 //! reported with the worker id and message, and never hang the pool.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
 
@@ -34,7 +35,7 @@ fn a_worker_panic_is_reported_and_the_pool_goes_on() {
     submit_all(&pool, 100);
     let report = pool.finish();
     assert_eq!((report.processed(), report.failed()), (99, 1));
-    match &report.errors()[..] {
+    match report.errors() {
         [
             PoolError::Panicked {
                 worker,

@@ -1,5 +1,6 @@
 //! A refused submission hands the item back: full, timed out, closed, cancelled,
 //! for `Submitter` and `Sender` alike.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Invalid settings fail at `build()` with a typed error naming the setting.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 use pool_core::{BuildError, Builder, Ctx, MAX_CAPACITY, MAX_WORKERS, Pool};
 use rstest::rstest;

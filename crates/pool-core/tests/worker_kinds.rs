@@ -1,5 +1,6 @@
 //! Shared, stateful and batch workers; any error type converts; stateful workers
 //! need not be `Send` and are built on their own thread, once each.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 use std::collections::HashSet;
 use std::rc::Rc;

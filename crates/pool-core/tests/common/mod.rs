@@ -1,5 +1,6 @@
 //! Helpers shared by the behaviour tests (included with `mod common;`).
-#![allow(dead_code, unreachable_pub, missing_docs)]
+
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
