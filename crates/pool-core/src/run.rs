@@ -223,6 +223,7 @@ pub(crate) fn worker_main<T, P>(
         if shared.is_done() {
             break;
         }
+        shared.sleep.start_searching();
         let backoff = Backoff::new();
         let mut found = false;
         while !backoff.is_completed() {
@@ -232,7 +233,9 @@ pub(crate) fn worker_main<T, P>(
                 break;
             }
         }
-        if !found {
+        if found {
+            shared.sleep.stop_searching();
+        } else {
             shared.sleep.sleep(index, &parker, || {
                 !local.is_empty() || shared.has_queued_work() || shared.is_done()
             });

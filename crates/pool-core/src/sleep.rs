@@ -14,9 +14,16 @@
 //!    return early, which the loop below absorbs);
 //! 4. otherwise parks until its state is no longer `SLEEPING`.
 //!
+//! Before announcing, an idle worker counts itself as *searching* while it spins,
+//! and stops searching right after the announcement (before the re-check).
+//!
 //! A producer publishes work (an `Injector::push`, whose tail update is a `SeqCst`
 //! CAS) and then loads `sleepers`. If it is zero it does nothing else: that is the
-//! whole cost on the hot path when every worker is busy. If not, it claims one
+//! whole cost on the hot path when every worker is busy. If a worker is searching
+//! it does nothing either: the searcher either finds the work while spinning or
+//! re-checks after its announcement (the same litmus argument, on `searching`),
+//! so a producer that outpaces nobody does not pay a futex wake per batch. If a
+//! worker sleeps and none searches, it claims one
 //! sleeper with a CAS `SLEEPING -> NOTIFIED`, decrements `sleepers` and unparks it.
 //! The CAS makes sure two producers never both spend their wake-up on the same
 //! thread while another one sleeps on.
@@ -118,9 +125,17 @@ struct Slot {
     unparker: Unparker,
 }
 
+/// What producers read on every push, kept on one cache line.
+struct Idle {
+    /// Workers announced as sleeping.
+    sleepers: AtomicUsize,
+    /// Workers awake and looking for work (spinning before they park).
+    searching: AtomicUsize,
+}
+
 /// The sleeping workers of one pool.
 pub(crate) struct Sleep {
-    sleepers: CachePadded<AtomicUsize>,
+    idle: CachePadded<Idle>,
     slots: Box<[CachePadded<Slot>]>,
 }
 
@@ -128,7 +143,10 @@ impl Sleep {
     /// One slot per worker, in worker order.
     pub(crate) fn new(unparkers: Vec<Unparker>) -> Self {
         Sleep {
-            sleepers: CachePadded::new(AtomicUsize::new(0)),
+            idle: CachePadded::new(Idle {
+                sleepers: AtomicUsize::new(0),
+                searching: AtomicUsize::new(0),
+            }),
             slots: unparkers
                 .into_iter()
                 .map(|unparker| {
@@ -141,15 +159,28 @@ impl Sleep {
         }
     }
 
-    /// Wakes one sleeping worker, if any sleeps. Call after publishing work.
+    /// Wakes one sleeping worker, if any sleeps and none is already searching
+    /// (a searcher will find the work, see `sleep`). Call after publishing work.
     /// `hint` spreads wake-ups over the slots (any value works).
     #[inline]
     pub(crate) fn notify_one(&self, hint: usize) {
         seq_cst_point();
-        if self.sleepers.load(SeqCst) == 0 {
+        if self.idle.sleepers.load(SeqCst) == 0 || self.idle.searching.load(SeqCst) > 0 {
             return;
         }
         self.notify_one_slow(hint);
+    }
+
+    /// The calling worker ran out of work and starts looking (spinning).
+    #[inline]
+    pub(crate) fn start_searching(&self) {
+        self.idle.searching.fetch_add(1, SeqCst);
+    }
+
+    /// The calling worker found work while searching.
+    #[inline]
+    pub(crate) fn stop_searching(&self) {
+        self.idle.searching.fetch_sub(1, SeqCst);
     }
 
     #[cold]
@@ -162,7 +193,7 @@ impl Sleep {
                 .compare_exchange(SLEEPING, NOTIFIED, SeqCst, SeqCst)
                 .is_ok()
             {
-                self.sleepers.fetch_sub(1, SeqCst);
+                self.idle.sleepers.fetch_sub(1, SeqCst);
                 slot.unparker.unpark();
                 return;
             }
@@ -178,18 +209,22 @@ impl Sleep {
                 .compare_exchange(SLEEPING, NOTIFIED, SeqCst, SeqCst)
                 .is_ok()
             {
-                self.sleepers.fetch_sub(1, SeqCst);
+                self.idle.sleepers.fetch_sub(1, SeqCst);
                 slot.unparker.unpark();
             }
         }
     }
 
-    /// Parks worker `index` unless `should_wake` (re-checked after the
-    /// announcement) finds work or a reason to exit.
+    /// Parks worker `index`, which must be searching (see `start_searching`),
+    /// unless `should_wake` (re-checked after the announcement) finds work or a
+    /// reason to exit. The worker stops searching here, after announcing itself
+    /// and before the re-check: a producer that skipped its wake-up because it saw
+    /// this worker searching pushed before that re-check, so the re-check sees it.
     pub(crate) fn sleep(&self, index: usize, parker: &Parker, should_wake: impl Fn() -> bool) {
         let slot = &self.slots[index];
         slot.state.store(SLEEPING, SeqCst);
-        self.sleepers.fetch_add(1, SeqCst);
+        self.idle.sleepers.fetch_add(1, SeqCst);
+        self.idle.searching.fetch_sub(1, SeqCst);
         seq_cst_point();
         if should_wake() {
             if slot
@@ -197,7 +232,7 @@ impl Sleep {
                 .compare_exchange(SLEEPING, AWAKE, SeqCst, SeqCst)
                 .is_ok()
             {
-                self.sleepers.fetch_sub(1, SeqCst);
+                self.idle.sleepers.fetch_sub(1, SeqCst);
             } else {
                 // A waker claimed this slot and already took it off `sleepers`.
                 slot.state.store(AWAKE, SeqCst);
@@ -256,6 +291,12 @@ mod loom_tests {
             }
             if model.closed.load(SeqCst) && model.queued.load(SeqCst) == 0 {
                 return done;
+            }
+            model.sleep.start_searching();
+            if model.try_pop() {
+                model.sleep.stop_searching();
+                done += 1;
+                continue;
             }
             model.sleep.sleep(index, parker, || {
                 model.queued.load(SeqCst) > 0 || model.closed.load(SeqCst)

@@ -39,7 +39,9 @@ fn blocking<T>(error: TrySubmitError<T>) -> SubmitError<T> {
 ///
 /// Items are buffered until a batch is full, then pushed as one job. The buffer is
 /// flushed by [`flush`](Submitter::flush) and on drop. **Buffered items are not yet
-/// visible to workers**: flush before waiting on something the workers produce.
+/// visible to workers**, and the room reserved for them stays taken: flush before
+/// waiting on something the workers produce, and before blocking on the same pool
+/// in another way (a `Sender::send` on the same thread), or that wait may never end.
 /// Room for a whole batch is reserved when its first item arrives, so `submit`
 /// blocks (and `try_submit` refuses) only on the first item of a batch.
 ///

@@ -82,7 +82,15 @@ fn run_script(seed: u64) {
                 for step in 0..items_per_producer {
                     let value = producer * 1_000_000 + step;
                     let item = Tracked::new(value, drops);
-                    let outcome = match rng.below(5) {
+                    let choice = rng.below(5);
+                    if choice == 2 {
+                        // A thread must not block in `send` while its own submitter
+                        // holds buffered items and their reserved room: the workers
+                        // could run dry while the room stays taken (see Submitter's
+                        // docs). Flush first, as the docs ask.
+                        submitter.flush();
+                    }
+                    let outcome = match choice {
                         0 => submitter.try_submit(item).map_err(|e| e.into_inner()),
                         1 => submitter
                             .submit_timeout(item, Duration::from_micros(rng.below(50)))
