@@ -187,14 +187,7 @@ impl Sleep {
     fn notify_one_slow(&self, hint: usize) {
         let n_slots = self.slots.len();
         for offset in 0..n_slots {
-            let slot = &self.slots[(hint + offset) % n_slots];
-            if slot
-                .state
-                .compare_exchange(SLEEPING, NOTIFIED, SeqCst, SeqCst)
-                .is_ok()
-            {
-                self.idle.sleepers.fetch_sub(1, SeqCst);
-                slot.unparker.unpark();
+            if self.wake_if_sleeping(&self.slots[(hint + offset) % n_slots]) {
                 return;
             }
         }
@@ -204,15 +197,22 @@ impl Sleep {
     pub(crate) fn notify_all(&self) {
         seq_cst_point();
         for slot in self.slots.iter() {
-            if slot
-                .state
-                .compare_exchange(SLEEPING, NOTIFIED, SeqCst, SeqCst)
-                .is_ok()
-            {
-                self.idle.sleepers.fetch_sub(1, SeqCst);
-                slot.unparker.unpark();
-            }
+            self.wake_if_sleeping(slot);
         }
+    }
+
+    /// Claims `slot` if its worker sleeps (so no other waker spends a wake-up on
+    /// it), takes it off the sleeper count and unparks it.
+    fn wake_if_sleeping(&self, slot: &Slot) -> bool {
+        let claimed = slot
+            .state
+            .compare_exchange(SLEEPING, NOTIFIED, SeqCst, SeqCst)
+            .is_ok();
+        if claimed {
+            self.idle.sleepers.fetch_sub(1, SeqCst);
+            slot.unparker.unpark();
+        }
+        claimed
     }
 
     /// Parks worker `index`, which must be searching (see `start_searching`),
