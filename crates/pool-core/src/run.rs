@@ -25,6 +25,30 @@ pub(crate) trait Processor<T> {
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError>;
 }
 
+/// Records a failed or panicked call; returns whether the call succeeded.
+#[inline]
+fn succeeded<T, E: Into<BoxError>>(
+    shared: &Shared<T>,
+    ctx: &Ctx,
+    outcome: std::thread::Result<Result<(), E>>,
+) -> bool {
+    match outcome {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            let error = PoolError::Worker {
+                worker: ctx.worker,
+                source: error.into(),
+            };
+            shared.record_error(error, None, false);
+            false
+        }
+        Err(payload) => {
+            shared.record_panic(ctx.worker, PanicSite::Work, payload, false);
+            false
+        }
+    }
+}
+
 /// Runs a per-item [`Worker`].
 pub(crate) struct ItemProcessor<W>(pub(crate) W);
 
@@ -35,24 +59,11 @@ impl<W> ItemProcessor<W> {
     where
         W: Worker<T>,
     {
-        match catch_unwind(AssertUnwindSafe(|| self.0.work(ctx, item))) {
-            Ok(Ok(())) => true,
-            Ok(Err(error)) => {
-                shared.record_error(
-                    PoolError::Worker {
-                        worker: ctx.worker,
-                        source: error.into(),
-                    },
-                    None,
-                    false,
-                );
-                false
-            }
-            Err(payload) => {
-                shared.record_panic(ctx.worker, PanicSite::Work, payload, false);
-                false
-            }
-        }
+        succeeded(
+            shared,
+            ctx,
+            catch_unwind(AssertUnwindSafe(|| self.0.work(ctx, item))),
+        )
     }
 }
 
@@ -119,23 +130,10 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| self.worker.work_batch(ctx, batch)));
         batch.clear();
-        match outcome {
-            Ok(Ok(())) => shard.processed.add(n_items),
-            Ok(Err(error)) => {
-                shard.failed.add(n_items);
-                shared.record_error(
-                    PoolError::Worker {
-                        worker: ctx.worker,
-                        source: error.into(),
-                    },
-                    None,
-                    false,
-                );
-            }
-            Err(payload) => {
-                shard.failed.add(n_items);
-                shared.record_panic(ctx.worker, PanicSite::Work, payload, false);
-            }
+        if succeeded(shared, ctx, outcome) {
+            shard.processed.add(n_items);
+        } else {
+            shard.failed.add(n_items);
         }
     }
 
