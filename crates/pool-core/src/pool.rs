@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -11,11 +12,12 @@ use std::time::Instant;
 
 use crossbeam_deque::Worker as LocalQueue;
 use pool_batch::Batcher;
+use pool_chunk::{KeyHasher, Router};
 
 use crate::cancel::OnCancel;
 use crate::report::WorkerCounts;
 use crate::run::{BatchProcessor, ItemProcessor, Processor, worker_main};
-use crate::shared::{Config, Shared, WorkerDoneFn};
+use crate::shared::{Config, KeyHashFn, Keyed, Shared, WorkerDoneFn};
 use crate::sleep::{Parker, Sleep, unparker_of};
 use crate::{
     BatchWorker, BoxError, BuildError, CancelToken, Ctx, PanicSite, PoolError, Report, Sender,
@@ -51,6 +53,7 @@ pub struct Builder<T> {
     thread_name: String,
     on_worker_done: Option<WorkerDoneFn>,
     on_pool_done: Option<PoolDoneFn>,
+    key_hash: Option<KeyHashFn<T>>,
     _items: PhantomData<fn(T)>,
 }
 
@@ -62,6 +65,7 @@ impl<T> fmt::Debug for Builder<T> {
             .field("capacity", &self.capacity)
             .field("stop_on_error", &self.stop_on_error)
             .field("error_limit", &self.error_limit)
+            .field("keyed", &self.key_hash.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +83,7 @@ impl<T: Send + 'static> Builder<T> {
             thread_name: "workforce".to_owned(),
             on_worker_done: None,
             on_pool_done: None,
+            key_hash: None,
             _items: PhantomData,
         }
     }
@@ -160,6 +165,69 @@ impl<T: Send + 'static> Builder<T> {
     /// Called once with the final report, when the pool is waited on or dropped.
     pub fn on_pool_done(mut self, callback: impl FnOnce(&Report) + Send + 'static) -> Self {
         self.on_pool_done = Some(Box::new(callback));
+        self
+    }
+
+    /// Key affinity: every item goes to the worker its key routes to, and only
+    /// that worker processes it.
+    ///
+    /// `key` is called once per item on the producer's thread (in `submit` or
+    /// `send`). The key is hashed with [`pool_chunk::KeyHasher`] (fixed seeds)
+    /// and mapped to a worker by jump consistent hashing, so a key goes to the
+    /// same worker in every run of the same build ([`Pool::worker_for`] says
+    /// which).
+    ///
+    /// With `chunk_by`, **every item is keyed**: items wait in their worker's own
+    /// inbox and are never stolen, so
+    /// - the items of one key are processed by one worker, one at a time, in the
+    ///   order each producer submitted them (per [`Submitter`] and per [`Sender`]
+    ///   handle; items of one key from different producers interleave in the
+    ///   order they reach the inbox);
+    /// - a stateful worker (see [`build_stateful`](Self::build_stateful)) sees
+    ///   only its own keys, so a per-key cache needs no lock;
+    /// - a hot key makes a hot worker: others do not help with it. The per-worker
+    ///   counts in [`Report::workers`] and [`Report::imbalance`] show it.
+    ///
+    /// Batching still applies: a [`Submitter`] fills one batch per target worker
+    /// and pushes it when full, on [`Submitter::flush`], on drop, before it would
+    /// block for room, and when the pool refuses an item. Backpressure,
+    /// cancellation, the error policy and the accounting work as without keys.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// #[derive(Debug)]
+    /// struct Payment { account: u32, cents: i64 }
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(4)
+    ///     .chunk_by(|payment: &Payment| payment.account)
+    ///     .build_stateful(|_worker| {
+    ///         // One balance table per worker, no lock: it only sees its accounts.
+    ///         let mut balances = std::collections::HashMap::<u32, i64>::new();
+    ///         move |_ctx: &Ctx, payment: Payment| {
+    ///             *balances.entry(payment.account).or_default() += payment.cents;
+    ///             Ok::<(), std::io::Error>(())
+    ///         }
+    ///     })?;
+    /// let target = pool.worker_for(&Payment { account: 7, cents: 0 });
+    /// let mut submitter = pool.submitter();
+    /// for n in 0..1_000 {
+    ///     submitter.submit(Payment { account: n % 10, cents: 5 })?;
+    /// }
+    /// drop(submitter);
+    /// let report = pool.wait()?;
+    /// assert_eq!(report.processed(), 1_000);
+    /// assert!(target.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn chunk_by<K, F>(mut self, key: F) -> Self
+    where
+        K: Hash,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+    {
+        let hasher = KeyHasher::new();
+        self.key_hash = Some(Box::new(move |item: &T| hasher.hash(&key(item))));
         self
     }
 
@@ -287,6 +355,17 @@ impl<T: Send + 'static> Builder<T> {
         let locals: Vec<LocalQueue<_>> = (0..n_workers).map(|_| LocalQueue::new_fifo()).collect();
         let stealers = locals.iter().map(LocalQueue::stealer).collect();
         let sleep = Sleep::new(parkers.iter().map(unparker_of).collect());
+        let keyed = match self.key_hash {
+            Some(key_hash) => {
+                let router =
+                    Router::with_buckets(n_workers).map_err(|_| BuildError::TooManyWorkers {
+                        workers: n_workers,
+                        max: MAX_WORKERS,
+                    })?;
+                Some(Keyed::new(key_hash, router))
+            }
+            None => None,
+        };
         let token = match &self.token {
             Some(parent) => parent.child(),
             None => CancelToken::new(),
@@ -294,6 +373,7 @@ impl<T: Send + 'static> Builder<T> {
         let shared = Arc::new(Shared::new(
             config,
             stealers,
+            keyed,
             sleep,
             token,
             self.on_worker_done,
@@ -399,9 +479,20 @@ impl<T: Send + 'static> Pool<T> {
 
     /// A batching handle for one producer thread.
     pub fn submitter(&self) -> Submitter<'_, T> {
-        let batcher = Batcher::new(self.shared.config.batch_size)
-            .expect("the batch size was validated at build");
-        Submitter::new(&self.shared, batcher, self.next_hint.fetch_add(1, Relaxed))
+        let batch_size = self.shared.config.batch_size;
+        let open_batches = match &self.shared.keyed {
+            Some(_) if batch_size > 1 => self.shared.config.n_workers,
+            _ => 1,
+        };
+        let batchers = (0..open_batches)
+            .map(|_| Batcher::new(batch_size).expect("the batch size was validated at build"))
+            .collect();
+        Submitter::new(
+            &self.shared,
+            batchers,
+            batch_size,
+            self.next_hint.fetch_add(1, Relaxed),
+        )
     }
 
     /// A cloneable handle that sends items one at a time, usable from any thread,
@@ -447,6 +538,18 @@ impl<T: Send + 'static> Pool<T> {
     /// The configured capacity (items in flight).
     pub fn capacity(&self) -> usize {
         self.shared.config.capacity
+    }
+
+    /// Whether the pool routes items by key ([`Builder::chunk_by`]).
+    pub fn is_keyed(&self) -> bool {
+        self.shared.keyed.is_some()
+    }
+
+    /// The worker that processes `item` in a keyed pool ([`Builder::chunk_by`]),
+    /// or `None` if the pool is not keyed (any worker may take it).
+    pub fn worker_for(&self, item: &T) -> Option<WorkerId> {
+        let keyed = self.shared.keyed.as_ref()?;
+        Some(WorkerId(keyed.target(item)))
     }
 
     /// Items reserved and not yet finished, right now.

@@ -50,6 +50,14 @@ pub struct WorkerCounts {
     pub dropped: u64,
 }
 
+impl WorkerCounts {
+    /// Every item that reached this worker: processed, failed or dropped. Its
+    /// share of all items is the worker's load.
+    pub fn items(&self) -> u64 {
+        self.processed + self.failed + self.dropped
+    }
+}
+
 impl WorkerShard {
     pub(crate) fn counts(&self) -> WorkerCounts {
         WorkerCounts {
@@ -171,6 +179,43 @@ impl Report {
         &self.workers
     }
 
+    /// The busiest worker's load over the mean load: `1.0` when every worker got
+    /// the same number of items, `workers` when one got them all (and `1.0` for
+    /// an empty run). In a keyed pool ([`Builder::chunk_by`](crate::Builder::chunk_by))
+    /// a hot key shows here; [`workers`](Report::workers) says which worker.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .chunk_by(|_n: &u32| "one hot key")
+    ///     .build(|_ctx: &Ctx, _n: u32| Ok::<(), std::io::Error>(()))?;
+    /// let mut submitter = pool.submitter();
+    /// for n in 0..100 { submitter.submit(n)?; }
+    /// drop(submitter);
+    /// let report = pool.wait()?;
+    /// assert_eq!(report.imbalance(), 2.0); // one worker did everything
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn imbalance(&self) -> f64 {
+        let total: u64 = self
+            .workers
+            .iter()
+            .map(|worker| worker.counts.items())
+            .sum();
+        let busiest = self
+            .workers
+            .iter()
+            .map(|worker| worker.counts.items())
+            .max()
+            .unwrap_or(0);
+        if total == 0 {
+            return 1.0;
+        }
+        busiest as f64 * self.workers.len() as f64 / total as f64
+    }
+
     /// The errors kept (all of them up to the pool's `error_limit`), in the order
     /// they were recorded.
     pub fn errors(&self) -> &[PoolError] {
@@ -220,14 +265,16 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "submitted {}, processed {}, failed {}, dropped {}, errors {}{} in {:.3?}",
+            "submitted {}, processed {}, failed {}, dropped {}, errors {}{} in {:.3?}, \
+             busiest worker at {:.2}x the mean load",
             self.submitted,
             self.processed,
             self.failed,
             self.dropped,
             self.error_count,
             if self.cancelled { ", cancelled" } else { "" },
-            self.elapsed
+            self.elapsed,
+            self.imbalance()
         )
     }
 }

@@ -226,7 +226,7 @@ pub(crate) fn worker_main<T, P>(
         let mut found = false;
         while !backoff.is_completed() {
             backoff.snooze();
-            if shared.has_queued_work() || shared.is_done() {
+            if shared.has_queued_work(index) || shared.is_done() {
                 found = true;
                 break;
             }
@@ -235,7 +235,7 @@ pub(crate) fn worker_main<T, P>(
             shared.sleep.stop_searching();
         } else {
             shared.sleep.sleep(index, &parker, || {
-                !local.is_empty() || shared.has_queued_work() || shared.is_done()
+                !local.is_empty() || shared.has_queued_work(index) || shared.is_done()
             });
         }
     }

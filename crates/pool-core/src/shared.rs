@@ -30,6 +30,8 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
+use pool_chunk::Router;
+
 use crate::cancel::OnCancel;
 use crate::error::panic_message;
 use crate::report::{Shards, WorkerCounts};
@@ -102,10 +104,55 @@ pub(crate) struct Config {
 
 pub(crate) type WorkerDoneFn = Box<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
 
+/// An item's key, already hashed by `pool_chunk::KeyHasher`.
+pub(crate) type KeyHashFn<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
+
+/// Key affinity (`Builder::chunk_by`): every item goes to the inbox of the worker
+/// its key routes to. Inboxes are never stolen from, so the items of one key are
+/// processed by one worker, in the order each producer pushed them.
+pub(crate) struct Keyed<T> {
+    key_hash: KeyHashFn<T>,
+    router: Router,
+    inboxes: Box<[CachePadded<Injector<Job<T>>>]>,
+}
+
+impl<T> Keyed<T> {
+    pub(crate) fn new(key_hash: KeyHashFn<T>, router: Router) -> Self {
+        let inboxes = (0..router.buckets())
+            .map(|_| CachePadded::new(Injector::new()))
+            .collect();
+        Keyed {
+            key_hash,
+            router,
+            inboxes,
+        }
+    }
+
+    /// The index of the worker that processes `item`.
+    #[inline]
+    pub(crate) fn target(&self, item: &T) -> usize {
+        self.router.route_hash((self.key_hash)(item))
+    }
+
+    /// The next job in worker `index`'s inbox.
+    #[inline]
+    fn pop(&self, index: usize) -> Option<Job<T>> {
+        loop {
+            match self.inboxes[index].steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+}
+
 pub(crate) struct Shared<T> {
     pub(crate) config: Config,
     pub(crate) injector: Injector<Job<T>>,
     pub(crate) stealers: Box<[Stealer<Job<T>>]>,
+    /// Set for pools built with `chunk_by`: then every item is keyed.
+    pub(crate) keyed: Option<Keyed<T>>,
     pub(crate) sleep: Sleep,
     flow: CachePadded<Flow>,
     closed: CachePadded<AtomicBool>,
@@ -127,6 +174,7 @@ impl<T> Shared<T> {
     pub(crate) fn new(
         config: Config,
         stealers: Vec<Stealer<Job<T>>>,
+        keyed: Option<Keyed<T>>,
         sleep: Sleep,
         token: CancelToken,
         on_worker_done: Option<WorkerDoneFn>,
@@ -138,6 +186,7 @@ impl<T> Shared<T> {
         Shared {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
+            keyed,
             sleep,
             flow: CachePadded::new(Flow {
                 in_flight: AtomicUsize::new(0),
@@ -309,22 +358,40 @@ impl<T> Shared<T> {
         self.wake_producers();
     }
 
-    /// Publishes a job and wakes a sleeper if there is one.
+    /// Publishes an unkeyed job and wakes a sleeper if there is one.
     #[inline]
     pub(crate) fn push(&self, job: Job<T>, hint: usize) {
         self.injector.push(job);
         self.sleep.notify_one(hint);
     }
 
-    /// Whether any queue a worker may take from holds a job.
-    pub(crate) fn has_queued_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|stealer| !stealer.is_empty())
+    /// Publishes a job into worker `target`'s inbox (keyed pools only) and wakes
+    /// that worker if it sleeps. No other worker can take the job, so the wake-up
+    /// goes to `target` whatever the others do.
+    #[inline]
+    pub(crate) fn push_to(&self, keyed: &Keyed<T>, job: Job<T>, target: usize) {
+        keyed.inboxes[target].push(job);
+        self.sleep.notify_worker(target);
     }
 
-    /// Finds the next job for worker `index`: its own queue, then a batch from the
-    /// global injector, then a sibling's queue.
+    /// Whether any queue worker `index` may take from holds a job.
+    pub(crate) fn has_queued_work(&self, index: usize) -> bool {
+        match &self.keyed {
+            Some(keyed) => !keyed.inboxes[index].is_empty(),
+            None => {
+                !self.injector.is_empty() || self.stealers.iter().any(|stealer| !stealer.is_empty())
+            }
+        }
+    }
+
+    /// Finds the next job for worker `index`. Keyed pools: its own inbox only.
+    /// Otherwise: its own queue, then a batch from the global injector, then a
+    /// sibling's queue.
     #[inline]
     pub(crate) fn find_job(&self, index: usize, local: &LocalQueue<Job<T>>) -> Option<Job<T>> {
+        if let Some(keyed) = &self.keyed {
+            return keyed.pop(index);
+        }
         if let Some(job) = local.pop() {
             return Some(job);
         }

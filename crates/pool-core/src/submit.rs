@@ -68,8 +68,12 @@ fn blocking<T>(error: TrySubmitError<T>) -> SubmitError<T> {
 /// ```
 pub struct Submitter<'pool, T> {
     shared: &'pool Shared<T>,
-    batcher: Batcher<T>,
-    /// Room reserved for the batch being filled and not used yet.
+    /// The open batch: one for an unkeyed pool, one per worker for a keyed pool.
+    batchers: Box<[Batcher<T>]>,
+    batch_size: usize,
+    /// Items in the open batches.
+    buffered: usize,
+    /// Room reserved and not used yet.
     credits: usize,
     /// Accepted items not yet added to the pool's `submitted` count.
     unpublished: u64,
@@ -79,17 +83,25 @@ pub struct Submitter<'pool, T> {
 impl<T> fmt::Debug for Submitter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Submitter")
-            .field("buffered", &self.batcher.len())
-            .field("batch_size", &self.batcher.batch_size())
+            .field("buffered", &self.buffered)
+            .field("batch_size", &self.batch_size)
+            .field("open_batches", &self.batchers.len())
             .finish()
     }
 }
 
 impl<'pool, T> Submitter<'pool, T> {
-    pub(crate) fn new(shared: &'pool Shared<T>, batcher: Batcher<T>, hint: usize) -> Self {
+    pub(crate) fn new(
+        shared: &'pool Shared<T>,
+        batchers: Box<[Batcher<T>]>,
+        batch_size: usize,
+        hint: usize,
+    ) -> Self {
         Submitter {
             shared,
-            batcher,
+            batchers,
+            batch_size,
+            buffered: 0,
             credits: 0,
             unpublished: 0,
             hint,
@@ -98,7 +110,13 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// Submits an item, blocking while the pool is at capacity.
     ///
-    /// Returns the item back if the pool is closed or cancelled (also while blocked).
+    /// Returns the item back if the pool is closed or cancelled (also while
+    /// blocked); the items buffered before that are flushed (or, on cancel,
+    /// dropped and counted).
+    ///
+    /// In a keyed pool the item's key is computed here, on the caller's thread;
+    /// if the key function panics, the panic reaches the caller and the item is
+    /// not taken.
     #[inline]
     pub fn submit(&mut self, item: T) -> Result<(), SubmitError<T>> {
         self.submit_with(item, Wait::Forever).map_err(blocking)
@@ -119,16 +137,14 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// How many items are buffered and not yet pushed.
     pub fn buffered(&self) -> usize {
-        self.batcher.len()
+        self.buffered
     }
 
     /// Pushes the buffered items now and gives back the room reserved for the
     /// rest of the batch. If the pool was cancelled meanwhile, the buffered items
     /// are dropped and counted as dropped.
     pub fn flush(&mut self) {
-        if let Some(batch) = self.batcher.flush() {
-            self.push_batch(batch);
-        }
+        self.push_buffered();
         if self.credits > 0 {
             self.shared.release(self.credits);
             self.credits = 0;
@@ -138,49 +154,105 @@ impl<'pool, T> Submitter<'pool, T> {
 
     #[inline]
     fn submit_with(&mut self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
-        if let Some(refusal) = self.shared.refuses_quickly() {
+        let shared = self.shared;
+        if let Some(refusal) = shared.refuses_quickly() {
+            self.flush();
             return Err(refused(refusal, item));
         }
-        if self.batcher.batch_size() == 1 {
-            if let Err(refusal) = self.shared.reserve(1, wait) {
+        // The key is computed before any room is reserved: a panicking key
+        // function must not leave room reserved for an item that never comes.
+        let target = match &shared.keyed {
+            Some(keyed) => keyed.target(&item),
+            None => 0,
+        };
+        if self.batch_size == 1 {
+            if let Err(refusal) = shared.reserve(1, wait) {
                 return Err(refused(refusal, item));
             }
             self.unpublished += 1;
             if self.unpublished >= PUBLISH_EVERY {
                 self.publish();
             }
-            self.shared.push(Job::One(item), self.hint);
+            match &shared.keyed {
+                Some(keyed) => shared.push_to(keyed, Job::One(item), target),
+                None => shared.push(Job::One(item), self.hint),
+            }
             return Ok(());
         }
-        if self.credits == 0 {
-            let batch_size = self.batcher.batch_size();
-            if let Err(refusal) = self.shared.reserve(batch_size, wait) {
-                return Err(refused(refusal, item));
-            }
-            self.credits = batch_size;
+        if self.credits == 0
+            && let Err(refusal) = self.take_credits(wait)
+        {
+            return Err(refused(refusal, item));
         }
         self.credits -= 1;
         self.unpublished += 1;
-        if let Some(batch) = self.batcher.push(item) {
-            self.push_batch(batch);
+        self.buffered += 1;
+        if let Some(batch) = self.batchers[target].push(item) {
+            self.buffered -= batch.len();
+            self.push_batch(target, batch);
         }
         Ok(())
     }
 
-    /// Pushes a batch whose room is already reserved.
-    fn push_batch(&mut self, mut batch: Vec<T>) {
+    /// Reserves room for a batch. If there is none right now, first pushes the
+    /// partly filled batches (a keyed submitter fills one per worker): their
+    /// items hold room too, and only this submitter can push them, so waiting
+    /// with them held back could wait forever. On refusal everything buffered is
+    /// flushed, so nothing accepted stays behind.
+    #[cold]
+    fn take_credits(&mut self, wait: Wait) -> Result<(), Refusal> {
+        let outcome = match self.shared.reserve(self.batch_size, Wait::No) {
+            Err(Refusal::Full) => {
+                self.push_buffered();
+                self.shared.reserve(self.batch_size, wait)
+            }
+            other => other,
+        };
+        match outcome {
+            Ok(()) => {
+                self.credits = self.batch_size;
+                Ok(())
+            }
+            Err(refusal) => {
+                self.flush();
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Pushes every open batch that holds items.
+    fn push_buffered(&mut self) {
+        if self.buffered == 0 {
+            return;
+        }
+        for target in 0..self.batchers.len() {
+            if let Some(batch) = self.batchers[target].flush() {
+                self.push_batch(target, batch);
+            }
+        }
+        self.buffered = 0;
+    }
+
+    /// Pushes a batch whose room is already reserved, to worker `target`'s inbox
+    /// in a keyed pool or to the shared queue otherwise.
+    fn push_batch(&mut self, target: usize, mut batch: Vec<T>) {
         self.publish();
-        if self.shared.token.is_cancelled() {
+        let shared = self.shared;
+        let batcher = &mut self.batchers[target];
+        if shared.token.is_cancelled() {
             let n_items = batch.len();
             batch.clear();
-            self.shared.count_producer_dropped(n_items as u64);
-            self.shared.release(n_items);
-            self.batcher.recycle(batch);
-        } else {
-            self.shared.push(Job::Many(batch), self.hint);
-            if let Some(spare) = self.shared.recycle.pop() {
-                self.batcher.recycle(spare);
-            }
+            shared.count_producer_dropped(n_items as u64);
+            shared.release(n_items);
+            batcher.recycle(batch);
+            return;
+        }
+        match &shared.keyed {
+            Some(keyed) => shared.push_to(keyed, Job::Many(batch), target),
+            None => shared.push(Job::Many(batch), self.hint),
+        }
+        if let Some(spare) = shared.recycle.pop() {
+            batcher.recycle(spare);
         }
     }
 
@@ -274,14 +346,23 @@ impl<T> Sender<T> {
     }
 
     fn send_with(&self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
-        if let Some(refusal) = self.shared.refuses_quickly() {
+        let shared = &*self.shared;
+        if let Some(refusal) = shared.refuses_quickly() {
             return Err(refused(refusal, item));
         }
-        if let Err(refusal) = self.shared.reserve(1, wait) {
+        // Before reserving: see `Submitter::submit_with`.
+        let target = match &shared.keyed {
+            Some(keyed) => keyed.target(&item),
+            None => 0,
+        };
+        if let Err(refusal) = shared.reserve(1, wait) {
             return Err(refused(refusal, item));
         }
-        self.shared.count_submitted(1);
-        self.shared.push(Job::One(item), 0);
+        shared.count_submitted(1);
+        match &shared.keyed {
+            Some(keyed) => shared.push_to(keyed, Job::One(item), target),
+            None => shared.push(Job::One(item), 0),
+        }
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! `submitted == processed + failed + dropped` under every mix of worker count,
-//! batch size, error policy and worker kind, with errors and panics.
+//! batch size, error policy, worker kind and routing (stealing or keyed), with
+//! errors and panics.
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
@@ -7,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-use common::Tracked;
+use common::{Routing, Tracked};
 use pool_core::{Builder, Ctx, Pool, PoolError, Report, WorkerId};
 use rstest::rstest;
 
@@ -56,13 +57,20 @@ fn build(builder: Builder<Tracked>, kind: Kind) -> Pool<Tracked> {
     .expect("valid settings")
 }
 
-fn run(n_workers: usize, batch_size: usize, policy: Policy, kind: Kind) -> (Report, u64, u64) {
+fn run(
+    n_workers: usize,
+    batch_size: usize,
+    policy: Policy,
+    kind: Kind,
+    routing: Routing,
+) -> (Report, u64, u64) {
     common::quiet_deliberate_panics();
     let drops = Arc::new(AtomicU64::new(0));
     let mut builder = Pool::builder()
         .workers(n_workers)
         .batch_size(batch_size)
         .capacity(256.max(batch_size));
+    builder = common::route(builder, routing, |item: &Tracked| item.value % 97);
     builder = match policy {
         Policy::Stop => builder.stop_on_error(),
         Policy::Continue => builder.continue_on_error(),
@@ -88,8 +96,9 @@ fn every_item_is_accounted_for(
     #[values(1, 3, 64)] batch_size: usize,
     #[values(Policy::Stop, Policy::Continue)] policy: Policy,
     #[values(Kind::Shared, Kind::Stateful, Kind::Batch)] kind: Kind,
+    #[values(Routing::Stealing, Routing::Keyed)] routing: Routing,
 ) {
-    let (report, refused, drops) = run(n_workers, batch_size, policy, kind);
+    let (report, refused, drops) = run(n_workers, batch_size, policy, kind, routing);
     assert!(report.is_balanced(), "{report}");
     assert_eq!(report.submitted() + refused, N_ITEMS, "{report}");
     // Every item value, accepted or refused, was dropped exactly once.

@@ -7,18 +7,19 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-use common::{Gate, Tracked, wait_until};
+use common::{Gate, Routing, Tracked, wait_until};
 use pool_core::{CancelToken, Ctx, Pool, PoolError, SubmitError};
+use rstest::rstest;
 
-#[test]
-fn cancel_releases_producers_blocked_at_capacity() {
+#[rstest]
+fn cancel_releases_producers_blocked_at_capacity(
+    #[values(Routing::Stealing, Routing::Keyed)] routing: Routing,
+) {
     let drops = Arc::new(AtomicU64::new(0));
     let gate = Gate::default();
     let worker_gate = gate.clone();
-    let pool = Pool::builder()
-        .workers(2)
-        .batch_size(4)
-        .capacity(16)
+    let builder = Pool::builder().workers(2).batch_size(4).capacity(16);
+    let pool = common::route(builder, routing, |item: &Tracked| item.value % 13)
         .build(move |_ctx: &Ctx, _item: Tracked| {
             worker_gate.wait();
             Ok::<(), std::io::Error>(())

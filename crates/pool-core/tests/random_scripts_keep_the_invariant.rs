@@ -39,6 +39,8 @@ fn run_script(seed: u64) {
     let capacity = batch_size + rng.below(1024) as usize;
     let stop_on_error = rng.below(2) == 0;
     let stateful = rng.below(2) == 0;
+    let keyed = rng.below(2) == 0;
+    let n_keys = 1 + rng.below(64);
     let fail_one_in = 2 + rng.below(200);
     let panic_one_in = 2 + rng.below(400);
     let n_producers = 1 + rng.below(3);
@@ -59,6 +61,9 @@ fn run_script(seed: u64) {
         .workers(n_workers)
         .batch_size(batch_size)
         .capacity(capacity);
+    if keyed {
+        builder = builder.chunk_by(move |item: &Tracked| item.value % n_keys);
+    }
     builder = if stop_on_error {
         builder.stop_on_error()
     } else {

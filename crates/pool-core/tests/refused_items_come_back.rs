@@ -1,5 +1,5 @@
 //! A refused submission hands the item back: full, timed out, closed, cancelled,
-//! for `Submitter` and `Sender` alike.
+//! for `Submitter` and `Sender` alike, in stealing and keyed pools.
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
@@ -7,16 +7,15 @@ mod common;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use common::Gate;
+use common::{Gate, Routing};
 use pool_core::{Ctx, Pool, SubmitError, TrySubmitError};
+use rstest::rstest;
 
 /// A one-worker pool with room for one item whose worker waits at `gate`.
-fn gated_pool(gate: &Gate) -> Pool<u64> {
+fn gated_pool(gate: &Gate, routing: Routing) -> Pool<u64> {
     let gate = gate.clone();
-    Pool::builder()
-        .workers(1)
-        .batch_size(1)
-        .capacity(1)
+    let builder = Pool::builder().workers(1).batch_size(1).capacity(1);
+    common::route(builder, routing, |item: &u64| *item)
         .build(move |_ctx: &Ctx, _item: u64| {
             gate.wait();
             Ok::<(), Infallible>(())
@@ -24,10 +23,12 @@ fn gated_pool(gate: &Gate) -> Pool<u64> {
         .expect("valid settings")
 }
 
-#[test]
-fn try_submit_and_submit_timeout_hand_the_item_back_when_full() {
+#[rstest]
+fn try_submit_and_submit_timeout_hand_the_item_back_when_full(
+    #[values(Routing::Stealing, Routing::Keyed)] routing: Routing,
+) {
     let gate = Gate::default();
-    let pool = gated_pool(&gate);
+    let pool = gated_pool(&gate, routing);
     let mut submitter = pool.submitter();
     submitter.try_submit(1).expect("room for one");
     assert_eq!(submitter.try_submit(2), Err(TrySubmitError::Full(2)));
@@ -47,12 +48,15 @@ fn try_submit_and_submit_timeout_hand_the_item_back_when_full() {
     assert_eq!((report.submitted(), report.processed()), (1, 1));
 }
 
-#[test]
-fn submit_after_close_hands_the_item_back() {
-    let pool = Pool::builder()
-        .workers(2)
-        .build(|_ctx: &Ctx, _item: String| Ok::<(), Infallible>(()))
-        .expect("valid settings");
+#[rstest]
+fn submit_after_close_hands_the_item_back(
+    #[values(Routing::Stealing, Routing::Keyed)] routing: Routing,
+) {
+    let pool = common::route(Pool::builder().workers(2), routing, |item: &String| {
+        item.clone()
+    })
+    .build(|_ctx: &Ctx, _item: String| Ok::<(), Infallible>(()))
+    .expect("valid settings");
     pool.close();
     pool.close(); // closing twice is harmless
     let mut submitter = pool.submitter();
@@ -80,10 +84,11 @@ fn submit_after_close_hands_the_item_back() {
     );
 }
 
-#[test]
-fn submit_after_cancel_hands_the_item_back() {
-    let pool = Pool::builder()
-        .workers(2)
+#[rstest]
+fn submit_after_cancel_hands_the_item_back(
+    #[values(Routing::Stealing, Routing::Keyed)] routing: Routing,
+) {
+    let pool = common::route(Pool::builder().workers(2), routing, |item: &u64| *item)
         .build(|_ctx: &Ctx, _item: u64| Ok::<(), Infallible>(()))
         .expect("valid settings");
     pool.cancel();
@@ -97,11 +102,12 @@ fn submit_after_cancel_hands_the_item_back() {
     }
 }
 
-#[test]
-fn items_buffered_before_close_are_still_processed() {
-    let pool = Pool::builder()
-        .workers(2)
-        .batch_size(10)
+#[rstest]
+fn items_buffered_before_close_are_still_processed(
+    #[values(Routing::Stealing, Routing::Keyed)] routing: Routing,
+) {
+    let builder = Pool::builder().workers(2).batch_size(10);
+    let pool = common::route(builder, routing, |item: &u64| *item)
         .build(|_ctx: &Ctx, _item: u64| Ok::<(), Infallible>(()))
         .expect("valid settings");
     let mut submitter = pool.submitter();

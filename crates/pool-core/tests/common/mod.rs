@@ -77,3 +77,25 @@ pub fn quiet_deliberate_panics() {
         }));
     });
 }
+
+/// How a test pool routes items: the behaviour tests run both ways, since keyed
+/// pools must keep every guarantee unkeyed ones give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Work stealing (no `chunk_by`).
+    Stealing,
+    /// `chunk_by` with the given key function.
+    Keyed,
+}
+
+/// Applies `routing` to `builder`, keying items by `key`.
+pub fn route<T: Send + 'static, K: std::hash::Hash>(
+    builder: pool_core::Builder<T>,
+    routing: Routing,
+    key: impl Fn(&T) -> K + Send + Sync + 'static,
+) -> pool_core::Builder<T> {
+    match routing {
+        Routing::Stealing => builder,
+        Routing::Keyed => builder.chunk_by(key),
+    }
+}
