@@ -51,7 +51,7 @@
 //! - Weighted or load-aware balancing: every bucket gets an equal share of keys,
 //!   however busy it is. A hot key makes a hot worker.
 
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// The largest number of buckets [`jump_hash`] and [`Router`] accept.
 ///
@@ -128,21 +128,44 @@ pub fn jump_hash(key: u64, buckets: u32) -> Result<u32, ChunkError> {
     Ok(jump_unchecked(key, buckets))
 }
 
+/// How far (in units of `(b + 1) * 2^31` against `buckets * (r + 1)`) the exact
+/// quotient must clear `buckets` for the integer exit test of [`jump_unchecked`]
+/// to agree with the paper's floating-point one; see there.
+const EXIT_SLACK: u64 = 2_048;
+
 /// [`jump_hash`] for a bucket count already checked to be in `1..=MAX_BUCKETS`.
+///
+/// The paper's step computes `j = floor((b + 1) * (2^31 / (r + 1)))` in `f64`,
+/// with `r` the top 31 bits of the LCG state, and stops when `j >= buckets`.
+/// The division is most of the cost, and the last step only needs the
+/// comparison. With `A = (b + 1) * 2^31` and `B = r + 1` (both exact in `u64`,
+/// at most 2^62), the exact quotient is `A / B`, and the two roundings of the
+/// `f64` version move it by at most `A / B * 2^-52 <= 1024 / B`. So when
+/// `A >= buckets * B + 2048`, the `f64` quotient is above `buckets` too and the
+/// walk ends without dividing. Otherwise the `f64` step runs exactly as in the
+/// paper, so the result is bit-for-bit the published algorithm's (the tests
+/// check it against reference values and an independent implementation).
 #[inline]
 fn jump_unchecked(mut key: u64, buckets: u32) -> u32 {
-    let buckets = i64::from(buckets);
-    let mut bucket: i64 = -1;
-    let mut next: i64 = 0;
-    while next < buckets {
-        bucket = next;
+    let n = u64::from(buckets);
+    let mut bucket: u64 = 0;
+    loop {
         key = key.wrapping_mul(LCG_MULTIPLIER).wrapping_add(1);
+        let divisor = (key >> 33) + 1;
+        let scaled = (bucket + 1) << 31;
+        if scaled >= n * divisor + EXIT_SLACK {
+            break;
+        }
         // The paper's step: jump to (b + 1) * 2^31 / (top 31 bits of key + 1).
-        // `as` saturates on overflow, which only makes the loop end.
-        let scale = (1u64 << 31) as f64 / ((key >> 33) + 1) as f64;
-        next = ((bucket + 1) as f64 * scale) as i64;
+        // `as` saturates on overflow, which only makes the walk end.
+        let scale = (1u64 << 31) as f64 / divisor as f64;
+        let next = ((bucket + 1) as f64 * scale) as u64;
+        if next >= n {
+            break;
+        }
+        bucket = next;
     }
-    // The loop ran at least once (buckets >= 1), so 0 <= bucket < buckets <= 2^31.
+    // Every bucket the walk visits is below `buckets` <= 2^31.
     bucket as u32
 }
 
@@ -173,8 +196,18 @@ impl KeyHasher {
 
     /// The 64-bit hash of `key`.
     #[inline]
+    #[expect(
+        clippy::manual_hash_one,
+        reason = "ahash's hash_one differs from this on nightly, see the comment"
+    )]
     pub fn hash<K: Hash + ?Sized>(&self, key: &K) -> u64 {
-        BuildHasher::hash_one(&self.state, key)
+        // Not `hash_one` (inherent or `BuildHasher`'s): on a nightly compiler
+        // ahash overrides it with specialized code for integers and strings
+        // whose output differs from this generic path, so a `u64` key would
+        // hash differently on stable and nightly, and `&x` unlike `&&x`.
+        let mut hasher = self.state.build_hasher();
+        key.hash(&mut hasher);
+        hasher.finish()
     }
 }
 
