@@ -159,6 +159,7 @@ impl<T> Batcher<T> {
     /// in a spare buffer (see [`recycle`](Self::recycle)) or, if there is none,
     /// in a newly allocated one of capacity `batch_size`.
     #[must_use = "the returned batch holds the pushed items; dropping it drops them"]
+    #[inline]
     pub fn push(&mut self, item: T) -> Option<Vec<T>> {
         if self.open.capacity() == 0 {
             self.open = self.take_buffer();

@@ -47,6 +47,11 @@
 //! none do. The protocols and their proofs sit beside the code in `sleep.rs` and
 //! `shared.rs`.
 //!
+//! A keyed pool ([`Builder::chunk_by`]) gives each worker an inbox of its own
+//! instead: the submitter routes each item with `pool_chunk::Router`, fills one
+//! batch per worker, and pushes it to that worker's inbox, which nobody else
+//! takes from; the producer wakes exactly that worker if it sleeps.
+//!
 //! # Guarantees
 //!
 //! - **Nothing lost**: every accepted item is processed, failed or dropped (only

@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use crossbeam_deque::Worker as LocalQueue;
 use pool_batch::Batcher;
-use pool_chunk::{KeyHasher, Router};
+use pool_chunk::Router;
 
 use crate::cancel::OnCancel;
 use crate::report::WorkerCounts;
 use crate::run::{BatchProcessor, ItemProcessor, Processor, worker_main};
-use crate::shared::{Config, KeyHashFn, Keyed, Shared, WorkerDoneFn};
+use crate::shared::{Config, Keyed, RouteFn, Shared, WorkerDoneFn};
 use crate::sleep::{Parker, Sleep, unparker_of};
 use crate::{
     BatchWorker, BoxError, BuildError, CancelToken, Ctx, PanicSite, PoolError, Report, Sender,
@@ -53,7 +53,7 @@ pub struct Builder<T> {
     thread_name: String,
     on_worker_done: Option<WorkerDoneFn>,
     on_pool_done: Option<PoolDoneFn>,
-    key_hash: Option<KeyHashFn<T>>,
+    route: Option<RouteFn<T>>,
     _items: PhantomData<fn(T)>,
 }
 
@@ -65,7 +65,7 @@ impl<T> fmt::Debug for Builder<T> {
             .field("capacity", &self.capacity)
             .field("stop_on_error", &self.stop_on_error)
             .field("error_limit", &self.error_limit)
-            .field("keyed", &self.key_hash.is_some())
+            .field("keyed", &self.route.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -83,7 +83,7 @@ impl<T: Send + 'static> Builder<T> {
             thread_name: "workforce".to_owned(),
             on_worker_done: None,
             on_pool_done: None,
-            key_hash: None,
+            route: None,
             _items: PhantomData,
         }
     }
@@ -226,8 +226,9 @@ impl<T: Send + 'static> Builder<T> {
         K: Hash,
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
-        let hasher = KeyHasher::new();
-        self.key_hash = Some(Box::new(move |item: &T| hasher.hash(&key(item))));
+        self.route = Some(Box::new(move |item: &T, router: &Router| {
+            router.route(&key(item))
+        }));
         self
     }
 
@@ -355,14 +356,14 @@ impl<T: Send + 'static> Builder<T> {
         let locals: Vec<LocalQueue<_>> = (0..n_workers).map(|_| LocalQueue::new_fifo()).collect();
         let stealers = locals.iter().map(LocalQueue::stealer).collect();
         let sleep = Sleep::new(parkers.iter().map(unparker_of).collect());
-        let keyed = match self.key_hash {
-            Some(key_hash) => {
+        let keyed = match self.route {
+            Some(route) => {
                 let router =
                     Router::with_buckets(n_workers).map_err(|_| BuildError::TooManyWorkers {
                         workers: n_workers,
                         max: MAX_WORKERS,
                     })?;
-                Some(Keyed::new(key_hash, router))
+                Some(Keyed::new(route, router))
             }
             None => None,
         };

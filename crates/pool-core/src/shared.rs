@@ -104,25 +104,27 @@ pub(crate) struct Config {
 
 pub(crate) type WorkerDoneFn = Box<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
 
-/// An item's key, already hashed by `pool_chunk::KeyHasher`.
-pub(crate) type KeyHashFn<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
+/// Routes an item: computes its key and asks the router for the worker. One
+/// monomorphised function, so the key function, the hash and the jump inline
+/// into a single dynamic call per item.
+pub(crate) type RouteFn<T> = Box<dyn Fn(&T, &Router) -> usize + Send + Sync>;
 
 /// Key affinity (`Builder::chunk_by`): every item goes to the inbox of the worker
 /// its key routes to. Inboxes are never stolen from, so the items of one key are
 /// processed by one worker, in the order each producer pushed them.
 pub(crate) struct Keyed<T> {
-    key_hash: KeyHashFn<T>,
+    route: RouteFn<T>,
     router: Router,
     inboxes: Box<[CachePadded<Injector<Job<T>>>]>,
 }
 
 impl<T> Keyed<T> {
-    pub(crate) fn new(key_hash: KeyHashFn<T>, router: Router) -> Self {
+    pub(crate) fn new(route: RouteFn<T>, router: Router) -> Self {
         let inboxes = (0..router.buckets())
             .map(|_| CachePadded::new(Injector::new()))
             .collect();
         Keyed {
-            key_hash,
+            route,
             router,
             inboxes,
         }
@@ -131,7 +133,7 @@ impl<T> Keyed<T> {
     /// The index of the worker that processes `item`.
     #[inline]
     pub(crate) fn target(&self, item: &T) -> usize {
-        self.router.route_hash((self.key_hash)(item))
+        (self.route)(item, &self.router)
     }
 
     /// The next job in worker `index`'s inbox.
