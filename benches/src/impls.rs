@@ -16,7 +16,7 @@ use pool_core::{Ctx, Pool, Worker, WorkerId};
 use rayon::iter::{IntoParallelIterator as _, ParallelBridge as _, ParallelIterator as _};
 use serde::Serialize;
 
-use crate::workload::{Workload, work};
+use crate::workload::{N_KEYS, Workload, key_of};
 
 /// Capacity of the crossbeam-channel peer's queue (BENCHMARKS.md: `bounded(100)`).
 const CHANNEL_CAPACITY: usize = 100;
@@ -53,21 +53,75 @@ pub(crate) enum Implementation {
     Workforce {
         /// Items per batch; 1 is unbatched.
         batch_size: usize,
+        /// Whether items are routed by key (`chunk_by(x % 1024)`) instead of
+        /// stolen.
+        keyed: bool,
     },
 }
 
-/// Every implementation, in the order they are interleaved within a repetition.
+/// A work-stealing workforce pool at `batch_size`.
+const fn stealing(batch_size: usize) -> Implementation {
+    Implementation::Workforce {
+        batch_size,
+        keyed: false,
+    }
+}
+
+/// A keyed workforce pool at `batch_size`.
+const fn keyed(batch_size: usize) -> Implementation {
+    Implementation::Workforce {
+        batch_size,
+        keyed: true,
+    }
+}
+
+/// The implementations of the uniform workloads (W1, W2), in the order they are
+/// interleaved within a repetition.
 pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 7] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
     Implementation::CrossbeamChannel,
-    Implementation::Workforce { batch_size: 1 },
-    Implementation::Workforce {
-        batch_size: WORKFORCE_DEFAULT_BATCH,
-    },
-    Implementation::Workforce { batch_size: 100 },
+    stealing(1),
+    stealing(WORKFORCE_DEFAULT_BATCH),
+    stealing(100),
 ];
+
+/// W4: routing cost, keyed against stealing at each batch size.
+const KEYED_IMPLEMENTATIONS: [Implementation; 9] = [
+    Implementation::Sequential,
+    Implementation::RayonParBridge,
+    Implementation::CrossbeamChannel,
+    stealing(1),
+    keyed(1),
+    stealing(WORKFORCE_DEFAULT_BATCH),
+    keyed(WORKFORCE_DEFAULT_BATCH),
+    stealing(100),
+    keyed(100),
+];
+
+/// W5: uneven items, work stealing against static (keyed) routing.
+const SKEWED_IMPLEMENTATIONS: [Implementation; 8] = [
+    Implementation::Sequential,
+    Implementation::RayonParBridge,
+    Implementation::RayonIntoParIter,
+    Implementation::CrossbeamChannel,
+    stealing(1),
+    stealing(WORKFORCE_DEFAULT_BATCH),
+    keyed(1),
+    keyed(WORKFORCE_DEFAULT_BATCH),
+];
+
+/// The implementations measured on `workload`.
+pub(crate) fn implementations_for(workload: &Workload) -> &'static [Implementation] {
+    if workload.keyed {
+        &KEYED_IMPLEMENTATIONS
+    } else if workload.skew.is_some() {
+        &SKEWED_IMPLEMENTATIONS
+    } else {
+        &ALL_IMPLEMENTATIONS
+    }
+}
 
 /// What one timed run produced.
 #[derive(Debug, Clone, Copy)]
@@ -86,10 +140,15 @@ impl Implementation {
             Self::RayonParBridge => "rayon par_bridge".to_owned(),
             Self::RayonIntoParIter => "rayon into_par_iter".to_owned(),
             Self::CrossbeamChannel => "crossbeam-channel bounded(100)".to_owned(),
-            Self::Workforce { batch_size } if batch_size == WORKFORCE_DEFAULT_BATCH => {
-                format!("workforce batch={batch_size} (default)")
-            }
-            Self::Workforce { batch_size } => format!("workforce batch={batch_size}"),
+            Self::Workforce { batch_size, keyed } => format!(
+                "workforce{} batch={batch_size}{}",
+                if keyed { " keyed" } else { "" },
+                if batch_size == WORKFORCE_DEFAULT_BATCH {
+                    " (default)"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 
@@ -106,9 +165,14 @@ impl Implementation {
     /// The workforce batch size, for workforce implementations.
     pub(crate) fn batch_size(self) -> Option<usize> {
         match self {
-            Self::Workforce { batch_size } => Some(batch_size),
+            Self::Workforce { batch_size, .. } => Some(batch_size),
             _ => None,
         }
+    }
+
+    /// Whether this is a keyed workforce pool.
+    pub(crate) fn is_keyed(self) -> bool {
+        matches!(self, Self::Workforce { keyed: true, .. })
     }
 
     /// Runs `workload` once with `workers` threads and times it. `rayon_pool`
@@ -124,7 +188,9 @@ impl Implementation {
             Self::RayonParBridge => Ok(run_rayon_par_bridge(workload, rayon_pool)),
             Self::RayonIntoParIter => Ok(run_rayon_into_par_iter(workload, rayon_pool)),
             Self::CrossbeamChannel => run_crossbeam_channel(workload, workers),
-            Self::Workforce { batch_size } => run_workforce(workload, workers, batch_size),
+            Self::Workforce { batch_size, keyed } => {
+                run_workforce(workload, workers, batch_size, keyed)
+            }
         }
     }
 }
@@ -133,12 +199,12 @@ impl Implementation {
 /// compiler from vectorising or folding the loop into a formula, so this
 /// measures one item at a time the way a producer hands them over.
 fn run_sequential(workload: &Workload) -> Run {
-    let rounds = black_box(workload.rounds);
+    let workload = black_box(*workload);
     let n_items = black_box(workload.n_items);
     let started = Instant::now();
     let mut sum = 0_u64;
     for item in 0..n_items {
-        sum = sum.wrapping_add(work(black_box(item), rounds));
+        sum = sum.wrapping_add(workload.work(black_box(item)));
     }
     let elapsed = started.elapsed();
     Run { elapsed, sum }
@@ -147,13 +213,13 @@ fn run_sequential(workload: &Workload) -> Run {
 /// rayon `par_bridge()`: the streaming peer. The iterator is shared by the
 /// pool's threads, which each take items from it and reduce locally.
 fn run_rayon_par_bridge(workload: &Workload, rayon_pool: &rayon::ThreadPool) -> Run {
-    let rounds = workload.rounds;
+    let workload = *workload;
     let n_items = workload.n_items;
     let started = Instant::now();
     let sum = rayon_pool.install(|| {
         (0..n_items)
             .par_bridge()
-            .map(|item| work(item, rounds))
+            .map(|item| workload.work(item))
             .reduce(|| 0, u64::wrapping_add)
     });
     Run {
@@ -165,13 +231,13 @@ fn run_rayon_par_bridge(workload: &Workload, rayon_pool: &rayon::ThreadPool) -> 
 /// rayon `into_par_iter()`: splits the known range up front, so it is not a
 /// streaming pool; shown as an upper bound for context.
 fn run_rayon_into_par_iter(workload: &Workload, rayon_pool: &rayon::ThreadPool) -> Run {
-    let rounds = workload.rounds;
+    let workload = *workload;
     let n_items = workload.n_items;
     let started = Instant::now();
     let sum = rayon_pool.install(|| {
         (0..n_items)
             .into_par_iter()
-            .map(|item| work(item, rounds))
+            .map(|item| workload.work(item))
             .reduce(|| 0, u64::wrapping_add)
     });
     Run {
@@ -184,7 +250,7 @@ fn run_rayon_into_par_iter(workload: &Workload, rayon_pool: &rayon::ThreadPool) 
 /// threads, each summing locally and returning its sum through `join`.
 /// The threads are spawned and waiting on a barrier before the clock starts.
 fn run_crossbeam_channel(workload: &Workload, workers: usize) -> anyhow::Result<Run> {
-    let rounds = workload.rounds;
+    let workload_copy = *workload;
     let (sender, receiver) = crossbeam_channel::bounded::<u64>(CHANNEL_CAPACITY);
     let start_line = Arc::new(Barrier::new(workers + 1));
     let handles: Vec<_> = (0..workers)
@@ -195,7 +261,7 @@ fn run_crossbeam_channel(workload: &Workload, workers: usize) -> anyhow::Result<
                 start_line.wait();
                 let mut local_sum = 0_u64;
                 for item in receiver {
-                    local_sum = local_sum.wrapping_add(work(item, rounds));
+                    local_sum = local_sum.wrapping_add(workload_copy.work(item));
                 }
                 local_sum
             })
@@ -226,43 +292,75 @@ fn run_crossbeam_channel(workload: &Workload, workers: usize) -> anyhow::Result<
 
 /// A stateful pool-core worker: sums its results locally and adds the total
 /// into the shared counter once, in `finish`, so no shared write happens per item.
+/// On keyed workloads it also checks that each key's items come in increasing
+/// order (one producer submits `0..n` in order), at the same cost for keyed and
+/// stealing pools; only keyed pools promise that order.
 struct SumWorker {
     /// This worker's wrapping sum of work results.
     local_sum: u64,
-    /// Rounds of work per item.
-    rounds: u32,
-    /// Where the local sum goes when the worker finishes.
+    /// The workload, for the per-item work.
+    workload: Workload,
+    /// Per key: 1 + the last item seen (0: none yet); empty unless keyed.
+    last: Vec<u64>,
+    /// Items that came before an earlier item of their key.
+    out_of_order: u64,
+    /// Where the local sum and the disorder count go when the worker finishes.
     total: Arc<AtomicU64>,
+    disorder: Arc<AtomicU64>,
 }
 
 impl Worker<u64> for SumWorker {
     type Error = std::convert::Infallible;
 
+    #[inline]
     fn work(&mut self, _ctx: &Ctx, item: u64) -> Result<(), Self::Error> {
-        self.local_sum = self.local_sum.wrapping_add(work(item, self.rounds));
+        if let Some(last) = self.last.get_mut(key_of(item) as usize) {
+            if *last > item {
+                self.out_of_order += 1;
+            }
+            *last = item + 1;
+        }
+        self.local_sum = self.local_sum.wrapping_add(self.workload.work(item));
         Ok(())
     }
 
     fn finish(&mut self, _ctx: &Ctx) -> Result<(), Self::Error> {
         // `fetch_add` wraps on overflow, matching the wrapping sums elsewhere.
         self.total.fetch_add(self.local_sum, Ordering::Relaxed);
+        self.disorder
+            .fetch_add(self.out_of_order, Ordering::Relaxed);
         Ok(())
     }
 }
 
 /// workforce: build the pool (threads start here, untimed), then time from the
 /// first `submit` to the return of `wait`.
-fn run_workforce(workload: &Workload, workers: usize, batch_size: usize) -> anyhow::Result<Run> {
-    let rounds = workload.rounds;
+fn run_workforce(
+    workload: &Workload,
+    workers: usize,
+    batch_size: usize,
+    keyed: bool,
+) -> anyhow::Result<Run> {
     let total = Arc::new(AtomicU64::new(0));
-    let maker_total = Arc::clone(&total);
-    let pool: Pool<u64> = Pool::builder()
-        .workers(workers)
-        .batch_size(batch_size)
+    let disorder = Arc::new(AtomicU64::new(0));
+    let (maker_total, maker_disorder) = (Arc::clone(&total), Arc::clone(&disorder));
+    let workload_copy = *workload;
+    let mut builder = Pool::builder().workers(workers).batch_size(batch_size);
+    if keyed {
+        builder = builder.chunk_by(|item: &u64| key_of(*item));
+    }
+    let pool: Pool<u64> = builder
         .build_stateful(move |_id: WorkerId| SumWorker {
             local_sum: 0,
-            rounds,
+            workload: workload_copy,
+            last: if workload_copy.keyed {
+                vec![0; N_KEYS as usize]
+            } else {
+                Vec::new()
+            },
+            out_of_order: 0,
             total: Arc::clone(&maker_total),
+            disorder: Arc::clone(&maker_disorder),
         })
         .map_err(|error| anyhow!("building the workforce pool failed: {error}"))?;
 
@@ -286,6 +384,10 @@ fn run_workforce(workload: &Workload, workers: usize, batch_size: usize) -> anyh
             workload.n_items
         );
     }
+    let out_of_order = disorder.load(Ordering::Relaxed);
+    if keyed && out_of_order > 0 {
+        bail!("workforce keyed batch={batch_size}: {out_of_order} items came out of key order");
+    }
     Ok(Run {
         elapsed,
         sum: total.load(Ordering::Relaxed),
@@ -302,6 +404,8 @@ mod tests {
         name: "tiny",
         n_items: 10_000,
         rounds: 3,
+        skew: None,
+        keyed: false,
     };
 
     #[test]
@@ -311,11 +415,26 @@ mod tests {
             .num_threads(3)
             .build()
             .expect("a 3-thread rayon pool builds");
-        for implementation in ALL_IMPLEMENTATIONS {
-            let run = implementation
-                .run(&TINY, 3, &rayon_pool)
-                .expect("the implementation runs");
-            assert_eq!(run.sum, expected, "{}", implementation.name());
+        let skewed = Workload {
+            skew: Some(crate::workload::Skew {
+                every: 10,
+                factor: 5,
+            }),
+            ..TINY
+        };
+        let keyed = Workload {
+            keyed: true,
+            ..TINY
+        };
+        for workload in [TINY, skewed, keyed] {
+            let expected = workload.expected_sum();
+            for implementation in implementations_for(&workload) {
+                let run = implementation
+                    .run(&workload, 3, &rayon_pool)
+                    .expect("the implementation runs");
+                assert_eq!(run.sum, expected, "{} on {workload}", implementation.name());
+            }
         }
+        assert_ne!(skewed.expected_sum(), expected);
     }
 }

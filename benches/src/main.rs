@@ -1,9 +1,10 @@
 //! `peer-bench`: workforce against its peers on the workloads of BENCHMARKS.md.
 //!
-//! Runs W1 (`overhead`) and W2 (`cpu`) at workers = cores and workers = 8 for
-//! the sequential floor, rayon (`par_bridge` and, for context, `into_par_iter`),
-//! a crossbeam-channel `bounded(100)` pool and workforce at batch sizes 1, 64
-//! and 100. Implementations are interleaved (A B C A B C …) so drift in the
+//! Runs W1 (`overhead`), W2 (`cpu`), W4 (`keyed`) and W5 (`skewed`) at
+//! workers = cores and workers = 8 for the sequential floor, rayon
+//! (`par_bridge` and, for context, `into_par_iter`), a crossbeam-channel
+//! `bounded(100)` pool and workforce at batch sizes 1, 64 and 100, stealing
+//! and (W4, W5) keyed. Implementations are interleaved (A B C A B C …) so drift in the
 //! machine's speed hits all of them alike. Every run's folded sum is checked
 //! against the sequential result; a mismatch fails the whole run.
 //!
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use crate::impls::{ALL_IMPLEMENTATIONS, Implementation};
+use crate::impls::{Implementation, implementations_for};
 use crate::report::{Report, TIMING_NOTE, Table};
 use crate::system::SystemInfo;
 use crate::workload::{ALL_WORKLOADS, QUICK_DIVISOR, Workload};
@@ -35,14 +36,16 @@ const DEFAULT_REPS: usize = 5;
 
 /// Help text for `--help`.
 const HELP: &str = "\
-peer-bench: workforce against sequential, rayon and crossbeam-channel (BENCHMARKS.md W1, W2)
+peer-bench: workforce against sequential, rayon and crossbeam-channel (BENCHMARKS.md W1, W2, W4, W5)
 
-Usage: peer-bench [--quick] [--workload W1|W2] [--workers N] [--reps N] [--json]
+Usage: peer-bench [--quick] [--workload W] [--workers N] [--reps N] [--json]
 
   --quick          1 repetition and N/20 items; a smoke test
-  --workload W     only W1 (overhead) or W2 (cpu); default: both
+  --workload W     only W1 (overhead), W2 (cpu), W4 (keyed) or W5 (skewed); default: all
   --workers N      only N workers; default: the number of cores and 8
   --reps N         timed repetitions per implementation (default 5, --quick: 1)
+  --only TEXT      only implementations whose name contains TEXT (for profiling;
+                   without `sequential` the floor is n/a)
   --json           also print the JSON report to stdout
   -h, --help       print this help
 
@@ -62,6 +65,8 @@ struct Options {
     reps: Option<usize>,
     /// Also print the JSON report to stdout.
     json: bool,
+    /// Only implementations whose name contains this text.
+    only: Option<String>,
 }
 
 /// Runs the benchmark and maps failure to a non-zero exit code.
@@ -108,13 +113,13 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--json" => options.json = true,
             "--workload" => {
                 let text = value()?;
-                options.workload =
-                    Some(Workload::find(&text).with_context(|| {
-                        format!("unknown workload `{text}`: expected W1 or W2")
-                    })?);
+                options.workload = Some(Workload::find(&text).with_context(|| {
+                    format!("unknown workload `{text}`: expected W1, W2, W4 or W5")
+                })?);
             }
             "--workers" => options.workers = Some(positive(flag, &value()?)?),
             "--reps" => options.reps = Some(positive(flag, &value()?)?),
+            "--only" => options.only = Some(value()?),
             other => bail!("unknown argument `{other}`"),
         }
     }
@@ -168,8 +173,19 @@ fn run(options: &Options) -> anyhow::Result<()> {
         };
         let expected_sum = workload.expected_sum();
         for &workers in &worker_counts {
+            let implementations: Vec<Implementation> = implementations_for(&workload)
+                .iter()
+                .copied()
+                .filter(|implementation| {
+                    options
+                        .only
+                        .as_ref()
+                        .is_none_or(|only| implementation.name().contains(only.as_str()))
+                })
+                .collect();
             let table = measure(
                 &workload,
+                &implementations,
                 workers,
                 reps,
                 !options.quick,
@@ -212,6 +228,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
 /// checking each run's sum against `expected_sum`.
 fn measure(
     workload: &Workload,
+    implementations: &[Implementation],
     workers: usize,
     reps: usize,
     warm_up: bool,
@@ -226,14 +243,14 @@ fn measure(
     let label = format!("[{} workers={workers}]", workload.id);
 
     if warm_up {
-        for implementation in ALL_IMPLEMENTATIONS {
+        for &implementation in implementations {
             eprintln!("{label} warm-up {}", implementation.name());
             let run = implementation.run(workload, workers, &rayon_pool)?;
             check_sum(implementation, workload, workers, run.sum, expected_sum)?;
         }
     }
 
-    let mut samples: Vec<(Implementation, Vec<f64>)> = ALL_IMPLEMENTATIONS
+    let mut samples: Vec<(Implementation, Vec<f64>)> = implementations
         .iter()
         .map(|implementation| (*implementation, Vec::with_capacity(reps)))
         .collect();

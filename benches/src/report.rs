@@ -44,6 +44,8 @@ pub(crate) struct Table {
     pub(crate) n_items: u64,
     /// Rounds of work per item.
     pub(crate) rounds: u32,
+    /// The per-item work, as text.
+    pub(crate) work: String,
     /// Worker threads.
     pub(crate) workers: usize,
     /// Cores of the machine.
@@ -56,6 +58,24 @@ pub(crate) struct Table {
     pub(crate) best_peer_ns_per_item: Option<f64>,
     /// One row per implementation, in run order.
     pub(crate) rows: Vec<Row>,
+    /// Figures measured elsewhere and quoted for comparison, not re-run here.
+    pub(crate) reference: Option<String>,
+}
+
+/// go-pkgz/pool's chunked figure, quoted beside W4 at 2 workers: measured on
+/// this machine (2 cores) for issue 3 with Go 1.24, `WithChunkFn` on `x % 1024`,
+/// batch 100. Go cannot be installed by the project's own files, so it is quoted,
+/// not re-run.
+const GO_PKGZ_CHUNKED_NS_PER_ITEM: f64 = 69.5;
+
+/// The quoted figure for a table, if there is one.
+fn reference_for(workload: &Workload, workers: usize) -> Option<String> {
+    (workload.id == "W4" && workers == 2).then(|| {
+        format!(
+            "reference (quoted, not re-run): go-pkgz/pool chunked, batch 100, 2 workers: \
+             {GO_PKGZ_CHUNKED_NS_PER_ITEM} ns/item"
+        )
+    })
 }
 
 /// One implementation's results within a table.
@@ -67,6 +87,8 @@ pub(crate) struct Row {
     pub(crate) kind: Kind,
     /// workforce batch size, for workforce rows.
     pub(crate) batch_size: Option<usize>,
+    /// Whether this is a keyed workforce pool.
+    pub(crate) keyed: bool,
     /// Median over repetitions, ns per item.
     pub(crate) median_ns_per_item: f64,
     /// Fastest repetition, ns per item.
@@ -132,6 +154,7 @@ impl Table {
                     implementation: implementation.name(),
                     kind: implementation.kind(),
                     batch_size: implementation.batch_size(),
+                    keyed: implementation.is_keyed(),
                     median_ns_per_item: median_value,
                     min_ns_per_item: values.iter().copied().fold(f64::INFINITY, f64::min),
                     max_ns_per_item: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -147,23 +170,25 @@ impl Table {
             workload_name: workload.name,
             n_items: workload.n_items,
             rounds: workload.rounds,
+            work: workload.work_text(),
             workers,
             cores,
             floor_ns_per_item: floor,
             best_peer: best_peer.map(|(implementation, _)| implementation.name()),
             best_peer_ns_per_item: best_peer.map(|(_, value)| value),
             rows,
+            reference: reference_for(workload, workers),
         }
     }
 
     /// The title line shared by the text and Markdown renderings.
     fn title(&self, reps: usize) -> String {
         format!(
-            "{} {}: N={} items, work(x, {}), workers={} on {} cores, {} rep(s); floor {} ns/item; best peer: {}",
+            "{} {}: N={} items, {}, workers={} on {} cores, {} rep(s); floor {} ns/item; best peer: {}",
             self.workload,
             self.workload_name,
             thousands(self.n_items),
-            self.rounds,
+            self.work,
             self.workers,
             self.cores,
             reps,
@@ -200,11 +225,16 @@ impl Table {
         cells
     }
 
-    /// The median of the row whose implementation has this workforce batch size.
+    /// The median of the work-stealing workforce row at this batch size.
     fn workforce_median(&self, batch_size: usize) -> Option<f64> {
+        self.median_of(batch_size, false)
+    }
+
+    /// The median of the workforce row at this batch size, keyed or not.
+    fn median_of(&self, batch_size: usize, keyed: bool) -> Option<f64> {
         self.rows
             .iter()
-            .find(|row| row.batch_size == Some(batch_size))
+            .find(|row| row.batch_size == Some(batch_size) && row.keyed == keyed)
             .map(|row| row.median_ns_per_item)
     }
 
@@ -236,6 +266,9 @@ impl Table {
                 let _ = writeln!(out, "  {}", "-".repeat(total));
             }
         }
+        if let Some(reference) = &self.reference {
+            let _ = writeln!(out, "  {reference}");
+        }
         out
     }
 
@@ -249,6 +282,9 @@ impl Table {
             if index == 0 {
                 let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
             }
+        }
+        if let Some(reference) = &self.reference {
+            let _ = writeln!(out, "\n{reference}");
         }
         out
     }
@@ -354,6 +390,64 @@ pub(crate) fn check_targets(tables: &[Table]) -> Vec<TargetCheck> {
                             format_ns(measured)
                         ),
                         met: efficiency >= 0.97,
+                    });
+                }
+            }
+            "W4" => {
+                for batch_size in [1, WORKFORCE_DEFAULT_BATCH, 100] {
+                    let (Some(keyed), Some(stealing)) = (
+                        table.median_of(batch_size, true),
+                        table.median_of(batch_size, false),
+                    ) else {
+                        continue;
+                    };
+                    let ratio = keyed / stealing;
+                    checks.push(TargetCheck {
+                        workload: table.workload,
+                        workers: table.workers,
+                        name: format!("W4 keyed (batch {batch_size}), per-key order checked"),
+                        target: "<= 1.5x unkeyed at the same batch size".to_owned(),
+                        measured: format!(
+                            "{} ({} vs {} ns/item)",
+                            format_ratio(ratio),
+                            format_ns(keyed),
+                            format_ns(stealing)
+                        ),
+                        met: ratio <= 1.5,
+                    });
+                }
+            }
+            "W5" => {
+                for (keyed, label, shown_only) in
+                    [(false, "stealing", false), (true, "keyed", true)]
+                {
+                    let Some(measured) = table.median_of(WORKFORCE_DEFAULT_BATCH, keyed) else {
+                        continue;
+                    };
+                    let efficiency = table.floor_ns_per_item / measured;
+                    checks.push(TargetCheck {
+                        workload: table.workload,
+                        workers: table.workers,
+                        name: format!(
+                            "W5 {label} (batch {WORKFORCE_DEFAULT_BATCH}) efficiency{}",
+                            if shown_only {
+                                " (contrast, no target)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        target: if shown_only {
+                            "shown beside stealing".to_owned()
+                        } else {
+                            ">= 90% of ideal".to_owned()
+                        },
+                        measured: format!(
+                            "{:.1}% (ideal {} ns/item, measured {})",
+                            efficiency * 100.0,
+                            format_ns(table.floor_ns_per_item),
+                            format_ns(measured)
+                        ),
+                        met: shown_only || efficiency >= 0.90,
                     });
                 }
             }

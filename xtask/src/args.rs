@@ -60,7 +60,7 @@ Usage: cargo xtask bench [FLAGS]
 
 Flags:
       --quick          one repetition and N/20 items (a smoke test; asserts nothing about speed)
-      --workload W     run only W1 (overhead) or W2 (cpu); default: both
+      --workload W     run only W1 (overhead), W2 (cpu), W4 (keyed) or W5 (skewed); default: all
       --workers N      run only at N workers; default: the number of cores and 8
       --reps N         repetitions per implementation (default 5, --quick: 1)
       --json           also print the JSON report to stdout
@@ -111,7 +111,7 @@ pub(crate) enum ParseOutcome {
 pub(crate) struct BenchArgs {
     /// Reduced size and one repetition.
     pub(crate) quick: bool,
-    /// Only this workload (`W1` or `W2`), when given.
+    /// Only this workload (`W1`, `W2`, `W4` or `W5`), when given.
     pub(crate) workload: Option<String>,
     /// Only this worker count, when given.
     pub(crate) workers: Option<usize>,
@@ -199,7 +199,9 @@ fn parse_bench(rest: &[String]) -> anyhow::Result<BenchArgs> {
         match flag {
             "--quick" => parsed.quick = true,
             "--json" => parsed.json = true,
-            "--workload" => parsed.workload = Some(normalise_workload(&value("W1 or W2")?)?),
+            "--workload" => {
+                parsed.workload = Some(normalise_workload(&value("W1, W2, W4 or W5")?)?)
+            }
             "--workers" => parsed.workers = Some(parse_positive(flag, &value("a worker count")?)?),
             "--reps" => parsed.reps = Some(parse_positive(flag, &value("a repetition count")?)?),
             other => bail!("unknown flag `{other}` for `bench` (see `cargo xtask bench --help`)"),
@@ -208,12 +210,16 @@ fn parse_bench(rest: &[String]) -> anyhow::Result<BenchArgs> {
     Ok(parsed)
 }
 
-/// Accepts `W1`/`overhead` and `W2`/`cpu` in any case and returns `W1` or `W2`.
+/// Accepts a workload's id or name in any case (`W4`, `keyed`) and returns its id.
 fn normalise_workload(value: &str) -> anyhow::Result<String> {
     match value.to_ascii_lowercase().as_str() {
         "w1" | "overhead" => Ok("W1".to_owned()),
         "w2" | "cpu" => Ok("W2".to_owned()),
-        _ => bail!("unknown workload `{value}`: expected W1 (overhead) or W2 (cpu)"),
+        "w4" | "keyed" => Ok("W4".to_owned()),
+        "w5" | "skewed" => Ok("W5".to_owned()),
+        _ => bail!(
+            "unknown workload `{value}`: expected W1 (overhead), W2 (cpu), W4 (keyed) or W5 (skewed)"
+        ),
     }
 }
 
