@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | [`core`] | `pool-core` | the work-stealing executor: [`Pool`], [`Submitter`], [`Sender`], cancellation, error policy, [`Report`] |
 //! | [`batch`] | `pool-batch` | [`Batcher`](batch::Batcher): fill-to-N buffers with recycled `Vec`s |
-//! | [`chunk`] | `pool-chunk` | key affinity by jump consistent hashing (planned) |
+//! | [`chunk`] | `pool-chunk` | key routing: [`Router`](chunk::Router) (fixed-seed ahash + jump consistent hash) |
 //! | [`metrics`] | `pool-metrics` | stats, custom counters, latency percentiles (planned) |
 //! | [`collect`] | `pool-collect` | collectors, dispatcher, parallel helpers (planned) |
 //! | [`middleware`] | `pool-middleware` | retry, timeout, recovery, validation, rate limits (planned) |
@@ -57,6 +57,34 @@
 //!   every error back. Panics are caught and reported with the worker id.
 //! - **Cancellation.** [`Pool::cancel`] or a shared [`CancelToken`]; queued items
 //!   are dropped and counted, blocked producers get their items back.
+//! - **Key affinity.** [`Builder::chunk_by`] sends every item with the same key
+//!   to the same worker, in submission order per producer, and never lets another
+//!   worker steal it: per-key ordering and lock-free per-key caches in stateful
+//!   workers. [`Report::imbalance`] shows a hot key.
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! // Events of one account are applied in order, by one worker.
+//! let pool = Pool::builder()
+//!     .workers(3)
+//!     .chunk_by(|event: &(u32, u64)| event.0)
+//!     .build_stateful(|_worker| {
+//!         let mut last_seen = std::collections::HashMap::<u32, u64>::new();
+//!         move |_ctx: &Ctx, (account, seq): (u32, u64)| {
+//!             let previous = last_seen.insert(account, seq);
+//!             anyhow::ensure!(previous < Some(seq), "account {account}: {seq} after {previous:?}");
+//!             Ok(())
+//!         }
+//!     })?;
+//! let mut submitter = pool.submitter();
+//! for seq in 0..3_000u64 {
+//!     submitter.submit(((seq % 7) as u32, seq))?;
+//! }
+//! drop(submitter);
+//! assert_eq!(pool.wait()?.processed(), 3_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ```
 //! use workforce::prelude::*;
