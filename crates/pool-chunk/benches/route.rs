@@ -37,14 +37,13 @@ fn string_keys() -> Vec<String> {
     (0..BATCH).map(|i| format!("user-{i:011}")).collect()
 }
 
-/// `Router::route` on `u64` keys.
-fn route_u64(c: &mut Criterion) {
-    let keys = u64_keys();
-    let mut group = c.benchmark_group("route_u64");
+/// `Router::route` over `keys` at every bucket count, as group `name`.
+fn route_group<K: std::hash::Hash>(c: &mut Criterion, name: &str, keys: &[K]) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(BATCH as u64));
     for buckets in BUCKETS {
         let router = Router::new(buckets).expect("bucket count in range");
-        group.bench_with_input(BenchmarkId::from_parameter(buckets), &keys, |b, keys| {
+        group.bench_with_input(BenchmarkId::from_parameter(buckets), keys, |b, keys| {
             b.iter(|| {
                 for key in keys {
                     black_box(router.route(black_box(key)));
@@ -55,23 +54,16 @@ fn route_u64(c: &mut Criterion) {
     group.finish();
 }
 
+/// `Router::route` on `u64` keys.
+fn route_u64(c: &mut Criterion) {
+    route_group(c, "route_u64", &u64_keys());
+}
+
 /// `Router::route` on 16-byte `String` keys.
 fn route_string(c: &mut Criterion) {
     let keys = string_keys();
     debug_assert!(keys.iter().all(|k| k.len() == 16));
-    let mut group = c.benchmark_group("route_string16");
-    group.throughput(Throughput::Elements(BATCH as u64));
-    for buckets in BUCKETS {
-        let router = Router::new(buckets).expect("bucket count in range");
-        group.bench_with_input(BenchmarkId::from_parameter(buckets), &keys, |b, keys| {
-            b.iter(|| {
-                for key in keys {
-                    black_box(router.route(black_box(key)));
-                }
-            });
-        });
-    }
-    group.finish();
+    route_group(c, "route_string16", &keys);
 }
 
 /// `KeyHasher::hash` alone on `u64` keys, for the split between hashing and
