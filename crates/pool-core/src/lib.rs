@@ -77,8 +77,9 @@ mod worker;
 pub use cancel::CancelToken;
 pub use error::{BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError};
 pub use pool::{
-    Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_CAPACITY, MAX_WORKERS, Pool,
+    Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool,
 };
-pub use report::{Ctx, Report, WorkerCounts, WorkerReport};
+pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
+pub use report::{Ctx, Report, Snapshot, WorkerCounts, WorkerReport};
 pub use submit::{Sender, Submitter};
 pub use worker::{BatchWorker, Worker, WorkerId};

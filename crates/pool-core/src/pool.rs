@@ -21,7 +21,7 @@ use crate::shared::{Config, Keyed, RouteFn, Shared, WorkerDoneFn};
 use crate::sleep::{Parker, Sleep, unparker_of};
 use crate::{
     BatchWorker, BoxError, BuildError, CancelToken, Ctx, PanicSite, PoolError, Report, Sender,
-    Submitter, Worker, WorkerId, WorkerReport,
+    Snapshot, Submitter, Worker, WorkerId, WorkerReport,
 };
 
 /// The default batch size: large enough to amortise the per-batch queue and
@@ -36,6 +36,25 @@ pub const MAX_WORKERS: usize = 4096;
 pub const MAX_CAPACITY: usize = 1 << 40;
 
 type PoolDoneFn = Box<dyn FnOnce(&Report) + Send>;
+
+/// How much a pool measures ([`Builder::metrics`]). Counts are always kept: they
+/// are the accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MetricsMode {
+    /// Counts and custom counters only: no clock is read, so every time in
+    /// [`Stats`](pool_metrics::Stats) and [`WorkerReport`] is zero.
+    Off,
+    /// Also processing, wait, init and wrap-up times (the default). The clock
+    /// is read when a worker goes busy or idle and when it gives capacity back:
+    /// at most once per batch, never per item.
+    #[default]
+    Times,
+    /// Also per-item latency percentiles (p50, p90, p99, p99.9, max) from
+    /// per-worker `hdrhistogram`s: two clock reads and a histogram record per
+    /// item (per call for batch workers). `cargo xtask bench` shows the cost.
+    Latency,
+}
 
 /// Configures and starts a [`Pool`]. Obtained from [`Pool::builder`].
 ///
@@ -54,6 +73,7 @@ pub struct Builder<T> {
     on_worker_done: Option<WorkerDoneFn>,
     on_pool_done: Option<PoolDoneFn>,
     route: Option<RouteFn<T>>,
+    metrics_mode: MetricsMode,
     _items: PhantomData<fn(T)>,
 }
 
@@ -84,6 +104,7 @@ impl<T: Send + 'static> Builder<T> {
             on_worker_done: None,
             on_pool_done: None,
             route: None,
+            metrics_mode: MetricsMode::default(),
             _items: PhantomData,
         }
     }
@@ -165,6 +186,13 @@ impl<T: Send + 'static> Builder<T> {
     /// Called once with the final report, when the pool is waited on or dropped.
     pub fn on_pool_done(mut self, callback: impl FnOnce(&Report) + Send + 'static) -> Self {
         self.on_pool_done = Some(Box::new(callback));
+        self
+    }
+
+    /// What the pool measures beyond the counts (default
+    /// [`MetricsMode::Times`]); see [`Pool::metrics`] and [`Report::stats`].
+    pub fn metrics(mut self, mode: MetricsMode) -> Self {
+        self.metrics_mode = mode;
         self
     }
 
@@ -341,6 +369,7 @@ impl<T: Send + 'static> Builder<T> {
             release_every: (capacity / (4 * n_workers)).clamp(1, self.batch_size.max(256)),
             stop_on_error: self.stop_on_error,
             error_limit: self.error_limit,
+            metrics_mode: self.metrics_mode,
         })
     }
 
@@ -394,9 +423,15 @@ impl<T: Send + 'static> Builder<T> {
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
             let shared = Arc::clone(&pool.shared);
             let make = Arc::clone(&make);
+            let out = shared
+                .metrics
+                .writer(index)
+                .expect("a new pool's metrics shards have no writer yet");
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || worker_main(shared, index, local, parker, |ctx: &Ctx| make(ctx)));
+                .spawn(move || {
+                    worker_main(shared, index, local, parker, out, |ctx: &Ctx| make(ctx))
+                });
             match spawned {
                 Ok(handle) => pool.threads.push(handle),
                 Err(error) => {
@@ -558,6 +593,48 @@ impl<T: Send + 'static> Pool<T> {
         self.shared.in_flight()
     }
 
+    /// A live snapshot: counts so far, queued and in-flight items, errors,
+    /// times, latency percentiles (with [`MetricsMode::Latency`]) and custom
+    /// counters. Callable from any thread while the pool runs (share `&Pool`);
+    /// it never blocks a worker. The final figures are in [`Report::stats`].
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// let pool = Pool::builder().workers(2).build(|ctx: &Ctx, _n: u64| {
+    ///     ctx.metrics().inc("seen");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// let mut submitter = pool.submitter();
+    /// for n in 0..1_000 { submitter.submit(n)?; }
+    /// drop(submitter);
+    /// let snapshot = pool.metrics(); // the run may still be going
+    /// assert!(snapshot.finished() <= snapshot.submitted);
+    /// assert_eq!(snapshot.submitted, 1_000);
+    /// let report = pool.wait()?;
+    /// assert_eq!(report.stats().processed, 1_000);
+    /// assert_eq!(report.stats().counters.get("seen"), 1_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics(&self) -> Snapshot {
+        let shared = &self.shared;
+        // Read `submitted` before the counts, so `finished <= submitted` holds
+        // in the snapshot as it does in the pool.
+        let submitted = shared.submitted();
+        let in_flight = shared.in_flight();
+        let stats = shared.stats(self.started.elapsed());
+        let finished = stats.total_items();
+        Snapshot {
+            submitted,
+            queued: submitted.saturating_sub(finished),
+            in_flight,
+            error_count: shared.error_total(),
+            closed: shared.is_closed(),
+            cancelled: shared.token.is_cancelled(),
+            stats,
+        }
+    }
+
     /// Closes the pool, waits for every accepted item, joins the threads and
     /// returns the report, or the run's error (see [`Report::into_result`]).
     ///
@@ -592,23 +669,17 @@ impl<T: Send + 'static> Pool<T> {
             }
         }
         let shared = &self.shared;
-        let timings = shared
-            .timings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         let workers: Vec<WorkerReport> = shared
-            .shards
-            .iter()
-            .zip(timings)
+            .metrics
+            .shards()
             .enumerate()
-            .map(|(index, (shard, timings))| WorkerReport {
+            .map(|(index, shard)| WorkerReport {
                 worker: WorkerId(index),
-                counts: shard.counts(),
-                busy: timings.busy,
-                idle: timings.idle,
-                init: timings.init,
-                wrap_up: timings.wrap_up,
+                counts: WorkerCounts::of(shard),
+                busy: shard.busy(),
+                idle: shard.idle(),
+                init: shard.init(),
+                wrap_up: shard.wrap_up(),
             })
             .collect();
         let sum = |field: fn(&WorkerCounts) -> u64| -> u64 {
@@ -622,6 +693,8 @@ impl<T: Send + 'static> Pool<T> {
                 store.first_panic.take(),
             )
         };
+        let elapsed = self.started.elapsed();
+        let stats = shared.stats(elapsed);
         let mut report = Report {
             submitted: shared.submitted(),
             processed: sum(|counts| counts.processed),
@@ -632,7 +705,8 @@ impl<T: Send + 'static> Pool<T> {
             error_count,
             cancelled: shared.token.is_cancelled(),
             stop_on_error: shared.config.stop_on_error,
-            elapsed: self.started.elapsed(),
+            elapsed,
+            stats,
         };
         let callback = self
             .on_pool_done

@@ -2,41 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crossbeam_utils::CachePadded;
+use pool_metrics::{Metrics, Shard, Stats};
 
 use crate::{CancelToken, PoolError, WorkerId};
-
-/// A counter with a single writer (its worker thread) and any number of readers.
-///
-/// The writer adds with a plain load and store, not a read-modify-write, so a count
-/// costs no locked instruction; readers see a value at most one update old.
-#[derive(Default)]
-pub(crate) struct OwnedCounter(AtomicU64);
-
-impl OwnedCounter {
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
-
-/// One worker's counters, on a cache line of their own.
-#[derive(Default)]
-pub(crate) struct WorkerShard {
-    pub(crate) processed: OwnedCounter,
-    pub(crate) failed: OwnedCounter,
-    pub(crate) dropped: OwnedCounter,
-}
-
-pub(crate) type Shards = Arc<[CachePadded<WorkerShard>]>;
 
 /// A worker's item counts at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,22 +28,24 @@ impl WorkerCounts {
     }
 }
 
-impl WorkerShard {
-    pub(crate) fn counts(&self) -> WorkerCounts {
+impl WorkerCounts {
+    /// The counts of one worker's metrics shard.
+    pub(crate) fn of(shard: &Shard) -> Self {
         WorkerCounts {
-            processed: self.processed.get(),
-            failed: self.failed.get(),
-            dropped: self.dropped.get(),
+            processed: shard.processed(),
+            failed: shard.failed(),
+            dropped: shard.dropped(),
         }
     }
 }
 
-/// What a worker can see of its pool while it runs: its id, cancellation and its
-/// own counters. One `Ctx` lives on each worker thread and is passed by reference.
+/// What a worker can see of its pool while it runs: its id, cancellation, its
+/// counts and its metrics shard. One `Ctx` lives on each worker thread and is
+/// passed by reference.
 pub struct Ctx {
     pub(crate) worker: WorkerId,
     pub(crate) token: CancelToken,
-    pub(crate) shards: Shards,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for Ctx {
@@ -107,7 +79,35 @@ impl Ctx {
 
     /// This worker's counts so far (the current item is not counted yet).
     pub fn counts(&self) -> WorkerCounts {
-        self.shards[self.worker.0].counts()
+        WorkerCounts::of(self.metrics())
+    }
+
+    /// This worker's metrics shard: custom counters by name
+    /// ([`inc`](Shard::inc), [`add`](Shard::add), [`get`](Shard::get)) or by
+    /// handle ([`counter`](Shard::counter), resolved once). They show in
+    /// [`Pool::metrics`](crate::Pool::metrics) while the pool runs and in
+    /// [`Report::stats`] at the end, summed over workers.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// let pool = Pool::builder().workers(2).build(|ctx: &Ctx, n: u32| {
+    ///     if n % 2 == 0 {
+    ///         ctx.metrics().inc("even");
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// let mut submitter = pool.submitter();
+    /// for n in 0..10 { submitter.submit(n)?; }
+    /// drop(submitter);
+    /// assert_eq!(pool.wait()?.stats().counters.get("even"), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn metrics(&self) -> &Shard {
+        self.metrics
+            .shard(self.worker.0)
+            .expect("a pool has one metrics shard per worker")
     }
 }
 
@@ -146,6 +146,7 @@ pub struct Report {
     pub(crate) cancelled: bool,
     pub(crate) stop_on_error: bool,
     pub(crate) elapsed: Duration,
+    pub(crate) stats: Stats,
 }
 
 impl Report {
@@ -239,6 +240,14 @@ impl Report {
         self.elapsed
     }
 
+    /// The run's [`Stats`], merged from every worker: counts, processing, wait,
+    /// init and wrap-up times, rates, utilization, latency percentiles (when
+    /// [`MetricsMode::Latency`](crate::MetricsMode::Latency) is on) and custom
+    /// counters. `Display` renders it as a table.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
     /// `Ok(self)` for a clean run; otherwise the error `wait` returns: the first
     /// error under stop-on-error, [`PoolError::Many`] under continue-on-error, or
     /// [`PoolError::Cancelled`] when the pool was cancelled without an error.
@@ -276,5 +285,39 @@ impl fmt::Display for Report {
             self.elapsed,
             self.imbalance()
         )
+    }
+}
+
+/// A live view of a running pool, from [`Pool::metrics`](crate::Pool::metrics).
+///
+/// Taking one never blocks a worker: counts and times are read from the
+/// workers' shards as they stand (each at most one update old), latencies as
+/// last published (workers publish about once per batch and never wait for a
+/// reader).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Items accepted so far. A `Submitter` counts its buffered items when it
+    /// pushes their batch.
+    pub submitted: u64,
+    /// Accepted items not finished yet: queued, or in a worker's hands.
+    pub queued: u64,
+    /// Room taken right now: queued items plus room reserved by submitters for
+    /// batches they are filling (what `capacity` bounds).
+    pub in_flight: usize,
+    /// Errors recorded so far (item errors, `finish` errors, panics).
+    pub error_count: u64,
+    /// Whether the pool stopped accepting items.
+    pub closed: bool,
+    /// Whether the pool was cancelled.
+    pub cancelled: bool,
+    /// Counts, times, rates, latency percentiles and custom counters so far.
+    pub stats: Stats,
+}
+
+impl Snapshot {
+    /// Items finished so far: processed, failed or dropped.
+    pub fn finished(&self) -> u64 {
+        self.stats.total_items()
     }
 }

@@ -2,25 +2,25 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::PoisonError;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use crossbeam_deque::Worker as LocalQueue;
 use crossbeam_utils::Backoff;
 
-use crate::report::WorkerShard;
-use crate::shared::{Job, Shared, Timings};
+use pool_metrics::ShardWriter;
+
+use crate::shared::{Job, Shared};
 use crate::sleep::Parker;
-use crate::{BatchWorker, BoxError, Ctx, PanicSite, PoolError, Worker, WorkerId};
+use crate::{BatchWorker, BoxError, Ctx, MetricsMode, PanicSite, PoolError, Worker, WorkerId};
 
 /// How a worker thread turns jobs into outcomes. One implementation for per-item
 /// workers and one for batch workers; the thread loop is shared.
 pub(crate) trait Processor<T> {
     /// Processes a lone item and counts its outcome.
-    fn one(&mut self, ctx: &Ctx, item: T, shared: &Shared<T>);
+    fn one(&mut self, ctx: &Ctx, item: T, shared: &Shared<T>, out: &mut ShardWriter);
     /// Processes a batch, leaving `batch` empty, and counts every item's outcome.
-    fn many(&mut self, ctx: &Ctx, batch: &mut Vec<T>, shared: &Shared<T>);
+    fn many(&mut self, ctx: &Ctx, batch: &mut Vec<T>, shared: &Shared<T>, out: &mut ShardWriter);
     /// The worker's `finish` hook.
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError>;
 }
@@ -49,6 +49,20 @@ fn succeeded<T, E: Into<BoxError>>(
     }
 }
 
+/// Runs `call`, timing it into the latency histogram when latencies are on (two
+/// clock reads per call; none otherwise).
+#[inline]
+fn timed<R>(out: &mut ShardWriter, call: impl FnOnce() -> R) -> R {
+    if out.records_latency() {
+        let started = Instant::now();
+        let result = call();
+        out.record_latency(started.elapsed());
+        result
+    } else {
+        call()
+    }
+}
+
 /// Runs a per-item [`Worker`].
 pub(crate) struct ItemProcessor<W>(pub(crate) W);
 
@@ -59,35 +73,34 @@ impl<W> ItemProcessor<W> {
     where
         W: Worker<T>,
     {
-        succeeded(
-            shared,
-            ctx,
-            catch_unwind(AssertUnwindSafe(|| self.0.work(ctx, item))),
-        )
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.0.work(ctx, item)));
+        succeeded(shared, ctx, outcome)
     }
 }
 
 impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
     #[inline]
-    fn one(&mut self, ctx: &Ctx, item: T, shared: &Shared<T>) {
-        let shard = &shared.shards[ctx.worker.0];
-        if self.call(ctx, item, shared) {
-            shard.processed.add(1);
+    fn one(&mut self, ctx: &Ctx, item: T, shared: &Shared<T>, out: &mut ShardWriter) {
+        if timed(out, || self.call(ctx, item, shared)) {
+            out.add_processed(1);
         } else {
-            shard.failed.add(1);
+            out.add_failed(1);
         }
     }
 
-    fn many(&mut self, ctx: &Ctx, batch: &mut Vec<T>, shared: &Shared<T>) {
+    fn many(&mut self, ctx: &Ctx, batch: &mut Vec<T>, shared: &Shared<T>, out: &mut ShardWriter) {
         let cancelled = shared.token.flag();
-        let shard = &shared.shards[ctx.worker.0];
         let mut processed = 0;
         let mut failed = 0;
+        let mut dropped = 0;
+        // With latencies on, one clock read per item: each item's end is the
+        // next one's start.
+        let mut started = out.records_latency().then(Instant::now);
         let mut items = batch.drain(..);
         while let Some(item) = items.next() {
             if cancelled.load(Relaxed) {
                 // The rest of the batch is dropped with `items`.
-                shard.dropped.add(1 + items.len() as u64);
+                dropped = 1 + items.len() as u64;
                 break;
             }
             if self.call(ctx, item, shared) {
@@ -95,10 +108,16 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
             } else {
                 failed += 1;
             }
+            if let Some(since) = started.as_mut() {
+                let now = Instant::now();
+                out.record_latency(now - *since);
+                *since = now;
+            }
         }
         drop(items);
-        shard.processed.add(processed);
-        shard.failed.add(failed);
+        out.add_processed(processed);
+        out.add_failed(failed);
+        out.add_dropped(dropped);
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError> {
@@ -107,33 +126,35 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
 }
 
 /// Runs a [`BatchWorker`]; lone items go through a reused one-slot batch.
+/// With latencies on, one sample per call (the whole batch's time).
 pub(crate) struct BatchProcessor<W, T> {
     pub(crate) worker: W,
     pub(crate) single: Vec<T>,
 }
 
 impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
-    fn one(&mut self, ctx: &Ctx, item: T, shared: &Shared<T>) {
+    fn one(&mut self, ctx: &Ctx, item: T, shared: &Shared<T>, out: &mut ShardWriter) {
         let mut single = std::mem::take(&mut self.single);
         single.push(item);
-        self.many(ctx, &mut single, shared);
+        self.many(ctx, &mut single, shared, out);
         self.single = single;
     }
 
-    fn many(&mut self, ctx: &Ctx, batch: &mut Vec<T>, shared: &Shared<T>) {
-        let shard = &shared.shards[ctx.worker.0];
+    fn many(&mut self, ctx: &Ctx, batch: &mut Vec<T>, shared: &Shared<T>, out: &mut ShardWriter) {
         let n_items = batch.len() as u64;
         if shared.token.is_cancelled() {
             batch.clear();
-            shard.dropped.add(n_items);
+            out.add_dropped(n_items);
             return;
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.worker.work_batch(ctx, batch)));
+        let outcome = timed(out, || {
+            catch_unwind(AssertUnwindSafe(|| self.worker.work_batch(ctx, batch)))
+        });
         batch.clear();
         if succeeded(shared, ctx, outcome) {
-            shard.processed.add(n_items);
+            out.add_processed(n_items);
         } else {
-            shard.failed.add(n_items);
+            out.add_failed(n_items);
         }
     }
 
@@ -142,30 +163,64 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
     }
 }
 
-/// Busy and idle time, measured with clock reads only at busy/idle transitions.
+/// Busy and idle time, published to the worker's shard. With timing on, the
+/// clock is read at busy/idle transitions and when capacity is released (once
+/// per `release_every` items, at least a batch); with `MetricsMode::Off`, never.
 struct Clock {
+    on: bool,
     since: Instant,
     busy: bool,
-    timings: Timings,
+    /// Releases since latencies were last published.
+    releases: u32,
 }
+
+/// Latencies are published every this many releases while busy (and always
+/// when going idle): merging a histogram walks all its buckets, too much to do
+/// every release.
+const LATENCY_PUBLISH_RELEASES: u32 = 16;
 
 impl Clock {
     #[inline]
-    fn mark_busy(&mut self) {
-        if !self.busy {
+    fn mark_busy(&mut self, out: &mut ShardWriter) {
+        if self.on && !self.busy {
             let now = Instant::now();
-            self.timings.idle += now - self.since;
+            out.add_idle(now - self.since);
             self.since = now;
-            self.busy = true;
+        }
+        self.busy = true;
+    }
+
+    /// Publishes the busy time so far (a live snapshot sees it) and, now and
+    /// then, the latencies.
+    #[inline]
+    fn publish(&mut self, out: &mut ShardWriter) {
+        if self.on && self.busy {
+            let now = Instant::now();
+            out.add_busy(now - self.since);
+            self.since = now;
+        }
+        self.releases += 1;
+        if self.releases >= LATENCY_PUBLISH_RELEASES {
+            self.releases = 0;
+            out.publish_latency();
         }
     }
 
-    fn mark_idle(&mut self) {
-        if self.busy {
+    fn mark_idle(&mut self, out: &mut ShardWriter) {
+        if self.on && self.busy {
             let now = Instant::now();
-            self.timings.busy += now - self.since;
+            out.add_busy(now - self.since);
             self.since = now;
-            self.busy = false;
+        }
+        self.busy = false;
+        self.releases = 0;
+        out.publish_latency();
+    }
+
+    /// Adds the idle time up to now (the worker is leaving).
+    fn finish_idle(&mut self, out: &mut ShardWriter) {
+        if self.on && !self.busy {
+            out.add_idle(self.since.elapsed());
         }
     }
 }
@@ -176,6 +231,7 @@ pub(crate) fn worker_main<T, P>(
     index: usize,
     local: LocalQueue<Job<T>>,
     parker: Parker,
+    mut out: ShardWriter,
     make: impl FnOnce(&Ctx) -> P,
 ) where
     P: Processor<T>,
@@ -183,31 +239,33 @@ pub(crate) fn worker_main<T, P>(
     let ctx = Ctx {
         worker: WorkerId(index),
         token: shared.token.clone(),
-        shards: Arc::clone(&shared.shards),
+        metrics: Arc::clone(&shared.metrics),
     };
-    let shard = &shared.shards[index];
-    let init_started = Instant::now();
+    let timing = shared.config.metrics_mode != MetricsMode::Off;
+    let init_started = timing.then(Instant::now);
     // A maker that panics leaves this thread without a worker; the pool is
     // cancelled (see `Shared::guard`) and this thread only drops and counts.
     let mut processor = shared.guard(ctx.worker, PanicSite::Maker, || make(&ctx));
+    if let Some(started) = init_started {
+        out.set_init(started.elapsed());
+    }
     let mut clock = Clock {
+        on: timing,
         since: Instant::now(),
         busy: false,
-        timings: Timings {
-            init: init_started.elapsed(),
-            ..Timings::default()
-        },
+        releases: 0,
     };
 
     let release_every = shared.config.release_every;
     let mut unreleased = 0usize;
     loop {
         if let Some(job) = shared.find_job(index, &local) {
-            clock.mark_busy();
-            unreleased += run_job(&shared, &ctx, shard, processor.as_mut(), job);
+            clock.mark_busy(&mut out);
+            unreleased += run_job(&shared, &ctx, &mut out, processor.as_mut(), job);
             if unreleased >= release_every {
                 shared.release(unreleased);
                 unreleased = 0;
+                clock.publish(&mut out);
             }
             continue;
         }
@@ -217,7 +275,7 @@ pub(crate) fn worker_main<T, P>(
             shared.release(unreleased);
             unreleased = 0;
         }
-        clock.mark_idle();
+        clock.mark_idle(&mut out);
         if shared.is_done() {
             break;
         }
@@ -239,10 +297,9 @@ pub(crate) fn worker_main<T, P>(
             });
         }
     }
-    clock.mark_idle();
-    clock.timings.idle += clock.since.elapsed();
+    clock.finish_idle(&mut out);
 
-    let wrap_started = Instant::now();
+    let wrap_started = timing.then(Instant::now);
     if let Some(processor) = processor.as_mut()
         && let Some(Err(source)) =
             shared.guard(ctx.worker, PanicSite::Finish, || processor.finish(&ctx))
@@ -259,16 +316,15 @@ pub(crate) fn worker_main<T, P>(
     // The worker's own `Drop` is user code too.
     shared.guard(ctx.worker, PanicSite::Finish, || drop(processor));
     if let Some(callback) = &shared.on_worker_done {
-        let counts = shard.counts();
+        let counts = ctx.counts();
         shared.guard(ctx.worker, PanicSite::Callback, || {
             callback(ctx.worker, &counts)
         });
     }
-    clock.timings.wrap_up = wrap_started.elapsed();
-    shared
-        .timings
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)[index] = clock.timings;
+    if let Some(started) = wrap_started {
+        out.set_wrap_up(started.elapsed());
+    }
+    out.flush_latency();
 }
 
 /// Runs one job and returns how many items it held.
@@ -276,7 +332,7 @@ pub(crate) fn worker_main<T, P>(
 fn run_job<T, P: Processor<T>>(
     shared: &Shared<T>,
     ctx: &Ctx,
-    shard: &WorkerShard,
+    out: &mut ShardWriter,
     processor: Option<&mut P>,
     job: Job<T>,
 ) -> usize {
@@ -284,11 +340,11 @@ fn run_job<T, P: Processor<T>>(
         Job::One(item) => {
             match processor {
                 Some(processor) if !shared.token.flag().load(Relaxed) => {
-                    processor.one(ctx, item, shared);
+                    processor.one(ctx, item, shared, out);
                 }
                 _ => {
                     drop(item);
-                    shard.dropped.add(1);
+                    out.add_dropped(1);
                 }
             }
             1
@@ -296,10 +352,10 @@ fn run_job<T, P: Processor<T>>(
         Job::Many(mut batch) => {
             let n_items = batch.len();
             match processor {
-                Some(processor) => processor.many(ctx, &mut batch, shared),
+                Some(processor) => processor.many(ctx, &mut batch, shared, out),
                 None => {
                     batch.clear();
-                    shard.dropped.add(n_items as u64);
+                    out.add_dropped(n_items as u64);
                 }
             }
             // A full recycle queue just means enough spares exist; drop this one.

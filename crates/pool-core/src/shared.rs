@@ -23,7 +23,7 @@
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
@@ -34,7 +34,9 @@ use pool_chunk::Router;
 
 use crate::cancel::OnCancel;
 use crate::error::panic_message;
-use crate::report::{Shards, WorkerCounts};
+use pool_metrics::Metrics;
+
+use crate::report::WorkerCounts;
 use crate::sleep::Sleep;
 use crate::{CancelToken, PanicSite, PoolError, WorkerId};
 
@@ -75,15 +77,6 @@ struct Flow {
     submitted: AtomicU64,
 }
 
-/// Per-worker times, written once when the worker exits.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Timings {
-    pub(crate) busy: Duration,
-    pub(crate) idle: Duration,
-    pub(crate) init: Duration,
-    pub(crate) wrap_up: Duration,
-}
-
 /// Errors and the first panic payload, behind a lock taken only on failure.
 #[derive(Default)]
 pub(crate) struct ErrorStore {
@@ -100,6 +93,7 @@ pub(crate) struct Config {
     pub(crate) release_every: usize,
     pub(crate) stop_on_error: bool,
     pub(crate) error_limit: usize,
+    pub(crate) metrics_mode: crate::MetricsMode,
 }
 
 pub(crate) type WorkerDoneFn = Box<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
@@ -166,9 +160,12 @@ pub(crate) struct Shared<T> {
     gate_signal: Condvar,
     pub(crate) token: CancelToken,
     pub(crate) recycle: ArrayQueue<Vec<T>>,
-    pub(crate) shards: Shards,
+    /// One shard per worker: counts, times, latencies, custom counters.
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) errors: Mutex<ErrorStore>,
-    pub(crate) timings: Mutex<Vec<Timings>>,
+    /// Every error recorded, kept or not; readable without the lock, so a
+    /// live snapshot never waits for a worker that records an error.
+    error_total: AtomicU64,
     pub(crate) on_worker_done: Option<WorkerDoneFn>,
 }
 
@@ -201,9 +198,12 @@ impl<T> Shared<T> {
             gate_signal: Condvar::new(),
             token,
             recycle: ArrayQueue::new(recycle_slots),
-            shards: (0..n_workers).map(|_| CachePadded::default()).collect(),
+            metrics: Metrics::with_latency(
+                n_workers,
+                config.metrics_mode == crate::MetricsMode::Latency,
+            ),
             errors: Mutex::new(ErrorStore::default()),
-            timings: Mutex::new(vec![Timings::default(); n_workers]),
+            error_total: AtomicU64::new(0),
             on_worker_done,
             config,
         }
@@ -240,6 +240,19 @@ impl<T> Shared<T> {
 
     pub(crate) fn submitted(&self) -> u64 {
         self.flow.submitted.load(SeqCst)
+    }
+
+    /// Errors recorded so far (item errors, finish errors, panics).
+    pub(crate) fn error_total(&self) -> u64 {
+        self.error_total.load(SeqCst)
+    }
+
+    /// The merged metrics, with the items producers dropped (accepted, then
+    /// cancelled before the push) counted as dropped, like the report does.
+    pub(crate) fn stats(&self, total_time: std::time::Duration) -> pool_metrics::Stats {
+        let mut stats = self.metrics.stats_with_total(total_time);
+        stats.dropped = stats.dropped.wrapping_add(self.producer_dropped());
+        stats
     }
 
     pub(crate) fn producer_dropped(&self) -> u64 {
@@ -439,6 +452,7 @@ impl<T> Shared<T> {
         {
             let mut store = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
             store.total += 1;
+            self.error_total.fetch_add(1, SeqCst);
             if store.errors.len() < self.config.error_limit {
                 store.errors.push(error);
             }

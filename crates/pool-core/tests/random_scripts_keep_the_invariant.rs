@@ -124,6 +124,13 @@ fn run_script(seed: u64) {
     let report = pool.finish();
     let attempted = n_producers * items_per_producer;
     assert!(report.is_balanced(), "seed {seed}: {report}");
+    // The merged metrics tell the same story as the report.
+    let stats = report.stats();
+    assert_eq!(
+        (stats.processed, stats.errors, stats.dropped),
+        (report.processed(), report.failed(), report.dropped()),
+        "seed {seed}"
+    );
     assert_eq!(
         report.submitted() + refused.load(SeqCst),
         attempted,
