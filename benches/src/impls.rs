@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use pool_core::{Ctx, Pool, Worker, WorkerId};
+use pool_core::{Ctx, MetricsMode, Pool, Worker, WorkerId};
 use rayon::iter::{IntoParallelIterator as _, ParallelBridge as _, ParallelIterator as _};
 use serde::Serialize;
 
@@ -56,6 +56,8 @@ pub(crate) enum Implementation {
         /// Whether items are routed by key (`chunk_by(x % 1024)`) instead of
         /// stolen.
         keyed: bool,
+        /// What the pool measures (`Builder::metrics`).
+        metrics: MetricsMode,
     },
 }
 
@@ -64,6 +66,7 @@ const fn stealing(batch_size: usize) -> Implementation {
     Implementation::Workforce {
         batch_size,
         keyed: false,
+        metrics: MetricsMode::Times,
     }
 }
 
@@ -72,6 +75,16 @@ const fn keyed(batch_size: usize) -> Implementation {
     Implementation::Workforce {
         batch_size,
         keyed: true,
+        metrics: MetricsMode::Times,
+    }
+}
+
+/// A work-stealing workforce pool at the default batch size measuring `metrics`.
+const fn measuring(metrics: MetricsMode) -> Implementation {
+    Implementation::Workforce {
+        batch_size: WORKFORCE_DEFAULT_BATCH,
+        keyed: false,
+        metrics,
     }
 }
 
@@ -84,6 +97,20 @@ pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 7] = [
     Implementation::CrossbeamChannel,
     stealing(1),
     stealing(WORKFORCE_DEFAULT_BATCH),
+    stealing(100),
+];
+
+/// W1 also measures the cost of metrics: off and latency percentiles beside the
+/// default (times).
+const W1_IMPLEMENTATIONS: [Implementation; 9] = [
+    Implementation::Sequential,
+    Implementation::RayonParBridge,
+    Implementation::RayonIntoParIter,
+    Implementation::CrossbeamChannel,
+    stealing(1),
+    measuring(MetricsMode::Off),
+    stealing(WORKFORCE_DEFAULT_BATCH),
+    measuring(MetricsMode::Latency),
     stealing(100),
 ];
 
@@ -118,6 +145,8 @@ pub(crate) fn implementations_for(workload: &Workload) -> &'static [Implementati
         &KEYED_IMPLEMENTATIONS
     } else if workload.skew.is_some() {
         &SKEWED_IMPLEMENTATIONS
+    } else if workload.rounds == 0 {
+        &W1_IMPLEMENTATIONS
     } else {
         &ALL_IMPLEMENTATIONS
     }
@@ -140,13 +169,22 @@ impl Implementation {
             Self::RayonParBridge => "rayon par_bridge".to_owned(),
             Self::RayonIntoParIter => "rayon into_par_iter".to_owned(),
             Self::CrossbeamChannel => "crossbeam-channel bounded(100)".to_owned(),
-            Self::Workforce { batch_size, keyed } => format!(
-                "workforce{} batch={batch_size}{}",
+            Self::Workforce {
+                batch_size,
+                keyed,
+                metrics,
+            } => format!(
+                "workforce{} batch={batch_size}{}{}",
                 if keyed { " keyed" } else { "" },
                 if batch_size == WORKFORCE_DEFAULT_BATCH {
                     " (default)"
                 } else {
                     ""
+                },
+                match metrics {
+                    MetricsMode::Off => " metrics=off",
+                    MetricsMode::Latency => " metrics=latency",
+                    _ => "",
                 }
             ),
         }
@@ -175,6 +213,25 @@ impl Implementation {
         matches!(self, Self::Workforce { keyed: true, .. })
     }
 
+    /// Whether this is a workforce pool with the default metrics (times).
+    pub(crate) fn has_default_metrics(self) -> bool {
+        matches!(
+            self,
+            Self::Workforce {
+                metrics: MetricsMode::Times,
+                ..
+            }
+        )
+    }
+
+    /// The metrics mode of a workforce pool.
+    pub(crate) fn metrics_mode(self) -> Option<MetricsMode> {
+        match self {
+            Self::Workforce { metrics, .. } => Some(metrics),
+            _ => None,
+        }
+    }
+
     /// Runs `workload` once with `workers` threads and times it. `rayon_pool`
     /// is built once per worker count, outside the timing.
     pub(crate) fn run(
@@ -188,9 +245,11 @@ impl Implementation {
             Self::RayonParBridge => Ok(run_rayon_par_bridge(workload, rayon_pool)),
             Self::RayonIntoParIter => Ok(run_rayon_into_par_iter(workload, rayon_pool)),
             Self::CrossbeamChannel => run_crossbeam_channel(workload, workers),
-            Self::Workforce { batch_size, keyed } => {
-                run_workforce(workload, workers, batch_size, keyed)
-            }
+            Self::Workforce {
+                batch_size,
+                keyed,
+                metrics,
+            } => run_workforce(workload, workers, batch_size, keyed, metrics),
         }
     }
 }
@@ -340,12 +399,16 @@ fn run_workforce(
     workers: usize,
     batch_size: usize,
     keyed: bool,
+    metrics: MetricsMode,
 ) -> anyhow::Result<Run> {
     let total = Arc::new(AtomicU64::new(0));
     let disorder = Arc::new(AtomicU64::new(0));
     let (maker_total, maker_disorder) = (Arc::clone(&total), Arc::clone(&disorder));
     let workload_copy = *workload;
-    let mut builder = Pool::builder().workers(workers).batch_size(batch_size);
+    let mut builder = Pool::builder()
+        .workers(workers)
+        .batch_size(batch_size)
+        .metrics(metrics);
     if keyed {
         builder = builder.chunk_by(|item: &u64| key_of(*item));
     }

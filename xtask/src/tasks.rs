@@ -45,6 +45,11 @@ pub(crate) fn ci_command() -> anyhow::Result<()> {
     lint(&mut steps, "lint: ");
     steps.run("test", &mut cargo(&["test", "--workspace"]));
     steps.run("doc tests", &mut cargo(&["test", "--workspace", "--doc"]));
+    // Optional features are off in `cargo test --workspace`; test them here.
+    steps.run(
+        "test: serde feature",
+        &mut cargo(&["test", "-p", "pool-metrics", "--features", "serde"]),
+    );
     loom(&mut steps);
     let quick = BenchArgs {
         quick: true,
@@ -66,6 +71,7 @@ fn lint(steps: &mut Steps, prefix: &str) {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
