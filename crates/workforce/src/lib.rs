@@ -11,7 +11,7 @@
 //! | [`core`] | `pool-core` | the work-stealing executor: [`Pool`], [`Submitter`], [`Sender`], cancellation, error policy, [`Report`] |
 //! | [`batch`] | `pool-batch` | [`Batcher`](batch::Batcher): fill-to-N buffers with recycled `Vec`s |
 //! | [`chunk`] | `pool-chunk` | key routing: [`Router`](chunk::Router) (fixed-seed ahash + jump consistent hash) |
-//! | [`metrics`] | `pool-metrics` | stats, custom counters, latency percentiles (planned) |
+//! | [`metrics`] | `pool-metrics` | per-worker shards, custom counters, [`Stats`], latency percentiles, Prometheus text |
 //! | [`collect`] | `pool-collect` | collectors, dispatcher, parallel helpers (planned) |
 //! | [`middleware`] | `pool-middleware` | retry, timeout, recovery, validation, rate limits (planned) |
 //!
@@ -57,6 +57,13 @@
 //!   every error back. Panics are caught and reported with the worker id.
 //! - **Cancellation.** [`Pool::cancel`] or a shared [`CancelToken`]; queued items
 //!   are dropped and counted, blocked producers get their items back.
+//! - **Metrics.** `ctx.metrics()` gives a worker its own counter shard
+//!   (`inc("name")`, or a [`Counter`] handle resolved once); [`Pool::metrics`]
+//!   is a live [`Snapshot`] any thread can take without blocking a worker;
+//!   [`Report::stats`] holds the final [`Stats`] (times, rates, utilization,
+//!   latency percentiles with [`MetricsMode::Latency`]).
+//!   `cargo run --release -p workforce --example progress` drives a progress bar
+//!   from snapshots.
 //! - **Key affinity.** [`Builder::chunk_by`] sends every item with the same key
 //!   to the same worker, in submission order per producer, and never lets another
 //!   worker steal it: per-key ordering and lock-free per-key caches in stateful
@@ -132,15 +139,15 @@ pub use pool_collect as collect;
 pub use pool_middleware as middleware;
 
 pub use pool_core::{
-    BatchWorker, BoxError, BuildError, Builder, CancelToken, Ctx, PanicSite, Pool, PoolError,
-    Report, Sender, SubmitError, Submitter, TrySubmitError, Worker, WorkerCounts, WorkerId,
-    WorkerReport,
+    BatchWorker, BoxError, BuildError, Builder, CancelToken, Counter, Counters, Ctx, MetricsMode,
+    PanicSite, Percentiles, Pool, PoolError, Report, Sender, Shard, Snapshot, Stats, SubmitError,
+    Submitter, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport,
 };
 
 /// The names most programs need: `use workforce::prelude::*;`.
 pub mod prelude {
     pub use pool_core::{
-        BatchWorker, CancelToken, Ctx, Pool, PoolError, Report, Sender, SubmitError, Submitter,
-        TrySubmitError, Worker, WorkerId,
+        BatchWorker, CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, Sender, SubmitError,
+        Submitter, TrySubmitError, Worker, WorkerId,
     };
 }

@@ -1,0 +1,86 @@
+//! A long CPU-bound run (BENCHMARKS.md's W2 items, 5,000,000 of them) with a
+//! progress bar driven by live `Pool::metrics` snapshots, and the final stats
+//! table.
+//!
+//! ```sh
+//! cargo run --release -p workforce --example progress            # 5,000,000 items
+//! cargo run --release -p workforce --example progress -- 200000  # fewer
+//! ```
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use workforce::Stats;
+use workforce::prelude::*;
+
+/// W2's per-item work: 200 rounds of xorshift64.
+fn work(item: u64) -> u64 {
+    let mut value = item | 1;
+    for _ in 0..200 {
+        value ^= value << 13;
+        value ^= value >> 7;
+        value ^= value << 17;
+    }
+    value
+}
+
+fn main() -> anyhow::Result<()> {
+    let n_items: u64 = match std::env::args().nth(1) {
+        Some(text) => text.parse().context("the item count must be a number")?,
+        None => 5_000_000,
+    };
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let pool = Pool::builder()
+        .workers(workers)
+        .metrics(MetricsMode::Latency)
+        .build(|ctx: &Ctx, item: u64| {
+            if std::hint::black_box(work(item)).is_multiple_of(1_000) {
+                ctx.metrics().inc("multiples of 1000");
+            }
+            Ok::<(), std::convert::Infallible>(())
+        })?;
+
+    let bar = ProgressBar::new(n_items);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} items  {per_sec}  eta {eta}  {msg}")?
+            .progress_chars("=> "),
+    );
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let pool = &pool;
+        let producer = scope.spawn(move || -> anyhow::Result<()> {
+            let mut submitter = pool.submitter();
+            for item in 0..n_items {
+                submitter
+                    .submit(item)
+                    .map_err(|error| anyhow::anyhow!("item {item} refused: {error}"))?;
+            }
+            Ok(())
+        });
+        // The bar reads snapshots; taking one never blocks a worker.
+        loop {
+            let snapshot = pool.metrics();
+            bar.set_position(snapshot.finished());
+            bar.set_message(format!(
+                "queued {}  in flight {}  errors {}",
+                snapshot.queued, snapshot.in_flight, snapshot.error_count
+            ));
+            if producer.is_finished() && snapshot.finished() >= snapshot.submitted {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        producer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the producer panicked"))?
+    })?;
+    let report = pool.wait()?;
+    bar.finish_with_message("done");
+    let stats: &Stats = report.stats();
+    println!("\n{stats}");
+    anyhow::ensure!(
+        report.is_balanced(),
+        "the accounting does not add up: {report}"
+    );
+    Ok(())
+}
