@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 /// Something that wants to hear about a cancellation (a pool, a child token).
 pub(crate) trait OnCancel: Send + Sync {
@@ -13,6 +14,9 @@ struct Inner {
     cancelled: AtomicBool,
     /// Children and pools to tell. Weak, so a dropped pool leaves no cycle behind.
     listeners: Mutex<Vec<Weak<dyn OnCancel>>>,
+    /// Signalled (under the `listeners` lock) when the token is cancelled, for
+    /// threads in [`CancelToken::wait_timeout`].
+    cancelled_signal: Condvar,
 }
 
 impl OnCancel for Inner {
@@ -63,6 +67,7 @@ impl CancelToken {
             inner: Arc::new(Inner {
                 cancelled: AtomicBool::new(false),
                 listeners: Mutex::new(Vec::new()),
+                cancelled_signal: Condvar::new(),
             }),
         }
     }
@@ -76,6 +81,67 @@ impl CancelToken {
     /// Cancels this token and, through them, its children and pools.
     pub fn cancel(&self) {
         cancel_inner(&self.inner);
+    }
+
+    /// Waits until the token is cancelled or `timeout` has passed; returns
+    /// whether it was cancelled. A backoff or rate-limit wait that must end as
+    /// soon as the pool is cancelled sleeps here.
+    ///
+    /// ```
+    /// use pool_core::CancelToken;
+    /// use std::time::Duration;
+    ///
+    /// let token = CancelToken::new();
+    /// assert!(!token.wait_timeout(Duration::from_millis(1)));
+    /// token.cancel();
+    /// assert!(token.wait_timeout(Duration::from_secs(3600))); // returns at once
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_until(deadline),
+            None => self.wait_until_cancelled(),
+        }
+    }
+
+    /// Waits until the token is cancelled or `deadline` is reached; returns
+    /// whether it was cancelled.
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        let mut listeners = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.is_cancelled() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            listeners = self
+                .inner
+                .cancelled_signal
+                .wait_timeout(listeners, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn wait_until_cancelled(&self) -> bool {
+        let mut listeners = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while !self.is_cancelled() {
+            listeners = self
+                .inner
+                .cancelled_signal
+                .wait(listeners)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        true
     }
 
     /// A new token that is cancelled when this one is (but not the other way round).
@@ -121,6 +187,7 @@ fn cancel_inner(inner: &Inner) {
         if inner.cancelled.swap(true, Ordering::SeqCst) {
             return;
         }
+        inner.cancelled_signal.notify_all();
         std::mem::take(&mut *listeners)
     };
     for listener in listeners {
@@ -145,6 +212,17 @@ mod tests {
         root.cancel();
         root.cancel();
         assert!(root.is_cancelled());
+    }
+
+    #[test]
+    fn a_waiter_is_woken_by_the_cancel_of_a_parent() {
+        let root = CancelToken::new();
+        let child = root.child();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| child.wait_timeout(Duration::MAX));
+            root.cancel();
+            assert!(waiter.join().expect("waiter thread"));
+        });
     }
 
     #[test]

@@ -66,6 +66,7 @@
 
 mod cancel;
 mod error;
+mod layer;
 mod pool;
 mod report;
 mod run;
@@ -76,6 +77,7 @@ mod worker;
 
 pub use cancel::CancelToken;
 pub use error::{BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError};
+pub use layer::{BoxWorker, Identity, Layer, LayerFn, SharedFn, Stack, layer_fn};
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool,
 };

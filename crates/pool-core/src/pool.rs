@@ -15,6 +15,7 @@ use pool_batch::Batcher;
 use pool_chunk::Router;
 
 use crate::cancel::OnCancel;
+use crate::layer::{Identity, Layer, SharedFn, Stack};
 use crate::report::WorkerCounts;
 use crate::run::{BatchProcessor, ItemProcessor, Processor, worker_main};
 use crate::shared::{Config, Keyed, RouteFn, Shared, WorkerDoneFn};
@@ -61,7 +62,7 @@ pub enum MetricsMode {
 /// Every setting is checked by the `build` methods, which return a
 /// [`BuildError`] naming the wrong setting instead of falling back to a default.
 #[must_use = "a builder does nothing until one of its build methods is called"]
-pub struct Builder<T> {
+pub struct Builder<T, L = Identity> {
     workers: Option<usize>,
     batch_size: usize,
     capacity: Option<usize>,
@@ -74,10 +75,11 @@ pub struct Builder<T> {
     on_pool_done: Option<PoolDoneFn>,
     route: Option<RouteFn<T>>,
     metrics_mode: MetricsMode,
+    layers: L,
     _items: PhantomData<fn(T)>,
 }
 
-impl<T> fmt::Debug for Builder<T> {
+impl<T, L> fmt::Debug for Builder<T, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("workers", &self.workers)
@@ -105,8 +107,106 @@ impl<T: Send + 'static> Builder<T> {
             on_pool_done: None,
             route: None,
             metrics_mode: MetricsMode::default(),
+            layers: Identity,
             _items: PhantomData,
         }
+    }
+
+    /// The same settings with `layers` as the middleware stack.
+    fn with_layers<L2>(self, layers: L2) -> Builder<T, L2> {
+        Builder {
+            workers: self.workers,
+            batch_size: self.batch_size,
+            capacity: self.capacity,
+            stop_on_error: self.stop_on_error,
+            error_limit: self.error_limit,
+            token: self.token,
+            resume_panics: self.resume_panics,
+            thread_name: self.thread_name,
+            on_worker_done: self.on_worker_done,
+            on_pool_done: self.on_pool_done,
+            route: self.route,
+            metrics_mode: self.metrics_mode,
+            layers,
+            _items: PhantomData,
+        }
+    }
+
+    /// Starts a pool whose workers share one batch function
+    /// (see [`BatchWorker`]). Middleware layers wrap per-item workers, so a
+    /// builder with layers has no batch build methods.
+    pub fn build_batch<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
+    where
+        F: Fn(&Ctx, &mut Vec<T>) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<BoxError>,
+    {
+        let work = Arc::new(work);
+        self.start(move |_ctx: &Ctx| {
+            let work = Arc::clone(&work);
+            BatchProcessor {
+                worker: move |ctx: &Ctx, batch: &mut Vec<T>| work(ctx, batch),
+                single: Vec::with_capacity(1),
+            }
+        })
+    }
+
+    /// Starts a pool where each thread builds its own [`BatchWorker`] with `maker`.
+    pub fn build_batch_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
+    where
+        M: Fn(WorkerId) -> W + Send + Sync + 'static,
+        W: BatchWorker<T> + 'static,
+    {
+        self.start(move |ctx: &Ctx| BatchProcessor {
+            worker: maker(ctx.worker_id()),
+            single: Vec::with_capacity(1),
+        })
+    }
+}
+
+impl<T: Send + 'static, L> Builder<T, L> {
+    /// Splits off the middleware stack.
+    fn split(self) -> (Builder<T>, L) {
+        let Builder {
+            workers,
+            batch_size,
+            capacity,
+            stop_on_error,
+            error_limit,
+            token,
+            resume_panics,
+            thread_name,
+            on_worker_done,
+            on_pool_done,
+            route,
+            metrics_mode,
+            layers,
+            _items,
+        } = self;
+        let bare = Builder {
+            workers,
+            batch_size,
+            capacity,
+            stop_on_error,
+            error_limit,
+            token,
+            resume_panics,
+            thread_name,
+            on_worker_done,
+            on_pool_done,
+            route,
+            metrics_mode,
+            layers: Identity,
+            _items,
+        };
+        (bare, layers)
+    }
+
+    /// Adds a middleware layer around every worker (see [`Layer`]). The first
+    /// layer added is the outermost: `.layer(a).layer(b)` runs `a`, which calls
+    /// `b`, which calls the worker. Each worker thread gets its own stack.
+    pub fn layer<M>(self, layer: M) -> Builder<T, Stack<M, L>> {
+        let (bare, layers) = self.split();
+        bare.with_layers(Stack::new(layer, layers))
     }
 
     /// The number of worker threads (required, at least 1).
@@ -276,53 +376,30 @@ impl<T: Send + 'static> Builder<T> {
     where
         F: Fn(&Ctx, T) -> Result<(), E> + Send + Sync + 'static,
         E: Into<BoxError>,
+        L: Layer<SharedFn<F>> + Send + Sync + 'static,
+        L::Worker: Worker<T> + 'static,
     {
         let work = Arc::new(work);
-        self.start(move |_ctx: &Ctx| {
-            let work = Arc::clone(&work);
-            ItemProcessor(move |ctx: &Ctx, item: T| work(ctx, item))
-        })
+        let (bare, layers) = self.split();
+        bare.start(move |_ctx: &Ctx| ItemProcessor(layers.layer(SharedFn(Arc::clone(&work)))))
     }
 
     /// Starts a pool where each thread builds its own worker with `maker`, on that
     /// thread: the worker may own a connection or buffer and need not be `Send`.
+    /// Middleware layers are built around it on the same thread.
     pub fn build_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
     where
         M: Fn(WorkerId) -> W + Send + Sync + 'static,
         W: Worker<T> + 'static,
+        L: Layer<W> + Send + Sync + 'static,
+        L::Worker: Worker<T> + 'static,
     {
-        self.start(move |ctx: &Ctx| ItemProcessor(maker(ctx.worker_id())))
+        let (bare, layers) = self.split();
+        bare.start(move |ctx: &Ctx| ItemProcessor(layers.layer(maker(ctx.worker_id()))))
     }
+}
 
-    /// Starts a pool whose workers share one batch function
-    /// (see [`BatchWorker`]).
-    pub fn build_batch<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
-    where
-        F: Fn(&Ctx, &mut Vec<T>) -> Result<(), E> + Send + Sync + 'static,
-        E: Into<BoxError>,
-    {
-        let work = Arc::new(work);
-        self.start(move |_ctx: &Ctx| {
-            let work = Arc::clone(&work);
-            BatchProcessor {
-                worker: move |ctx: &Ctx, batch: &mut Vec<T>| work(ctx, batch),
-                single: Vec::with_capacity(1),
-            }
-        })
-    }
-
-    /// Starts a pool where each thread builds its own [`BatchWorker`] with `maker`.
-    pub fn build_batch_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
-    where
-        M: Fn(WorkerId) -> W + Send + Sync + 'static,
-        W: BatchWorker<T> + 'static,
-    {
-        self.start(move |ctx: &Ctx| BatchProcessor {
-            worker: maker(ctx.worker_id()),
-            single: Vec::with_capacity(1),
-        })
-    }
-
+impl<T: Send + 'static> Builder<T> {
     fn config(&self) -> Result<Config, BuildError> {
         let n_workers = self.workers.ok_or(BuildError::WorkersNotSet)?;
         if n_workers == 0 {

@@ -236,11 +236,11 @@ pub(crate) fn worker_main<T, P>(
 ) where
     P: Processor<T>,
 {
-    let ctx = Ctx {
-        worker: WorkerId(index),
-        token: shared.token.clone(),
-        metrics: Arc::clone(&shared.metrics),
-    };
+    let ctx = Ctx::new(
+        WorkerId(index),
+        shared.token.clone(),
+        Arc::clone(&shared.metrics),
+    );
     let timing = shared.config.metrics_mode != MetricsMode::Off;
     let init_started = timing.then(Instant::now);
     // A maker that panics leaves this thread without a worker; the pool is
