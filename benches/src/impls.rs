@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use pool_core::{Ctx, MetricsMode, Pool, Worker, WorkerId};
+use pool_core::{Ctx, Layer, MetricsMode, Pool, Worker, WorkerId};
 use rayon::iter::{IntoParallelIterator as _, ParallelBridge as _, ParallelIterator as _};
 use serde::Serialize;
 
@@ -58,6 +58,8 @@ pub(crate) enum Implementation {
         keyed: bool,
         /// What the pool measures (`Builder::metrics`).
         metrics: MetricsMode,
+        /// Whether three pass-through middleware layers wrap the worker.
+        layered: bool,
     },
 }
 
@@ -67,6 +69,7 @@ const fn stealing(batch_size: usize) -> Implementation {
         batch_size,
         keyed: false,
         metrics: MetricsMode::Times,
+        layered: false,
     }
 }
 
@@ -76,8 +79,17 @@ const fn keyed(batch_size: usize) -> Implementation {
         batch_size,
         keyed: true,
         metrics: MetricsMode::Times,
+        layered: false,
     }
 }
+
+/// The default pool with a 3-layer middleware stack.
+const LAYERED: Implementation = Implementation::Workforce {
+    batch_size: WORKFORCE_DEFAULT_BATCH,
+    keyed: false,
+    metrics: MetricsMode::Times,
+    layered: true,
+};
 
 /// A work-stealing workforce pool at the default batch size measuring `metrics`.
 const fn measuring(metrics: MetricsMode) -> Implementation {
@@ -85,6 +97,7 @@ const fn measuring(metrics: MetricsMode) -> Implementation {
         batch_size: WORKFORCE_DEFAULT_BATCH,
         keyed: false,
         metrics,
+        layered: false,
     }
 }
 
@@ -102,7 +115,7 @@ pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 7] = [
 
 /// W1 also measures the cost of metrics: off and latency percentiles beside the
 /// default (times).
-const W1_IMPLEMENTATIONS: [Implementation; 9] = [
+const W1_IMPLEMENTATIONS: [Implementation; 10] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
@@ -111,6 +124,7 @@ const W1_IMPLEMENTATIONS: [Implementation; 9] = [
     measuring(MetricsMode::Off),
     stealing(WORKFORCE_DEFAULT_BATCH),
     measuring(MetricsMode::Latency),
+    LAYERED,
     stealing(100),
 ];
 
@@ -173,8 +187,9 @@ impl Implementation {
                 batch_size,
                 keyed,
                 metrics,
+                layered,
             } => format!(
-                "workforce{} batch={batch_size}{}{}",
+                "workforce{} batch={batch_size}{}{}{}",
                 if keyed { " keyed" } else { "" },
                 if batch_size == WORKFORCE_DEFAULT_BATCH {
                     " (default)"
@@ -185,7 +200,8 @@ impl Implementation {
                     MetricsMode::Off => " metrics=off",
                     MetricsMode::Latency => " metrics=latency",
                     _ => "",
-                }
+                },
+                if layered { " +3 layers" } else { "" }
             ),
         }
     }
@@ -219,9 +235,15 @@ impl Implementation {
             self,
             Self::Workforce {
                 metrics: MetricsMode::Times,
+                layered: false,
                 ..
             }
         )
+    }
+
+    /// Whether a workforce pool runs with the 3-layer middleware stack.
+    pub(crate) fn is_layered(self) -> bool {
+        matches!(self, Self::Workforce { layered: true, .. })
     }
 
     /// The metrics mode of a workforce pool.
@@ -249,7 +271,8 @@ impl Implementation {
                 batch_size,
                 keyed,
                 metrics,
-            } => run_workforce(workload, workers, batch_size, keyed, metrics),
+                layered,
+            } => run_workforce(workload, workers, batch_size, keyed, metrics, layered),
         }
     }
 }
@@ -392,6 +415,41 @@ impl Worker<u64> for SumWorker {
     }
 }
 
+/// A minimal middleware: counts the items it passes on (per worker) and hands
+/// each to the next layer, so a stack of them measures the cost of layering.
+struct PassThrough;
+
+/// The worker a [`PassThrough`] layer wraps around `W`.
+struct PassThroughWorker<W> {
+    /// Items passed on.
+    passed: u64,
+    /// The rest of the stack.
+    inner: W,
+}
+
+impl<W> Layer<W> for PassThrough {
+    type Worker = PassThroughWorker<W>;
+
+    fn layer(&self, inner: W) -> PassThroughWorker<W> {
+        PassThroughWorker { passed: 0, inner }
+    }
+}
+
+impl<T, W: Worker<T>> Worker<T> for PassThroughWorker<W> {
+    type Error = W::Error;
+
+    #[inline]
+    fn work(&mut self, ctx: &Ctx, item: T) -> Result<(), W::Error> {
+        self.passed += 1;
+        self.inner.work(ctx, item)
+    }
+
+    fn finish(&mut self, ctx: &Ctx) -> Result<(), W::Error> {
+        black_box(self.passed);
+        self.inner.finish(ctx)
+    }
+}
+
 /// workforce: build the pool (threads start here, untimed), then time from the
 /// first `submit` to the return of `wait`.
 fn run_workforce(
@@ -400,6 +458,7 @@ fn run_workforce(
     batch_size: usize,
     keyed: bool,
     metrics: MetricsMode,
+    layered: bool,
 ) -> anyhow::Result<Run> {
     let total = Arc::new(AtomicU64::new(0));
     let disorder = Arc::new(AtomicU64::new(0));
@@ -412,20 +471,29 @@ fn run_workforce(
     if keyed {
         builder = builder.chunk_by(|item: &u64| key_of(*item));
     }
-    let pool: Pool<u64> = builder
-        .build_stateful(move |_id: WorkerId| SumWorker {
-            local_sum: 0,
-            workload: workload_copy,
-            last: if workload_copy.keyed {
-                vec![0; N_KEYS as usize]
-            } else {
-                Vec::new()
-            },
-            out_of_order: 0,
-            total: Arc::clone(&maker_total),
-            disorder: Arc::clone(&maker_disorder),
-        })
-        .map_err(|error| anyhow!("building the workforce pool failed: {error}"))?;
+    let maker = move |_id: WorkerId| SumWorker {
+        local_sum: 0,
+        workload: workload_copy,
+        last: if workload_copy.keyed {
+            vec![0; N_KEYS as usize]
+        } else {
+            Vec::new()
+        },
+        out_of_order: 0,
+        total: Arc::clone(&maker_total),
+        disorder: Arc::clone(&maker_disorder),
+    };
+    let built = if layered {
+        builder
+            .layer(PassThrough)
+            .layer(PassThrough)
+            .layer(PassThrough)
+            .build_stateful(maker)
+    } else {
+        builder.build_stateful(maker)
+    };
+    let pool: Pool<u64> =
+        built.map_err(|error| anyhow!("building the workforce pool failed: {error}"))?;
 
     let started = Instant::now();
     let mut submitter = pool.submitter();
@@ -489,7 +557,9 @@ mod tests {
             keyed: true,
             ..TINY
         };
-        for workload in [TINY, skewed, keyed] {
+        // Zero rounds selects W1's list: metrics modes and the layered stack.
+        let overhead = Workload { rounds: 0, ..TINY };
+        for workload in [TINY, skewed, keyed, overhead] {
             let expected = workload.expected_sum();
             for implementation in implementations_for(&workload) {
                 let run = implementation
