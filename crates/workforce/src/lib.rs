@@ -13,7 +13,7 @@
 //! | [`chunk`] | `pool-chunk` | key routing: [`Router`](chunk::Router) (fixed-seed ahash + jump consistent hash) |
 //! | [`metrics`] | `pool-metrics` | per-worker shards, custom counters, [`Stats`], latency percentiles, Prometheus text |
 //! | [`collect`] | `pool-collect` | collectors, dispatcher, parallel helpers (planned) |
-//! | [`middleware`] | `pool-middleware` | retry, timeout, recovery, validation, rate limits (planned) |
+//! | [`middleware`] | `pool-middleware` | retry with backoff, timeout, panic recovery, validation, a shared rate limiter |
 //!
 //! # A first pool
 //!
@@ -64,6 +64,10 @@
 //!   latency percentiles with [`MetricsMode::Latency`]).
 //!   `cargo run --release -p workforce --example progress` drives a progress bar
 //!   from snapshots.
+//! - **Middleware.** [`Builder::layer`] wraps every worker in a [`Layer`]
+//!   (retry, timeout, recovery, validation, rate limiting in [`middleware`], or
+//!   your own type or [`layer_fn`] closure); the first layer added is the
+//!   outermost, and each worker thread gets its own stack.
 //! - **Key affinity.** [`Builder::chunk_by`] sends every item with the same key
 //!   to the same worker, in submission order per producer, and never lets another
 //!   worker steal it: per-key ordering and lock-free per-key caches in stateful
@@ -139,10 +143,17 @@ pub use pool_collect as collect;
 pub use pool_middleware as middleware;
 
 pub use pool_core::{
-    BatchWorker, BoxError, BuildError, Builder, CancelToken, Counter, Counters, Ctx, MetricsMode,
-    PanicSite, Percentiles, Pool, PoolError, Report, Sender, Shard, Snapshot, Stats, SubmitError,
-    Submitter, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport,
+    BatchWorker, BoxError, BoxWorker, BuildError, Builder, CancelToken, Counter, Counters, Ctx,
+    Identity, Layer, LayerFn, MetricsMode, PanicSite, Percentiles, Pool, PoolError, Report, Sender,
+    Shard, SharedFn, Snapshot, Stack, Stats, SubmitError, Submitter, TrySubmitError, Worker,
+    WorkerCounts, WorkerId, WorkerReport, layer_fn,
 };
+
+/// The workspace README's examples, compiled and run as doc tests so they
+/// cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
 
 /// The names most programs need: `use workforce::prelude::*;`.
 pub mod prelude {
