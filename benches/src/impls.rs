@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use pool_core::{Ctx, Layer, MetricsMode, Pool, Worker, WorkerId};
+use pool_middleware::{Recovery, Retry, Validator};
 use rayon::iter::{IntoParallelIterator as _, ParallelBridge as _, ParallelIterator as _};
 use serde::Serialize;
 
@@ -58,9 +59,21 @@ pub(crate) enum Implementation {
         keyed: bool,
         /// What the pool measures (`Builder::metrics`).
         metrics: MetricsMode,
-        /// Whether three pass-through middleware layers wrap the worker.
-        layered: bool,
+        /// The middleware stack around the worker.
+        layers: Layers,
     },
+}
+
+/// Which middleware stack wraps the workforce worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layers {
+    /// No middleware.
+    None,
+    /// Three minimal pass-through layers: the cost of layering itself.
+    PassThrough,
+    /// `Recovery`, `Validator` and `Retry` from pool-middleware (no clock reads
+    /// on success).
+    BuiltIn,
 }
 
 /// A work-stealing workforce pool at `batch_size`.
@@ -69,7 +82,7 @@ const fn stealing(batch_size: usize) -> Implementation {
         batch_size,
         keyed: false,
         metrics: MetricsMode::Times,
-        layered: false,
+        layers: Layers::None,
     }
 }
 
@@ -79,17 +92,19 @@ const fn keyed(batch_size: usize) -> Implementation {
         batch_size,
         keyed: true,
         metrics: MetricsMode::Times,
-        layered: false,
+        layers: Layers::None,
     }
 }
 
 /// The default pool with a 3-layer middleware stack.
-const LAYERED: Implementation = Implementation::Workforce {
-    batch_size: WORKFORCE_DEFAULT_BATCH,
-    keyed: false,
-    metrics: MetricsMode::Times,
-    layered: true,
-};
+const fn layered(layers: Layers) -> Implementation {
+    Implementation::Workforce {
+        batch_size: WORKFORCE_DEFAULT_BATCH,
+        keyed: false,
+        metrics: MetricsMode::Times,
+        layers,
+    }
+}
 
 /// A work-stealing workforce pool at the default batch size measuring `metrics`.
 const fn measuring(metrics: MetricsMode) -> Implementation {
@@ -97,7 +112,7 @@ const fn measuring(metrics: MetricsMode) -> Implementation {
         batch_size: WORKFORCE_DEFAULT_BATCH,
         keyed: false,
         metrics,
-        layered: false,
+        layers: Layers::None,
     }
 }
 
@@ -115,7 +130,7 @@ pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 7] = [
 
 /// W1 also measures the cost of metrics: off and latency percentiles beside the
 /// default (times).
-const W1_IMPLEMENTATIONS: [Implementation; 10] = [
+const W1_IMPLEMENTATIONS: [Implementation; 11] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
@@ -124,7 +139,8 @@ const W1_IMPLEMENTATIONS: [Implementation; 10] = [
     measuring(MetricsMode::Off),
     stealing(WORKFORCE_DEFAULT_BATCH),
     measuring(MetricsMode::Latency),
-    LAYERED,
+    layered(Layers::PassThrough),
+    layered(Layers::BuiltIn),
     stealing(100),
 ];
 
@@ -187,7 +203,7 @@ impl Implementation {
                 batch_size,
                 keyed,
                 metrics,
-                layered,
+                layers,
             } => format!(
                 "workforce{} batch={batch_size}{}{}{}",
                 if keyed { " keyed" } else { "" },
@@ -201,7 +217,11 @@ impl Implementation {
                     MetricsMode::Latency => " metrics=latency",
                     _ => "",
                 },
-                if layered { " +3 layers" } else { "" }
+                match layers {
+                    Layers::None => "",
+                    Layers::PassThrough => " +3 pass-through layers",
+                    Layers::BuiltIn => " +recovery,validator,retry",
+                }
             ),
         }
     }
@@ -235,15 +255,18 @@ impl Implementation {
             self,
             Self::Workforce {
                 metrics: MetricsMode::Times,
-                layered: false,
+                layers: Layers::None,
                 ..
             }
         )
     }
 
-    /// Whether a workforce pool runs with the 3-layer middleware stack.
-    pub(crate) fn is_layered(self) -> bool {
-        matches!(self, Self::Workforce { layered: true, .. })
+    /// The middleware stack of a workforce pool, if any.
+    pub(crate) fn layers(self) -> Option<Layers> {
+        match self {
+            Self::Workforce { layers, .. } if layers != Layers::None => Some(layers),
+            _ => None,
+        }
     }
 
     /// The metrics mode of a workforce pool.
@@ -271,8 +294,8 @@ impl Implementation {
                 batch_size,
                 keyed,
                 metrics,
-                layered,
-            } => run_workforce(workload, workers, batch_size, keyed, metrics, layered),
+                layers,
+            } => run_workforce(workload, workers, batch_size, keyed, metrics, layers),
         }
     }
 }
@@ -458,7 +481,7 @@ fn run_workforce(
     batch_size: usize,
     keyed: bool,
     metrics: MetricsMode,
-    layered: bool,
+    layers: Layers,
 ) -> anyhow::Result<Run> {
     let total = Arc::new(AtomicU64::new(0));
     let disorder = Arc::new(AtomicU64::new(0));
@@ -483,14 +506,23 @@ fn run_workforce(
         total: Arc::clone(&maker_total),
         disorder: Arc::clone(&maker_disorder),
     };
-    let built = if layered {
-        builder
+    let built = match layers {
+        Layers::None => builder.build_stateful(maker),
+        Layers::PassThrough => builder
             .layer(PassThrough)
             .layer(PassThrough)
             .layer(PassThrough)
-            .build_stateful(maker)
-    } else {
-        builder.build_stateful(maker)
+            .build_stateful(maker),
+        Layers::BuiltIn => builder
+            .layer(Recovery::new())
+            .layer(Validator::predicate("below 2^62", |item: &u64| {
+                *item < 1 << 62
+            }))
+            .layer(
+                Retry::new(3, Duration::from_millis(1))
+                    .map_err(|error| anyhow!("retry settings: {error}"))?,
+            )
+            .build_stateful(maker),
     };
     let pool: Pool<u64> =
         built.map_err(|error| anyhow!("building the workforce pool failed: {error}"))?;
