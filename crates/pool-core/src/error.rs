@@ -236,8 +236,15 @@ impl PoolError {
     }
 }
 
-/// Renders a panic payload as text.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// Renders a caught panic's payload as text, the way the pool reports panics in
+/// [`PoolError::Panicked`]: the `&str` or `String` message, or a placeholder for
+/// any other payload. For middleware and hooks that catch panics themselves.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("disk {} is full", 3)).unwrap_err();
+/// assert_eq!(pool_core::panic_message(&*payload), "disk 3 is full");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {

@@ -76,7 +76,9 @@ mod submit;
 mod worker;
 
 pub use cancel::CancelToken;
-pub use error::{BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError};
+pub use error::{
+    BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError, panic_message,
+};
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, SharedFn, Stack, layer_fn};
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool,

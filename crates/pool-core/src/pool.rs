@@ -63,6 +63,13 @@ pub enum MetricsMode {
 /// [`BuildError`] naming the wrong setting instead of falling back to a default.
 #[must_use = "a builder does nothing until one of its build methods is called"]
 pub struct Builder<T, L = Identity> {
+    settings: Settings<T>,
+    layers: L,
+    _items: PhantomData<fn(T)>,
+}
+
+/// Every setting of a [`Builder`] but its middleware stack.
+struct Settings<T> {
     workers: Option<usize>,
     batch_size: usize,
     capacity: Option<usize>,
@@ -75,19 +82,17 @@ pub struct Builder<T, L = Identity> {
     on_pool_done: Option<PoolDoneFn>,
     route: Option<RouteFn<T>>,
     metrics_mode: MetricsMode,
-    layers: L,
-    _items: PhantomData<fn(T)>,
 }
 
 impl<T, L> fmt::Debug for Builder<T, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("workers", &self.workers)
-            .field("batch_size", &self.batch_size)
-            .field("capacity", &self.capacity)
-            .field("stop_on_error", &self.stop_on_error)
-            .field("error_limit", &self.error_limit)
-            .field("keyed", &self.route.is_some())
+            .field("workers", &self.settings.workers)
+            .field("batch_size", &self.settings.batch_size)
+            .field("capacity", &self.settings.capacity)
+            .field("stop_on_error", &self.settings.stop_on_error)
+            .field("error_limit", &self.settings.error_limit)
+            .field("keyed", &self.settings.route.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -95,18 +100,20 @@ impl<T, L> fmt::Debug for Builder<T, L> {
 impl<T: Send + 'static> Builder<T> {
     fn new() -> Self {
         Builder {
-            workers: None,
-            batch_size: DEFAULT_BATCH_SIZE,
-            capacity: None,
-            stop_on_error: true,
-            error_limit: 1000,
-            token: None,
-            resume_panics: false,
-            thread_name: "workforce".to_owned(),
-            on_worker_done: None,
-            on_pool_done: None,
-            route: None,
-            metrics_mode: MetricsMode::default(),
+            settings: Settings {
+                workers: None,
+                batch_size: DEFAULT_BATCH_SIZE,
+                capacity: None,
+                stop_on_error: true,
+                error_limit: 1000,
+                token: None,
+                resume_panics: false,
+                thread_name: "workforce".to_owned(),
+                on_worker_done: None,
+                on_pool_done: None,
+                route: None,
+                metrics_mode: MetricsMode::default(),
+            },
             layers: Identity,
             _items: PhantomData,
         }
@@ -115,18 +122,7 @@ impl<T: Send + 'static> Builder<T> {
     /// The same settings with `layers` as the middleware stack.
     fn with_layers<L2>(self, layers: L2) -> Builder<T, L2> {
         Builder {
-            workers: self.workers,
-            batch_size: self.batch_size,
-            capacity: self.capacity,
-            stop_on_error: self.stop_on_error,
-            error_limit: self.error_limit,
-            token: self.token,
-            resume_panics: self.resume_panics,
-            thread_name: self.thread_name,
-            on_worker_done: self.on_worker_done,
-            on_pool_done: self.on_pool_done,
-            route: self.route,
-            metrics_mode: self.metrics_mode,
+            settings: self.settings,
             layers,
             _items: PhantomData,
         }
@@ -166,39 +162,12 @@ impl<T: Send + 'static> Builder<T> {
 impl<T: Send + 'static, L> Builder<T, L> {
     /// Splits off the middleware stack.
     fn split(self) -> (Builder<T>, L) {
-        let Builder {
-            workers,
-            batch_size,
-            capacity,
-            stop_on_error,
-            error_limit,
-            token,
-            resume_panics,
-            thread_name,
-            on_worker_done,
-            on_pool_done,
-            route,
-            metrics_mode,
-            layers,
-            _items,
-        } = self;
         let bare = Builder {
-            workers,
-            batch_size,
-            capacity,
-            stop_on_error,
-            error_limit,
-            token,
-            resume_panics,
-            thread_name,
-            on_worker_done,
-            on_pool_done,
-            route,
-            metrics_mode,
+            settings: self.settings,
             layers: Identity,
-            _items,
+            _items: PhantomData,
         };
-        (bare, layers)
+        (bare, self.layers)
     }
 
     /// Adds a middleware layer around every worker (see [`Layer`]). The first
@@ -211,14 +180,14 @@ impl<T: Send + 'static, L> Builder<T, L> {
 
     /// The number of worker threads (required, at least 1).
     pub fn workers(mut self, n_workers: usize) -> Self {
-        self.workers = Some(n_workers);
+        self.settings.workers = Some(n_workers);
         self
     }
 
     /// Items per batch in a [`Submitter`] (default [`DEFAULT_BATCH_SIZE`]).
     /// `1` turns batching off: every item is pushed on its own, without allocating.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
+        self.settings.batch_size = batch_size;
         self
     }
 
@@ -228,14 +197,14 @@ impl<T: Send + 'static, L> Builder<T, L> {
     ///
     /// Default: `max(4096, 4 * batch_size * workers)`. Must be at least `batch_size`.
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
+        self.settings.capacity = Some(capacity);
         self
     }
 
     /// Error policy (the default): the first error or panic cancels the pool, the
     /// remaining items are dropped and counted, and `wait` returns that error.
     pub fn stop_on_error(mut self) -> Self {
-        self.stop_on_error = true;
+        self.settings.stop_on_error = true;
         self
     }
 
@@ -243,33 +212,33 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// [`PoolError::Many`] with every error (up to [`error_limit`](Self::error_limit))
     /// and the total count.
     pub fn continue_on_error(mut self) -> Self {
-        self.stop_on_error = false;
+        self.settings.stop_on_error = false;
         self
     }
 
     /// How many errors the report keeps (default 1000); the count covers all.
     pub fn error_limit(mut self, error_limit: usize) -> Self {
-        self.error_limit = error_limit;
+        self.settings.error_limit = error_limit;
         self
     }
 
     /// Cancels the pool when `token` (or any of its parents) is cancelled. The pool
     /// gets a child of it, so `pool.cancel()` does not cancel the parent.
     pub fn cancel_token(mut self, token: CancelToken) -> Self {
-        self.token = Some(token);
+        self.settings.token = Some(token);
         self
     }
 
     /// Re-raises the first caught panic from [`Pool::wait`] with its original
     /// payload, like [`std::thread::scope`] does, after the pool has shut down.
     pub fn resume_panics(mut self, resume: bool) -> Self {
-        self.resume_panics = resume;
+        self.settings.resume_panics = resume;
         self
     }
 
     /// The prefix of worker thread names (`{prefix}-{index}`; default `workforce`).
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
-        self.thread_name = prefix.into();
+        self.settings.thread_name = prefix.into();
         self
     }
 
@@ -279,20 +248,20 @@ impl<T: Send + 'static, L> Builder<T, L> {
         mut self,
         callback: impl Fn(WorkerId, &WorkerCounts) + Send + Sync + 'static,
     ) -> Self {
-        self.on_worker_done = Some(Box::new(callback));
+        self.settings.on_worker_done = Some(Box::new(callback));
         self
     }
 
     /// Called once with the final report, when the pool is waited on or dropped.
     pub fn on_pool_done(mut self, callback: impl FnOnce(&Report) + Send + 'static) -> Self {
-        self.on_pool_done = Some(Box::new(callback));
+        self.settings.on_pool_done = Some(Box::new(callback));
         self
     }
 
     /// What the pool measures beyond the counts (default
     /// [`MetricsMode::Times`]); see [`Pool::metrics`] and [`Report::stats`].
     pub fn metrics(mut self, mode: MetricsMode) -> Self {
-        self.metrics_mode = mode;
+        self.settings.metrics_mode = mode;
         self
     }
 
@@ -354,7 +323,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
         K: Hash,
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
-        self.route = Some(Box::new(move |item: &T, router: &Router| {
+        self.settings.route = Some(Box::new(move |item: &T, router: &Router| {
             router.route(&key(item))
         }));
         self
@@ -401,7 +370,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
 
 impl<T: Send + 'static> Builder<T> {
     fn config(&self) -> Result<Config, BuildError> {
-        let n_workers = self.workers.ok_or(BuildError::WorkersNotSet)?;
+        let n_workers = self.settings.workers.ok_or(BuildError::WorkersNotSet)?;
         if n_workers == 0 {
             return Err(BuildError::ZeroWorkers);
         }
@@ -412,11 +381,16 @@ impl<T: Send + 'static> Builder<T> {
             });
         }
         // Validates the batch size the same way the submitters' batchers will.
-        Batcher::<T>::new(self.batch_size)?;
-        let capacity = match self.capacity {
+        Batcher::<T>::new(self.settings.batch_size)?;
+        let capacity = match self.settings.capacity {
             Some(capacity) => capacity,
             None => DEFAULT_MIN_CAPACITY
-                .max(self.batch_size.saturating_mul(4).saturating_mul(n_workers))
+                .max(
+                    self.settings
+                        .batch_size
+                        .saturating_mul(4)
+                        .saturating_mul(n_workers),
+                )
                 .min(MAX_CAPACITY),
         };
         if capacity == 0 {
@@ -428,25 +402,25 @@ impl<T: Send + 'static> Builder<T> {
                 max: MAX_CAPACITY,
             });
         }
-        if self.batch_size > capacity {
+        if self.settings.batch_size > capacity {
             return Err(BuildError::BatchExceedsCapacity {
-                batch_size: self.batch_size,
+                batch_size: self.settings.batch_size,
                 capacity,
             });
         }
-        if self.error_limit == 0 {
+        if self.settings.error_limit == 0 {
             return Err(BuildError::ZeroErrorLimit);
         }
         Ok(Config {
             n_workers,
-            batch_size: self.batch_size,
+            batch_size: self.settings.batch_size,
             capacity,
             // Release often enough that a quarter of the capacity is never held
             // back by finished-but-unreleased items, and at least once per batch.
-            release_every: (capacity / (4 * n_workers)).clamp(1, self.batch_size.max(256)),
-            stop_on_error: self.stop_on_error,
-            error_limit: self.error_limit,
-            metrics_mode: self.metrics_mode,
+            release_every: (capacity / (4 * n_workers)).clamp(1, self.settings.batch_size.max(256)),
+            stop_on_error: self.settings.stop_on_error,
+            error_limit: self.settings.error_limit,
+            metrics_mode: self.settings.metrics_mode,
         })
     }
 
@@ -462,7 +436,7 @@ impl<T: Send + 'static> Builder<T> {
         let locals: Vec<LocalQueue<_>> = (0..n_workers).map(|_| LocalQueue::new_fifo()).collect();
         let stealers = locals.iter().map(LocalQueue::stealer).collect();
         let sleep = Sleep::new(parkers.iter().map(unparker_of).collect());
-        let keyed = match self.route {
+        let keyed = match self.settings.route {
             Some(route) => {
                 let router =
                     Router::with_buckets(n_workers).map_err(|_| BuildError::TooManyWorkers {
@@ -473,7 +447,7 @@ impl<T: Send + 'static> Builder<T> {
             }
             None => None,
         };
-        let token = match &self.token {
+        let token = match &self.settings.token {
             Some(parent) => parent.child(),
             None => CancelToken::new(),
         };
@@ -483,7 +457,7 @@ impl<T: Send + 'static> Builder<T> {
             keyed,
             sleep,
             token,
-            self.on_worker_done,
+            self.settings.on_worker_done,
         ));
         let listener: Weak<dyn OnCancel> = Arc::downgrade(&shared) as Weak<dyn OnCancel>;
         shared.token.subscribe(listener);
@@ -493,8 +467,8 @@ impl<T: Send + 'static> Builder<T> {
             shared,
             threads: Vec::with_capacity(n_workers),
             started,
-            on_pool_done: Mutex::new(self.on_pool_done),
-            resume_panics: self.resume_panics,
+            on_pool_done: Mutex::new(self.settings.on_pool_done),
+            resume_panics: self.settings.resume_panics,
             next_hint: AtomicUsize::new(0),
         };
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
@@ -505,7 +479,7 @@ impl<T: Send + 'static> Builder<T> {
                 .writer(index)
                 .expect("a new pool's metrics shards have no writer yet");
             let spawned = std::thread::Builder::new()
-                .name(format!("{}-{index}", self.thread_name))
+                .name(format!("{}-{index}", self.settings.thread_name))
                 .spawn(move || {
                     worker_main(shared, index, local, parker, out, |ctx: &Ctx| make(ctx))
                 });

@@ -5,7 +5,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use pool_core::{Ctx, Layer, Worker};
+use pool_core::{Ctx, Layer, Worker, panic_message};
 
 use crate::MiddlewareError;
 
@@ -142,14 +142,3 @@ impl<T, W: Worker<T>> Worker<T> for RecoveryWorker<W> {
     }
 }
 
-/// Renders a panic payload as text, as the pool does for the panics it
-/// catches.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
-}
