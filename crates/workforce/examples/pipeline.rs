@@ -57,22 +57,26 @@ fn main() -> anyhow::Result<()> {
 
     // Stage 3: write. One buffer per worker, flushed in batches and in `finish`.
     let sink = Arc::clone(&written);
-    let write = Pool::builder().workers(1).build_stateful(move |_id| Writer {
-        buffer: Vec::with_capacity(1_024),
-        sink: Arc::clone(&sink),
-    })?;
+    let write = Pool::builder()
+        .workers(1)
+        .build_stateful(move |_id| Writer {
+            buffer: Vec::with_capacity(1_024),
+            sink: Arc::clone(&sink),
+        })?;
 
     // Stage 2: transform, sending each row on to stage 3.
     let to_write = write.sender();
-    let transform = Pool::builder().workers(2).build(move |_ctx: &Ctx, record: Record| {
-        let row = Row {
-            id: record.id,
-            amount_eur: record.amount_cents as f64 / 100.0,
-        };
-        to_write
-            .send(row)
-            .map_err(|_| anyhow::anyhow!("the write stage closed early"))
-    })?;
+    let transform = Pool::builder()
+        .workers(2)
+        .build(move |_ctx: &Ctx, record: Record| {
+            let row = Row {
+                id: record.id,
+                amount_eur: record.amount_cents as f64 / 100.0,
+            };
+            to_write
+                .send(row)
+                .map_err(|_| anyhow::anyhow!("the write stage closed early"))
+        })?;
 
     // Stage 1: parse, sending each record on to stage 2.
     let to_transform = transform.sender();
@@ -108,7 +112,10 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(parsed.is_balanced() && transformed.is_balanced() && wrote.is_balanced());
     anyhow::ensure!(parsed.processed() == transformed.submitted());
     anyhow::ensure!(transformed.processed() == wrote.submitted());
-    let rows = written.lock().map_err(|_| anyhow::anyhow!("sink poisoned"))?.len() as u64;
+    let rows = written
+        .lock()
+        .map_err(|_| anyhow::anyhow!("sink poisoned"))?
+        .len() as u64;
     anyhow::ensure!(rows == wrote.processed());
     anyhow::ensure!(rows + parsed.failed() + parsed.dropped() == parsed.submitted());
     println!(
