@@ -408,6 +408,10 @@ impl<T> Shared<T> {
             return keyed.pop(index);
         }
         if let Some(job) = local.pop() {
+            // This job may block for long; let a sleeper take what is left here.
+            if !local.is_empty() {
+                self.sleep.notify_one(index + 1);
+            }
             return Some(job);
         }
         self.steal_job(index, local)
@@ -419,18 +423,19 @@ impl<T> Shared<T> {
             let mut retry = false;
             match self.injector.steal_batch_and_pop(local) {
                 Steal::Success(job) => {
-                    // More than one job came over: let a sleeping sibling steal some.
-                    if !local.is_empty() {
-                        self.sleep.notify_one(index + 1);
-                    }
+                    self.wake_for_leftovers(index);
                     return Some(job);
                 }
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
             }
             for offset in 1..n_workers {
-                match self.stealers[(index + offset) % n_workers].steal_batch_and_pop(local) {
-                    Steal::Success(job) => return Some(job),
+                let victim = &self.stealers[(index + offset) % n_workers];
+                match victim.steal_batch_and_pop(local) {
+                    Steal::Success(job) => {
+                        self.wake_for_leftovers(index);
+                        return Some(job);
+                    }
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
@@ -438,6 +443,22 @@ impl<T> Shared<T> {
             if !retry {
                 return None;
             }
+        }
+    }
+
+    /// Called after worker `index` took a job by stealing: if work is still
+    /// queued anywhere, wake a sleeper (unless someone is searching).
+    ///
+    /// Producers skip their wake-up while a worker searches, trusting the
+    /// searcher to take the work; but a searcher takes one job (or one batch),
+    /// possibly not the one that was pushed, and then runs it, maybe for long.
+    /// So whoever takes work re-checks for leftovers, and the last taker wakes a
+    /// sleeper for them: queued jobs never wait behind blocked workers while
+    /// others sleep (test: `blocked_workers_strand_nothing.rs`). Steals happen
+    /// once per batch, so the scan of the queues is not per item.
+    fn wake_for_leftovers(&self, index: usize) {
+        if self.has_queued_work(index) {
+            self.sleep.notify_one(index + 1);
         }
     }
 
