@@ -1,29 +1,54 @@
-//! Results out of the workforce pools: collectors, dispatchers and parallel
-//! helpers.
+//! Results out of the workforce pools: collectors, dispatchers, parallel
+//! helpers and ordered maps.
 //!
-//! **Status: planned, not yet implemented.** This crate has no public API
-//! yet. The text below describes what it will hold, so that the workspace
-//! map and the code agree; nothing here is usable today.
+//! `pool-core` pools run workers for their side effects. This crate is for
+//! work that produces values: it builds on `pool-core` (and `std` threads for
+//! the scoped helpers) and adds no executor of its own.
 //!
-//! # What it is for
+//! - [`Collector`]: a bounded collection point; workers submit values through
+//!   [`CollectorSender`]s, a consumer iterates them or takes them all.
+//!   Cancellation ends the iteration with one error; a dropped consumer makes
+//!   submits hand the value back instead of blocking.
+//! - [`Dispatcher`]: jobs that return values (bigopool's shape); `wait` hands
+//!   back every result and every error.
+//! - [`parallel`] and [`cancelable_parallel`]: a few closures at once, every
+//!   error returned.
+//! - [`map_ordered`] and [`map_unordered`]: a function over an iterator on a
+//!   pool, results in input order (with a bounded reorder window) or as they
+//!   come.
 //!
-//! Getting values and errors back from work run on a `pool-core` pool, when
-//! the worker produces something rather than only a side effect. It will
-//! build on `pool-core` and add no executor of its own.
-//!
-//! # What it will hold
-//!
-//! - `Collector<V>`: a bounded collection point; workers submit values, a
-//!   consumer iterates them or takes them all. It respects the pool's
-//!   cancellation, and closing it twice is harmless.
-//! - `Dispatcher`: runs jobs that return values (the shape of bigopool) and
-//!   hands back every result and every error.
-//! - `parallel`, which runs a few closures and returns every error, and
-//!   `cancelable_parallel`, which cancels the rest at the first failure.
-//! - An ordered map that hands results back in submission order where asked.
+//! A multi-stage pipeline needs none of these: each stage is a pool whose
+//! workers feed the next through a `pool_core::Sender`; see the `workforce`
+//! crate's `pipeline` example and its `pipeline_keeps_every_item` test.
 //!
 //! # What it is not for
 //!
-//! - A general channel: for plain message passing between threads use
-//!   `crossbeam-channel` or `std::sync::mpsc`.
-//! - Async code: it will block threads, not poll futures.
+//! - A general channel: for plain message passing use `crossbeam-channel` or
+//!   `std::sync::mpsc`.
+//! - Async code: it blocks threads, it does not poll futures.
+
+#![deny(missing_docs)]
+
+/// The README's example, run as a doc test so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
+
+mod collector;
+mod dispatcher;
+mod errors;
+mod map;
+mod parallel;
+
+pub use collector::{
+    CollectError, Collector, CollectorBuildError, CollectorIter, CollectorSender, SendError,
+    TrySendError,
+};
+pub use dispatcher::{
+    DispatchError, Dispatcher, DispatcherBuilder, Job, JobError, Outcome, QueueFull,
+};
+pub use errors::Errors;
+pub use map::{
+    MAX_WINDOW, MapConfig, MapError, MapOrdered, MapUnordered, map_ordered, map_unordered,
+};
+pub use parallel::{Parallel, ParallelError, ParallelResult, cancelable_parallel, parallel};

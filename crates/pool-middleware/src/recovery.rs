@@ -141,4 +141,3 @@ impl<T, W: Worker<T>> Worker<T> for RecoveryWorker<W> {
         }
     }
 }
-

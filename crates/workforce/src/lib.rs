@@ -12,7 +12,7 @@
 //! | [`batch`] | `pool-batch` | [`Batcher`](batch::Batcher): fill-to-N buffers with recycled `Vec`s |
 //! | [`chunk`] | `pool-chunk` | key routing: [`Router`](chunk::Router) (fixed-seed ahash + jump consistent hash) |
 //! | [`metrics`] | `pool-metrics` | per-worker shards, custom counters, [`Stats`], latency percentiles, Prometheus text |
-//! | [`collect`] | `pool-collect` | collectors, dispatcher, parallel helpers (planned) |
+//! | [`collect`] | `pool-collect` | [`Collector`](collect::Collector), [`Dispatcher`](collect::Dispatcher), `parallel`, ordered `map` |
 //! | [`middleware`] | `pool-middleware` | retry with backoff, timeout, panic recovery, validation, a shared rate limiter |
 //!
 //! # A first pool

@@ -1,0 +1,823 @@
+//! `Collector<V>`: a bounded collection point between producers and one consumer.
+//!
+//! # The protocol
+//!
+//! One mutex guards the whole state (the buffered values, the flags and the
+//! counts of live senders and of waiting threads); two condition variables
+//! carry the wake-ups: `readable` for consumers (a value arrived, or the
+//! collector closed or was cancelled) and `writable` for producers (room, or
+//! the collector closed, was cancelled or lost its consumer). Every state
+//! change that can end a wait is made under the mutex and followed by a
+//! notification, and every waiter re-checks the state under the mutex before
+//! it waits, so no wake-up is lost. A value wakes one waiting consumer and a
+//! taken value one waiting producer, and only when someone waits: a
+//! notification with nobody waiting still costs a system call with `std`'s
+//! condition variables, so the waiting counts keep the uncontended path to a
+//! lock and a push. Closing, cancelling and dropping the consumer wake
+//! everybody.
+//!
+//! A parent [`CancelToken`] cannot call back into the collector (`pool-core`
+//! keeps its listener registration private), so a collector built
+//! [`with_token`](Collector::with_token) starts one small watcher thread that
+//! waits on the token and cancels the collector when it fires. Every operation
+//! also checks the token itself, so a cancellation is seen at once even before
+//! the watcher runs. Dropping the collector stops and joins the watcher.
+//!
+//! # When the stream ends
+//!
+//! The collector closes on [`Collector::close`] (from either side), or when the
+//! consumer finds it empty while no [`CollectorSender`] is alive: nobody could
+//! submit any more, so waiting would be forever. The decision is the
+//! consumer's, taken under the lock when it needs a value, not the last
+//! sender's when it drops: producers that take a sender, submit and drop it
+//! one after another (the usual `for` loop that spawns threads) may bring the
+//! count to zero in between, and that must not close the collector under the
+//! next one. Dropping the last sender wakes a waiting consumer so that it can
+//! look.
+//!
+//! Values dropped by the collector (on cancel, or when the consumer goes away)
+//! are dropped after the mutex is released, so a value's own `Drop` never runs
+//! under the collector's lock.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::iter::FusedIterator;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pool_core::CancelToken;
+
+/// The most values a new collector reserves room for up front; a larger
+/// capacity grows the buffer on demand, so `Collector::new(usize::MAX)` is fine.
+const INITIAL_ROOM: usize = 1024;
+
+/// Why a [`Collector`] could not be built. Each variant names the setting or
+/// the resource that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectorBuildError {
+    /// `capacity` was 0, so no value could ever be submitted.
+    #[error("`capacity` must be at least 1, got 0")]
+    ZeroCapacity,
+    /// The operating system refused to start the thread that watches the
+    /// parent token (see [`Collector::with_token`]).
+    #[error("could not spawn the collector's cancellation watcher: {message}")]
+    Spawn {
+        /// The operating system's message.
+        message: String,
+    },
+}
+
+/// Why iteration over a [`Collector`] ended early.
+///
+/// The consumer sees it once, as the last item of its iteration (or as the
+/// error of [`Collector::all`]); afterwards iteration simply ends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectError {
+    /// The collector (or its parent token) was cancelled. Values that were
+    /// buffered and not yet taken were dropped, and `dropped` says how many.
+    #[error("the collector was cancelled; {dropped} values were dropped")]
+    Cancelled {
+        /// How many accepted values were dropped instead of delivered.
+        dropped: usize,
+    },
+}
+
+/// Why [`CollectorSender::submit`] refused a value. Every variant hands the
+/// value back.
+///
+/// When several reasons hold at once, the first in this order wins:
+/// `Disconnected`, `Cancelled`, `Closed`.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum SendError<V> {
+    /// The collector was closed ([`Collector::close`], or the consumer found
+    /// it empty with no sender alive); the value was not taken.
+    #[error("the collector is closed; the value was handed back")]
+    Closed(V),
+    /// The collector (or its parent token) was cancelled; the value was not taken.
+    #[error("the collector is cancelled; the value was handed back")]
+    Cancelled(V),
+    /// The consumer (the [`Collector`]) was dropped, so nobody would read the
+    /// value; it was not taken.
+    #[error("the collector's consumer is gone; the value was handed back")]
+    Disconnected(V),
+}
+
+impl<V> SendError<V> {
+    /// Takes the refused value back.
+    pub fn into_inner(self) -> V {
+        match self {
+            SendError::Closed(value)
+            | SendError::Cancelled(value)
+            | SendError::Disconnected(value) => value,
+        }
+    }
+}
+
+impl<V> fmt::Debug for SendError<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Closed(_) => "Closed(..)",
+            SendError::Cancelled(_) => "Cancelled(..)",
+            SendError::Disconnected(_) => "Disconnected(..)",
+        })
+    }
+}
+
+/// Why [`CollectorSender::try_submit`] refused a value. Every variant hands
+/// the value back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum TrySendError<V> {
+    /// The collector was at capacity.
+    #[error("the collector is full; the value was handed back")]
+    Full(V),
+    /// The collector was closed; the value was not taken.
+    #[error("the collector is closed; the value was handed back")]
+    Closed(V),
+    /// The collector was cancelled; the value was not taken.
+    #[error("the collector is cancelled; the value was handed back")]
+    Cancelled(V),
+    /// The consumer was dropped; the value was not taken.
+    #[error("the collector's consumer is gone; the value was handed back")]
+    Disconnected(V),
+}
+
+impl<V> TrySendError<V> {
+    /// Takes the refused value back.
+    pub fn into_inner(self) -> V {
+        match self {
+            TrySendError::Full(value)
+            | TrySendError::Closed(value)
+            | TrySendError::Cancelled(value)
+            | TrySendError::Disconnected(value) => value,
+        }
+    }
+}
+
+impl<V> fmt::Debug for TrySendError<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrySendError::Full(_) => "Full(..)",
+            TrySendError::Closed(_) => "Closed(..)",
+            TrySendError::Cancelled(_) => "Cancelled(..)",
+            TrySendError::Disconnected(_) => "Disconnected(..)",
+        })
+    }
+}
+
+impl<V> From<SendError<V>> for TrySendError<V> {
+    fn from(error: SendError<V>) -> Self {
+        match error {
+            SendError::Closed(value) => TrySendError::Closed(value),
+            SendError::Cancelled(value) => TrySendError::Cancelled(value),
+            SendError::Disconnected(value) => TrySendError::Disconnected(value),
+        }
+    }
+}
+
+/// Why a producer was refused, before the value is attached.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Full,
+    Closed,
+    Cancelled,
+    Disconnected,
+}
+
+impl Refusal {
+    fn with<V>(self, value: V) -> TrySendError<V> {
+        match self {
+            Refusal::Full => TrySendError::Full(value),
+            Refusal::Closed => TrySendError::Closed(value),
+            Refusal::Cancelled => TrySendError::Cancelled(value),
+            Refusal::Disconnected => TrySendError::Disconnected(value),
+        }
+    }
+}
+
+struct State<V> {
+    queue: VecDeque<V>,
+    /// No more values are accepted; the buffered ones are still delivered.
+    closed: bool,
+    /// No more values are accepted and the buffered ones were dropped.
+    cancelled: bool,
+    /// The consumer has been handed the cancellation error.
+    cancel_reported: bool,
+    /// The `Collector` was dropped.
+    consumer_gone: bool,
+    /// Values dropped by the cancellation.
+    dropped: usize,
+    /// Live `CollectorSender`s; with none and nothing buffered, the consumer
+    /// closes the collector instead of waiting forever.
+    senders: usize,
+    waiting_producers: usize,
+    waiting_consumers: usize,
+}
+
+struct Shared<V> {
+    state: Mutex<State<V>>,
+    /// Consumers wait here for a value, a close or a cancel.
+    readable: Condvar,
+    /// Producers wait here for room, a close, a cancel or the consumer's drop.
+    writable: Condvar,
+    capacity: usize,
+    /// The collector's own token, a child of the parent given to `with_token`.
+    token: Option<CancelToken>,
+}
+
+impl<V> Shared<V> {
+    fn lock(&self) -> MutexGuard<'_, State<V>> {
+        // No user code runs under the lock, so a poisoned lock can only come from
+        // an allocation failure inside it; the state is consistent either way.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks the collector cancelled if its parent token fired. Returns the
+    /// values that must now be dropped (outside the lock).
+    fn sync_token(&self, state: &mut State<V>) -> VecDeque<V> {
+        match &self.token {
+            Some(token) if !state.cancelled && token.is_cancelled() => self.mark_cancelled(state),
+            _ => VecDeque::new(),
+        }
+    }
+
+    /// Cancels under the lock and wakes everyone; returns the dropped values.
+    fn mark_cancelled(&self, state: &mut State<V>) -> VecDeque<V> {
+        if state.cancelled {
+            return VecDeque::new();
+        }
+        state.cancelled = true;
+        let discarded = std::mem::take(&mut state.queue);
+        state.dropped += discarded.len();
+        self.readable.notify_all();
+        self.writable.notify_all();
+        discarded
+    }
+
+    fn cancel(&self) {
+        let discarded;
+        {
+            let mut state = self.lock();
+            if state.consumer_gone {
+                return;
+            }
+            discarded = self.mark_cancelled(&mut state);
+        }
+        drop(discarded);
+    }
+
+    fn close(&self) {
+        let mut state = self.lock();
+        if !state.closed {
+            state.closed = true;
+            self.readable.notify_all();
+            self.writable.notify_all();
+        }
+    }
+
+    fn submit(&self, value: V, block: bool) -> Result<(), TrySendError<V>> {
+        // Declared before the guard, so it is dropped after the lock is released.
+        let discarded;
+        let mut state = self.lock();
+        discarded = self.sync_token(&mut state);
+        let outcome = loop {
+            let refusal = if state.consumer_gone {
+                Some(Refusal::Disconnected)
+            } else if state.cancelled {
+                Some(Refusal::Cancelled)
+            } else if state.closed {
+                Some(Refusal::Closed)
+            } else if state.queue.len() < self.capacity {
+                None
+            } else if block {
+                state.waiting_producers += 1;
+                state = self
+                    .writable
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                state.waiting_producers -= 1;
+                // The watcher may not have run yet; see the token directly.
+                let late = self.sync_token(&mut state);
+                if !late.is_empty() {
+                    drop(state);
+                    drop(late);
+                    state = self.lock();
+                }
+                continue;
+            } else {
+                Some(Refusal::Full)
+            };
+            break match refusal {
+                Some(refusal) => Err(refusal.with(value)),
+                None => {
+                    state.queue.push_back(value);
+                    if state.waiting_consumers > 0 {
+                        self.readable.notify_one();
+                    }
+                    Ok(())
+                }
+            };
+        };
+        drop(state);
+        drop(discarded);
+        outcome
+    }
+
+    fn recv(&self) -> Option<Result<V, CollectError>> {
+        let discarded;
+        let mut state = self.lock();
+        discarded = self.sync_token(&mut state);
+        let outcome = loop {
+            if state.cancelled {
+                if state.cancel_reported {
+                    break None;
+                }
+                state.cancel_reported = true;
+                break Some(Err(CollectError::Cancelled {
+                    dropped: state.dropped,
+                }));
+            }
+            if let Some(value) = state.queue.pop_front() {
+                if state.waiting_producers > 0 {
+                    self.writable.notify_one();
+                }
+                break Some(Ok(value));
+            }
+            if state.closed {
+                break None;
+            }
+            if state.senders == 0 {
+                // Empty, and nobody could submit: waiting would be forever.
+                state.closed = true;
+                self.writable.notify_all();
+                break None;
+            }
+            state.waiting_consumers += 1;
+            state = self
+                .readable
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting_consumers -= 1;
+            let late = self.sync_token(&mut state);
+            if !late.is_empty() {
+                drop(state);
+                drop(late);
+                state = self.lock();
+            }
+        };
+        drop(state);
+        drop(discarded);
+        outcome
+    }
+}
+
+/// A bounded collection point: producers [`submit`](CollectorSender::submit)
+/// values through [`CollectorSender`]s, the consumer — this value —
+/// [iterates](Collector::iter) them or takes them [`all`](Collector::all).
+///
+/// go-pkgz/pool's `Collector`, with these rules:
+///
+/// - **Bounded**: at most `capacity` values wait to be taken; `submit` blocks
+///   beyond that and [`try_submit`](CollectorSender::try_submit) hands the
+///   value back as [`TrySendError::Full`].
+/// - **Closing** ends the stream: the consumer still gets every value already
+///   accepted and then its iteration ends. The collector closes when
+///   [`close`](Collector::close) is called (from either side; twice is harmless)
+///   or when the consumer finds it **empty with no sender alive** — nobody
+///   could submit any more, so a consumer iterating to the end cannot hang on
+///   a producer that forgot to close. Take the senders before the consumer
+///   starts (a sender made afterwards may find the collector closed and be
+///   refused with [`SendError::Closed`]); between their drop and the
+///   consumer's look, a sender count of zero closes nothing.
+/// - **Cancelling** ([`cancel`](Collector::cancel), or the parent token of
+///   [`with_token`](Collector::with_token)) ends the stream at once: buffered
+///   values are dropped and counted, and the consumer's iteration ends with
+///   one `Err(`[`CollectError::Cancelled`]`)`.
+/// - **Dropping the consumer** drops the buffered values and makes every
+///   submit, including one blocked at that moment, hand its value back as
+///   [`SendError::Disconnected`] instead of blocking forever.
+/// - A refused value is always handed back; no value is lost silently.
+///
+/// Values from one sender arrive in the order it submitted them.
+///
+/// ```
+/// use pool_collect::Collector;
+///
+/// let collector = Collector::new(16)?;
+/// std::thread::scope(|scope| {
+///     for producer in 0..4u64 {
+///         let sender = collector.sender();
+///         scope.spawn(move || {
+///             for n in 0..100 {
+///                 sender.submit(producer * 1000 + n).expect("the consumer is reading");
+///             }
+///         }); // each thread drops its sender at the end
+///     }
+///     // Iteration ends once all four senders are gone and every value is taken.
+///     let total: u64 = collector.iter().map(|value| value.expect("not cancelled")).sum();
+///     assert_eq!(total, 4 * 4950 + 100 * (1000 + 2000 + 3000));
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Collector<V> {
+    shared: Arc<Shared<V>>,
+    /// The thread that turns the parent token's cancellation into a wake-up.
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl<V> fmt::Debug for Collector<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Collector")
+            .field("capacity", &self.shared.capacity)
+            .field("len", &state.queue.len())
+            .field("closed", &state.closed)
+            .field("cancelled", &state.cancelled)
+            .field("senders", &state.senders)
+            .finish()
+    }
+}
+
+impl<V> Collector<V> {
+    fn with_shared(
+        capacity: usize,
+        token: Option<CancelToken>,
+    ) -> Result<Self, CollectorBuildError> {
+        if capacity == 0 {
+            return Err(CollectorBuildError::ZeroCapacity);
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(capacity.min(INITIAL_ROOM)),
+                closed: false,
+                cancelled: false,
+                cancel_reported: false,
+                consumer_gone: false,
+                dropped: 0,
+                senders: 0,
+                waiting_producers: 0,
+                waiting_consumers: 0,
+            }),
+            readable: Condvar::new(),
+            writable: Condvar::new(),
+            capacity,
+            token,
+        });
+        Ok(Collector {
+            shared,
+            watcher: None,
+        })
+    }
+
+    /// A collector that holds at most `capacity` values not yet taken.
+    ///
+    /// A `capacity` of 0 is refused with [`CollectorBuildError::ZeroCapacity`]:
+    /// nothing could ever be submitted.
+    ///
+    /// ```
+    /// use pool_collect::{Collector, CollectorBuildError};
+    ///
+    /// assert_eq!(Collector::<u8>::new(0).unwrap_err(), CollectorBuildError::ZeroCapacity);
+    /// let collector = Collector::<u8>::new(8)?;
+    /// assert_eq!(collector.capacity(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(capacity: usize) -> Result<Self, CollectorBuildError> {
+        Self::with_shared(capacity, None)
+    }
+
+    /// Makes a producer handle; clone it or call this again for more
+    /// producers. Take them before the consumer starts: once it finds the
+    /// collector empty with no sender alive, the collector closes.
+    pub fn sender(&self) -> CollectorSender<V> {
+        self.shared.lock().senders += 1;
+        CollectorSender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Iterates the values as they arrive, blocking while the collector is empty.
+    ///
+    /// Each item is `Ok(value)`. The iteration ends when the collector is
+    /// closed and every accepted value has been taken — closed by
+    /// [`close`](Collector::close), or here, on finding it empty with no
+    /// sender alive. If it is cancelled instead, the last item is one
+    /// `Err(`[`CollectError::Cancelled`]`)`.
+    /// Several threads may iterate at once; each value goes to one of them.
+    ///
+    /// ```
+    /// use pool_collect::{CollectError, Collector};
+    ///
+    /// let collector = Collector::new(4)?;
+    /// let sender = collector.sender();
+    /// sender.submit("a")?;
+    /// sender.submit("b")?;
+    /// collector.cancel();
+    /// let seen: Vec<_> = collector.iter().collect();
+    /// assert_eq!(seen, [Err(CollectError::Cancelled { dropped: 2 })]);
+    /// assert!(sender.submit("c").is_err()); // handed back
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&self) -> CollectorIter<'_, V> {
+        CollectorIter { collector: self }
+    }
+
+    /// Takes every value until the collector is closed, in arrival order.
+    ///
+    /// If the collector is cancelled first, returns
+    /// [`CollectError::Cancelled`]; the values this call had already taken are
+    /// dropped too and included in `dropped`. If the cancellation was already
+    /// reported to an earlier iteration, returns what is left (nothing).
+    ///
+    /// ```
+    /// use pool_collect::Collector;
+    ///
+    /// let collector = Collector::new(8)?;
+    /// let sender = collector.sender();
+    /// let producer = std::thread::spawn(move || {
+    ///     for n in 0..100u32 {
+    ///         sender.submit(n).expect("the consumer is reading");
+    ///     }
+    /// }); // with its only sender gone, `all` ends after the last value
+    /// let values = collector.all()?;
+    /// producer.join().expect("producer thread");
+    /// assert_eq!(values, (0..100).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn all(self) -> Result<Vec<V>, CollectError> {
+        let mut values = Vec::new();
+        for value in self.iter() {
+            match value {
+                Ok(value) => values.push(value),
+                Err(CollectError::Cancelled { dropped }) => {
+                    return Err(CollectError::Cancelled {
+                        dropped: dropped + values.len(),
+                    });
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// Stops accepting values. Values already accepted are still delivered;
+    /// producers blocked in `submit` get their value back as
+    /// [`SendError::Closed`], and a consumer waiting on an empty collector
+    /// finishes its iteration. Idempotent.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Cancels the collector: buffered values are dropped and counted,
+    /// producers get their values back as [`SendError::Cancelled`] (also when
+    /// blocked), and the consumer's iteration ends with one
+    /// [`CollectError::Cancelled`]. Idempotent. A parent token given to
+    /// [`with_token`](Collector::with_token) is not cancelled by it.
+    pub fn cancel(&self) {
+        self.shared.cancel();
+    }
+
+    /// Whether the collector no longer accepts values (closed or cancelled).
+    pub fn is_closed(&self) -> bool {
+        let mut state = self.shared.lock();
+        let discarded = self.shared.sync_token(&mut state);
+        let closed = state.closed || state.cancelled;
+        drop(state);
+        drop(discarded);
+        closed
+    }
+
+    /// Whether the collector (or its parent token) has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        let token_fired = self
+            .shared
+            .token
+            .as_ref()
+            .is_some_and(CancelToken::is_cancelled);
+        token_fired || self.shared.lock().cancelled
+    }
+
+    /// The most values that can wait to be taken.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// How many values wait to be taken right now.
+    pub fn len(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+
+    /// Whether no value waits to be taken right now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<V: Send + 'static> Collector<V> {
+    /// Like [`new`](Collector::new), and cancelled when `token` (or any of its
+    /// parents) is cancelled. The collector gets a child of `token`, so
+    /// [`cancel`](Collector::cancel) does not cancel the parent.
+    ///
+    /// The wake-up comes from one small thread that waits on the token (a
+    /// token offers no public callback to hook into); it ends when the token
+    /// fires or the collector is dropped, and the drop joins it. If the token
+    /// is cancelled already, no thread is started.
+    ///
+    /// ```
+    /// use pool_collect::{CollectError, Collector};
+    /// use pool_core::CancelToken;
+    ///
+    /// let token = CancelToken::new();
+    /// let collector = Collector::<u32>::with_token(4, token.clone())?;
+    /// let _sender = collector.sender(); // keeps the collector open
+    /// std::thread::scope(|scope| {
+    ///     let consumer = scope.spawn(|| collector.iter().collect::<Vec<_>>());
+    ///     token.cancel(); // wakes the consumer, waiting or not
+    ///     let seen = consumer.join().expect("consumer thread");
+    ///     assert_eq!(seen, [Err(CollectError::Cancelled { dropped: 0 })]);
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_token(capacity: usize, token: CancelToken) -> Result<Self, CollectorBuildError> {
+        let own = token.child();
+        let mut collector = Self::with_shared(capacity, Some(own.clone()))?;
+        if own.is_cancelled() {
+            collector.shared.cancel();
+            return Ok(collector);
+        }
+        let shared = Arc::clone(&collector.shared);
+        let watcher = std::thread::Builder::new()
+            .name("collector-cancel".to_owned())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                // `Duration::MAX` waits without a deadline.
+                own.wait_timeout(Duration::MAX);
+                // The collector's drop also fires `own` to stop this thread; the
+                // consumer is gone then and `cancel` does nothing.
+                shared.cancel();
+            })
+            .map_err(|error| CollectorBuildError::Spawn {
+                message: error.to_string(),
+            })?;
+        collector.watcher = Some(watcher);
+        Ok(collector)
+    }
+}
+
+impl<V> Drop for Collector<V> {
+    fn drop(&mut self) {
+        let discarded = {
+            let mut state = self.shared.lock();
+            state.consumer_gone = true;
+            self.shared.writable.notify_all();
+            self.shared.readable.notify_all();
+            std::mem::take(&mut state.queue)
+        };
+        drop(discarded);
+        if let Some(watcher) = self.watcher.take() {
+            if let Some(token) = &self.shared.token {
+                // The collector's own child token: the parent is not touched.
+                token.cancel();
+            }
+            // The watcher runs no user code, so it cannot have panicked.
+            let _ = watcher.join();
+        }
+    }
+}
+
+impl<'a, V> IntoIterator for &'a Collector<V> {
+    type Item = Result<V, CollectError>;
+    type IntoIter = CollectorIter<'a, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// The consumer's iterator over a [`Collector`], from [`Collector::iter`].
+///
+/// Blocks in `next` while the collector is empty and open.
+pub struct CollectorIter<'a, V> {
+    collector: &'a Collector<V>,
+}
+
+impl<V> fmt::Debug for CollectorIter<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CollectorIter").finish_non_exhaustive()
+    }
+}
+
+impl<V> Iterator for CollectorIter<'_, V> {
+    type Item = Result<V, CollectError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.collector.shared.recv()
+    }
+}
+
+/// Once `next` returns `None` the collector is closed and drained, or its
+/// cancellation was reported; both are permanent.
+impl<V> FusedIterator for CollectorIter<'_, V> {}
+
+/// A producer's handle on a [`Collector`], from [`Collector::sender`].
+///
+/// `Clone + Send + Sync` (for `V: Send`): share it or clone it across threads,
+/// or move it into a pool's worker closure. Once every sender is dropped, the
+/// consumer's iteration ends as soon as it has taken the last value.
+pub struct CollectorSender<V> {
+    shared: Arc<Shared<V>>,
+}
+
+impl<V> fmt::Debug for CollectorSender<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CollectorSender")
+            .field("capacity", &self.shared.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> Clone for CollectorSender<V> {
+    fn clone(&self) -> Self {
+        self.shared.lock().senders += 1;
+        CollectorSender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<V> Drop for CollectorSender<V> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.senders -= 1;
+        // Not a close: see "When the stream ends" in the module docs. A waiting
+        // consumer looks again and closes if the collector is empty.
+        if state.senders == 0 && state.waiting_consumers > 0 {
+            self.shared.readable.notify_all();
+        }
+    }
+}
+
+impl<V> CollectorSender<V> {
+    /// Submits a value, blocking while the collector is full.
+    ///
+    /// Hands the value back if the collector is closed, cancelled or its
+    /// consumer was dropped — also when that happens while this call is blocked.
+    ///
+    /// ```
+    /// use pool_collect::{Collector, SendError};
+    ///
+    /// let collector = Collector::new(2)?;
+    /// let sender = collector.sender();
+    /// sender.submit(1)?;
+    /// drop(collector); // the consumer goes away
+    /// assert_eq!(sender.submit(2), Err(SendError::Disconnected(2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit(&self, value: V) -> Result<(), SendError<V>> {
+        self.shared
+            .submit(value, true)
+            .map_err(|error| match error {
+                TrySendError::Closed(value) => SendError::Closed(value),
+                TrySendError::Cancelled(value) => SendError::Cancelled(value),
+                TrySendError::Disconnected(value) => SendError::Disconnected(value),
+                TrySendError::Full(_) => {
+                    unreachable!("a blocking submit waits instead of refusing as full")
+                }
+            })
+    }
+
+    /// Submits a value if there is room now; otherwise hands it back as
+    /// [`TrySendError::Full`] (or as why it was refused).
+    ///
+    /// ```
+    /// use pool_collect::{Collector, TrySendError};
+    ///
+    /// let collector = Collector::new(1)?;
+    /// let sender = collector.sender();
+    /// sender.try_submit('a')?;
+    /// assert_eq!(sender.try_submit('b'), Err(TrySendError::Full('b')));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_submit(&self, value: V) -> Result<(), TrySendError<V>> {
+        self.shared.submit(value, false)
+    }
+
+    /// Closes the collector from the producer side; see [`Collector::close`].
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Whether submissions are refused now: the collector is closed or
+    /// cancelled, or its consumer is gone. A producer loop can check it to stop
+    /// early.
+    pub fn is_closed(&self) -> bool {
+        let state = self.shared.lock();
+        let token_fired = self
+            .shared
+            .token
+            .as_ref()
+            .is_some_and(CancelToken::is_cancelled);
+        token_fired || state.closed || state.cancelled || state.consumer_gone
+    }
+}

@@ -1,0 +1,649 @@
+//! `Dispatcher<R, E>`: jobs that return values, run on a `pool_core::Pool`
+//! (bigopool's shape), with every result and every error handed back.
+//!
+//! # How it works
+//!
+//! The dispatcher owns a [`Pool`] of `Task`s: a job boxed behind a private
+//! object-safe trait, tagged with its enqueue number. The pool runs with batch
+//! size 1 (so a job is pushed the moment it is enqueued and a free worker can
+//! take it at once), continue-on-error, metrics off, and a capacity of
+//! `queue + workers`: the `queue` jobs waiting plus the one each worker runs,
+//! which is exactly bigopool's buffered channel plus its busy workers.
+//!
+//! Each worker thread owns a `Runner` (a stateful `pool-core` worker) that
+//! runs a job inside `catch_unwind` and appends the outcome to its own `Vec`;
+//! the `Runner` hands that `Vec` over when the pool drops it at the end, under
+//! one lock per worker for the whole run. No lock is taken per job. The
+//! unordered mode takes one completion ticket per job from a shared atomic
+//! counter (a single `fetch_add`, no lock) to recover the completion order
+//! across workers; the ordered mode uses the enqueue number instead. `wait`
+//! concatenates the per-worker lists, sorts them by that key (each list is
+//! already almost sorted, which the merge sort exploits) and splits results
+//! from errors.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pool_core::{
+    BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool, Sender, TrySubmitError, Worker,
+    WorkerId, panic_message,
+};
+
+use crate::Errors;
+
+/// A unit of work that returns a value: bigopool's `Job`.
+///
+/// A job runs once, so `execute` takes it by value. That lets every
+/// `FnOnce() -> Result<R, E> + Send` closure be a job directly, and lets a job
+/// move what it owns into its result without `Option` juggling. (bigopool's
+/// `Execute()` works on a pointer because Go cannot express "runs once".)
+///
+/// ```
+/// use pool_collect::{Dispatcher, Job};
+///
+/// /// Counts the bytes of one file.
+/// struct CountBytes(Vec<u8>);
+///
+/// impl Job<usize, std::io::Error> for CountBytes {
+///     fn execute(self) -> Result<usize, std::io::Error> {
+///         Ok(self.0.len())
+///     }
+/// }
+///
+/// let dispatcher = Dispatcher::builder().workers(2).build()?;
+/// dispatcher.enqueue(CountBytes(vec![0; 3]));
+/// dispatcher.enqueue(|| Ok(7)); // a closure is a job too
+/// let mut lengths = dispatcher.wait().into_result()?;
+/// lengths.sort();
+/// assert_eq!(lengths, [3, 7]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Job<R, E>: Send {
+    /// Runs the job. An `Err` is collected as [`JobError::Failed`]; a panic is
+    /// caught and collected as [`JobError::Panicked`].
+    fn execute(self) -> Result<R, E>;
+}
+
+impl<R, E, F> Job<R, E> for F
+where
+    F: FnOnce() -> Result<R, E> + Send,
+{
+    fn execute(self) -> Result<R, E> {
+        self()
+    }
+}
+
+/// What went wrong with one job.
+///
+/// `Display` shows the job's own error unchanged (and `source` is the job
+/// error's source), or `job panicked: {message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError<E> {
+    /// The job returned an error.
+    Failed(E),
+    /// The job panicked; the panic was caught, the worker went on.
+    Panicked {
+        /// The panic payload as text (`&str` and `String` payloads; others say so).
+        message: String,
+    },
+}
+
+impl<E> JobError<E> {
+    /// Whether the job panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JobError::Panicked { .. })
+    }
+
+    /// The job's own error, if it returned one.
+    pub fn failed(&self) -> Option<&E> {
+        match self {
+            JobError::Failed(error) => Some(error),
+            JobError::Panicked { .. } => None,
+        }
+    }
+
+    /// The job's own error by value, if it returned one.
+    pub fn into_failed(self) -> Option<E> {
+        match self {
+            JobError::Failed(error) => Some(error),
+            JobError::Panicked { .. } => None,
+        }
+    }
+
+    /// The panic message, if the job panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            JobError::Failed(_) => None,
+            JobError::Panicked { message } => Some(message),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for JobError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Failed(error) => fmt::Display::fmt(error, f),
+            JobError::Panicked { message } => write!(f, "job panicked: {message}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for JobError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Display already shows the job's error, so it is not repeated as
+            // a source (the `#[error(transparent)]` convention).
+            JobError::Failed(error) => error.source(),
+            JobError::Panicked { .. } => None,
+        }
+    }
+}
+
+/// An invalid [`Dispatcher`] setting, reported by
+/// [`DispatcherBuilder::build`] before any thread starts. Each variant names
+/// the setting that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DispatchError {
+    /// `workers` was never set.
+    #[error("`workers` is required: call `.workers(n)` with n >= 1")]
+    WorkersNotSet,
+    /// `workers` was 0: no job would ever run.
+    #[error("`workers` must be at least 1, got 0")]
+    ZeroWorkers,
+    /// `workers` was larger than [`pool_core::MAX_WORKERS`].
+    #[error("`workers` must be at most {max}, got {workers}")]
+    TooManyWorkers {
+        /// The requested number of workers.
+        workers: usize,
+        /// The largest number accepted.
+        max: usize,
+    },
+    /// `queue` was 0. bigopool would make an unbuffered channel; here every
+    /// enqueued job needs a place to wait until a worker takes it.
+    #[error("`queue` must be at least 1, got 0")]
+    ZeroQueue,
+    /// `queue + workers` was larger than [`pool_core::MAX_CAPACITY`].
+    #[error("`queue` must be at most {max} with this many workers, got {queue}")]
+    QueueTooLarge {
+        /// The requested queue bound.
+        queue: usize,
+        /// The largest queue bound accepted with the requested workers.
+        max: usize,
+    },
+    /// The underlying pool refused to start (for example, a thread could not
+    /// be spawned).
+    #[error("the dispatcher's pool could not start: {0}")]
+    Pool(#[source] BuildError),
+}
+
+/// A refused [`Dispatcher::try_enqueue`]: the queue was full. Hands the job back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+#[error("the dispatcher's queue is full; the job was handed back")]
+pub struct QueueFull<J>(pub J);
+
+impl<J> QueueFull<J> {
+    /// Takes the refused job back.
+    pub fn into_inner(self) -> J {
+        self.0
+    }
+}
+
+impl<J> fmt::Debug for QueueFull<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("QueueFull(..)")
+    }
+}
+
+/// A job behind a box, with a way back to its concrete type for refusals.
+trait ErasedJob<R, E>: Send {
+    fn run(self: Box<Self>) -> Result<R, E>;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<R, E, J: Job<R, E> + 'static> ErasedJob<R, E> for J {
+    fn run(self: Box<Self>) -> Result<R, E> {
+        (*self).execute()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// What the pool carries: a job and its enqueue number.
+struct Task<R, E> {
+    seq: u64,
+    job: Box<dyn ErasedJob<R, E>>,
+}
+
+impl<R, E> Task<R, E> {
+    /// The job of a task the pool handed back, as the type it was enqueued with.
+    fn into_job<J: 'static>(self) -> J {
+        *self
+            .job
+            .into_any()
+            .downcast::<J>()
+            .expect("a refused task holds the job that was just boxed from a `J`")
+    }
+}
+
+/// A job's outcome with its sort key (enqueue number or completion ticket).
+type Done<R, E> = (u64, Result<R, JobError<E>>);
+
+/// Where the workers' outcome lists end up.
+struct Sink<R, E> {
+    lists: Mutex<Vec<Vec<Done<R, E>>>>,
+    /// The next completion ticket (unordered mode).
+    completions: AtomicU64,
+}
+
+/// One worker thread's job runner; collects outcomes locally.
+struct Runner<R, E> {
+    ordered: bool,
+    done: Vec<Done<R, E>>,
+    sink: Arc<Sink<R, E>>,
+}
+
+impl<R, E> Worker<Task<R, E>> for Runner<R, E> {
+    type Error = Infallible;
+
+    fn work(&mut self, _ctx: &Ctx, task: Task<R, E>) -> Result<(), Infallible> {
+        let Task { seq, job } = task;
+        let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(JobError::Failed(error)),
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                // A payload whose own drop panics must not take the outcome
+                // with it; the nested payload is leaked, as `std` does.
+                if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                    std::mem::forget(nested);
+                }
+                Err(JobError::Panicked { message })
+            }
+        };
+        let key = if self.ordered {
+            seq
+        } else {
+            self.sink.completions.fetch_add(1, Relaxed)
+        };
+        self.done.push((key, outcome));
+        Ok(())
+    }
+}
+
+impl<R, E> Drop for Runner<R, E> {
+    fn drop(&mut self) {
+        // The pool drops each worker on its own thread before `finish` returns,
+        // so by then every list is in the sink.
+        if !self.done.is_empty() {
+            let done = std::mem::take(&mut self.done);
+            self.sink
+                .lists
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(done);
+        }
+    }
+}
+
+/// Configures and starts a [`Dispatcher`]; from [`Dispatcher::builder`].
+///
+/// `build` checks every setting and returns a [`DispatchError`] naming the
+/// wrong one.
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct DispatcherBuilder<R, E> {
+    workers: Option<usize>,
+    queue: Option<usize>,
+    ordered: bool,
+    thread_name: String,
+    _outcomes: PhantomData<fn() -> (R, E)>,
+}
+
+impl<R, E> fmt::Debug for DispatcherBuilder<R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("workers", &self.workers)
+            .field("queue", &self.queue)
+            .field("ordered", &self.ordered)
+            .field("thread_name", &self.thread_name)
+            .finish()
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
+    /// The number of worker threads (required, at least 1).
+    pub fn workers(mut self, n_workers: usize) -> Self {
+        self.workers = Some(n_workers);
+        self
+    }
+
+    /// How many enqueued jobs may wait for a worker (at least 1; default: as
+    /// many as there are workers). `enqueue` blocks and `try_enqueue` refuses
+    /// beyond it.
+    ///
+    /// Precisely: at most `queue + workers` jobs are enqueued and not yet
+    /// finished at any time. Workers give room back in small bulks (see
+    /// `pool-core`'s capacity), so a finished job may hold its room a little
+    /// longer; the bound is never exceeded, and never waited on forever.
+    pub fn queue(mut self, queue: usize) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// `true`: [`Outcome::results`] and [`Outcome::errors`] are in enqueue
+    /// order. `false` (the default): in completion order.
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.ordered = ordered;
+        self
+    }
+
+    /// The prefix of worker thread names (`{prefix}-{index}`; default `dispatcher`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Checks the settings and starts the worker threads.
+    ///
+    /// ```
+    /// use pool_collect::{DispatchError, Dispatcher};
+    ///
+    /// let zero = Dispatcher::<u8, String>::builder().workers(0).build();
+    /// assert_eq!(zero.unwrap_err(), DispatchError::ZeroWorkers);
+    /// let no_queue = Dispatcher::<u8, String>::builder().workers(2).queue(0).build();
+    /// assert_eq!(no_queue.unwrap_err(), DispatchError::ZeroQueue);
+    /// ```
+    pub fn build(self) -> Result<Dispatcher<R, E>, DispatchError> {
+        let n_workers = self.workers.ok_or(DispatchError::WorkersNotSet)?;
+        if n_workers == 0 {
+            return Err(DispatchError::ZeroWorkers);
+        }
+        if n_workers > MAX_WORKERS {
+            return Err(DispatchError::TooManyWorkers {
+                workers: n_workers,
+                max: MAX_WORKERS,
+            });
+        }
+        let queue = self.queue.unwrap_or(n_workers);
+        if queue == 0 {
+            return Err(DispatchError::ZeroQueue);
+        }
+        let max_queue = MAX_CAPACITY - n_workers;
+        if queue > max_queue {
+            return Err(DispatchError::QueueTooLarge {
+                queue,
+                max: max_queue,
+            });
+        }
+        let sink = Arc::new(Sink {
+            lists: Mutex::new(Vec::with_capacity(n_workers)),
+            completions: AtomicU64::new(0),
+        });
+        let ordered = self.ordered;
+        let maker_sink = Arc::clone(&sink);
+        let pool = Pool::builder()
+            .workers(n_workers)
+            .batch_size(1)
+            .capacity(queue + n_workers)
+            .continue_on_error()
+            .metrics(MetricsMode::Off)
+            .thread_name(self.thread_name)
+            .build_stateful(move |_worker: WorkerId| Runner {
+                ordered,
+                done: Vec::new(),
+                sink: Arc::clone(&maker_sink),
+            })
+            .map_err(DispatchError::Pool)?;
+        Ok(Dispatcher {
+            sender: pool.sender(),
+            pool,
+            sink,
+            next_seq: AtomicU64::new(0),
+            ordered,
+            queue,
+        })
+    }
+}
+
+/// Runs [`Job`]s on a fixed set of worker threads and hands back every result
+/// and every error: bigopool's `Dispatcher`, built on a `pool_core::Pool`.
+///
+/// - [`enqueue`](Dispatcher::enqueue) blocks while the queue is full;
+///   [`try_enqueue`](Dispatcher::try_enqueue) hands the job back instead. Both
+///   take `&self`, so several threads may enqueue at once (share the
+///   dispatcher with [`std::thread::scope`]).
+/// - [`wait`](Dispatcher::wait) runs every enqueued job to its end and returns
+///   an [`Outcome`]: `results.len() + errors.len()` is the number of jobs
+///   enqueued. A job that returns `Err` becomes [`JobError::Failed`], one that
+///   panics becomes [`JobError::Panicked`]; neither stops the other jobs.
+/// - Results and errors come in completion order, or in enqueue order with
+///   [`ordered(true)`](DispatcherBuilder::ordered).
+///
+/// Every accepted job runs: a dispatcher has no cancel (a job that should stop
+/// early can check a [`CancelToken`](pool_core::CancelToken) it captured).
+/// Dropping a dispatcher without `wait` still runs every enqueued job and
+/// discards the outcomes.
+///
+/// ```
+/// use pool_collect::Dispatcher;
+///
+/// let dispatcher = Dispatcher::builder().workers(4).queue(16).ordered(true).build()?;
+/// for n in 0..100u64 {
+///     dispatcher.enqueue(move || if n % 10 == 3 { Err(format!("{n} is unlucky")) } else { Ok(n * n) });
+/// }
+/// let outcome = dispatcher.wait();
+/// assert_eq!(outcome.results.len() + outcome.errors.len(), 100);
+/// assert_eq!(outcome.results[..4], [0, 1, 4, 16]); // enqueue order; 3 failed
+/// assert_eq!(outcome.errors.len(), 10);
+/// assert!(outcome.errors.to_string().starts_with("10 errors: 3 is unlucky; 13 is unlucky"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Dispatcher<R: Send + 'static, E: Send + 'static> {
+    pool: Pool<Task<R, E>>,
+    /// Kept, so `enqueue` does not clone an `Arc` per job.
+    sender: Sender<Task<R, E>>,
+    sink: Arc<Sink<R, E>>,
+    next_seq: AtomicU64,
+    ordered: bool,
+    queue: usize,
+}
+
+impl<R: Send + 'static, E: Send + 'static> fmt::Debug for Dispatcher<R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("workers", &self.pool.workers())
+            .field("queue", &self.queue)
+            .field("ordered", &self.ordered)
+            .field("enqueued", &self.next_seq.load(Relaxed))
+            .finish()
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
+    /// A builder; `workers` must be set.
+    pub fn builder() -> DispatcherBuilder<R, E> {
+        DispatcherBuilder {
+            workers: None,
+            queue: None,
+            ordered: false,
+            thread_name: "dispatcher".to_owned(),
+            _outcomes: PhantomData,
+        }
+    }
+
+    fn task<J: Job<R, E> + 'static>(&self, job: J) -> Task<R, E> {
+        Task {
+            seq: self.next_seq.fetch_add(1, Relaxed),
+            job: Box::new(job),
+        }
+    }
+
+    /// Enqueues a job, blocking while the queue is full.
+    ///
+    /// It cannot be refused: the dispatcher's pool is closed only by
+    /// [`wait`](Dispatcher::wait), which takes the dispatcher, and nothing
+    /// cancels it.
+    pub fn enqueue<J: Job<R, E> + 'static>(&self, job: J) {
+        if self.sender.send(self.task(job)).is_err() {
+            unreachable!("the dispatcher's pool is never closed before `wait` and never cancelled");
+        }
+    }
+
+    /// Enqueues a job if the queue has room now; otherwise hands it back.
+    ///
+    /// ```
+    /// use pool_collect::Dispatcher;
+    /// use std::sync::{Arc, Barrier};
+    ///
+    /// let dispatcher = Dispatcher::<(), String>::builder().workers(1).queue(1).build()?;
+    /// let gate = Arc::new(Barrier::new(2));
+    /// let held = Arc::clone(&gate);
+    /// dispatcher.enqueue(move || { held.wait(); Ok(()) }); // the worker's job
+    /// dispatcher.enqueue(|| Ok(()));                       // the queue's one place
+    /// let refused = dispatcher.try_enqueue(|| Ok(())).unwrap_err();
+    /// gate.wait(); // lets the first job finish
+    /// dispatcher.enqueue(refused.into_inner()); // waits for room this time
+    /// assert_eq!(dispatcher.wait().results.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_enqueue<J: Job<R, E> + 'static>(&self, job: J) -> Result<(), QueueFull<J>> {
+        match self.sender.try_send(self.task(job)) {
+            Ok(()) => Ok(()),
+            Err(TrySubmitError::Full(task)) => Err(QueueFull(task.into_job())),
+            Err(TrySubmitError::Closed(_) | TrySubmitError::Cancelled(_)) => {
+                unreachable!(
+                    "the dispatcher's pool is never closed before `wait` and never cancelled"
+                )
+            }
+        }
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.pool.workers()
+    }
+
+    /// The queue bound (see [`DispatcherBuilder::queue`]).
+    pub fn queue(&self) -> usize {
+        self.queue
+    }
+
+    /// Whether outcomes come in enqueue order.
+    pub fn is_ordered(&self) -> bool {
+        self.ordered
+    }
+
+    /// Waits for every enqueued job, stops the workers and returns every
+    /// result and every error.
+    pub fn wait(self) -> Outcome<R, E> {
+        let Dispatcher {
+            pool, sender, sink, ..
+        } = self;
+        drop(sender);
+        let report = pool.finish();
+        let lists = std::mem::take(&mut *sink.lists.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut done: Vec<Done<R, E>> = lists.into_iter().flatten().collect();
+        // Stable merge sort: each worker's list is a sorted run already.
+        done.sort_by_key(|(key, _)| *key);
+        let mut results = Vec::with_capacity(done.len());
+        let mut errors = Errors::new();
+        for (_, outcome) in done {
+            match outcome {
+                Ok(result) => results.push(result),
+                Err(error) => errors.push(error),
+            }
+        }
+        // The runner catches every panic of a job and never fails, so the pool
+        // has nothing to report; should that ever change, say so rather than
+        // lose it.
+        for error in report.errors() {
+            errors.push(JobError::Panicked {
+                message: error.to_string(),
+            });
+        }
+        Outcome { results, errors }
+    }
+}
+
+/// Everything a [`Dispatcher`] run produced: [`Dispatcher::wait`]'s answer.
+///
+/// `results.len() + errors.len()` equals the number of jobs enqueued. Both are
+/// in completion order, or in enqueue order for an
+/// [`ordered`](DispatcherBuilder::ordered) dispatcher. A result does not say
+/// which job it came from; a job that needs that returns its key with its value.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Outcome<R, E> {
+    /// The values of the jobs that succeeded.
+    pub results: Vec<R>,
+    /// The errors of the jobs that failed or panicked.
+    pub errors: Errors<JobError<E>>,
+}
+
+impl<R, E> Outcome<R, E> {
+    /// How many jobs ran: results plus errors.
+    pub fn jobs(&self) -> usize {
+        self.results.len() + self.errors.len()
+    }
+
+    /// `Ok(results)` if no job failed, otherwise `Err(errors)` (the results of
+    /// the jobs that did succeed are dropped; read the fields to keep both).
+    pub fn into_result(self) -> Result<Vec<R>, Errors<JobError<E>>> {
+        if self.errors.is_empty() {
+            Ok(self.results)
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runner_hands_its_outcomes_over_on_drop_in_key_order() {
+        let sink = Arc::new(Sink::<u32, String> {
+            lists: Mutex::new(Vec::new()),
+            completions: AtomicU64::new(0),
+        });
+        let mut runner = Runner {
+            ordered: false,
+            done: Vec::new(),
+            sink: Arc::clone(&sink),
+        };
+        for seq in 0..3u64 {
+            runner.done.push((
+                sink.completions.fetch_add(1, Relaxed),
+                Ok(u32::try_from(seq).expect("small")),
+            ));
+        }
+        drop(runner);
+        let lists = sink.lists.lock().expect("sink lock");
+        assert_eq!(lists.len(), 1);
+        let keys: Vec<u64> = lists[0].iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_refused_task_gives_back_the_concrete_job() {
+        /// Recovers a job of the same type as `_like` (closure types have no name).
+        fn recover_like<J: 'static>(task: Task<u8, String>, _like: &J) -> J {
+            task.into_job::<J>()
+        }
+        let job = || Ok::<u8, String>(5);
+        let task: Task<u8, String> = Task {
+            seq: 0,
+            job: Box::new(job),
+        };
+        let back = recover_like(task, &job);
+        assert_eq!(back(), Ok(5));
+    }
+}
