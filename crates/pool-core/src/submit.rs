@@ -71,11 +71,10 @@ pub struct Submitter<'pool, T> {
     /// The open batch: one for an unkeyed pool, one per worker for a keyed pool.
     batchers: Box<[Batcher<T>]>,
     batch_size: usize,
-    /// Items in the open batches.
-    buffered: usize,
     /// Room reserved and not used yet.
     credits: usize,
-    /// Accepted items not yet added to the pool's `submitted` count.
+    /// Unbatched items accepted and not yet added to the pool's `submitted`
+    /// count (batched items are counted when their batch is pushed).
     unpublished: u64,
     hint: usize,
 }
@@ -83,7 +82,7 @@ pub struct Submitter<'pool, T> {
 impl<T> fmt::Debug for Submitter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Submitter")
-            .field("buffered", &self.buffered)
+            .field("buffered", &self.buffered())
             .field("batch_size", &self.batch_size)
             .field("open_batches", &self.batchers.len())
             .finish()
@@ -101,7 +100,6 @@ impl<'pool, T> Submitter<'pool, T> {
             shared,
             batchers,
             batch_size,
-            buffered: 0,
             credits: 0,
             unpublished: 0,
             hint,
@@ -137,7 +135,7 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// How many items are buffered and not yet pushed.
     pub fn buffered(&self) -> usize {
-        self.buffered
+        self.batchers.iter().map(Batcher::len).sum()
     }
 
     /// Pushes the buffered items now and gives back the room reserved for the
@@ -185,10 +183,7 @@ impl<'pool, T> Submitter<'pool, T> {
             return Err(refused(refusal, item));
         }
         self.credits -= 1;
-        self.unpublished += 1;
-        self.buffered += 1;
         if let Some(batch) = self.batchers[target].push(item) {
-            self.buffered -= batch.len();
             self.push_batch(target, batch);
         }
         Ok(())
@@ -222,22 +217,19 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// Pushes every open batch that holds items.
     fn push_buffered(&mut self) {
-        if self.buffered == 0 {
-            return;
-        }
         for target in 0..self.batchers.len() {
             if let Some(batch) = self.batchers[target].flush() {
                 self.push_batch(target, batch);
             }
         }
-        self.buffered = 0;
     }
 
     /// Pushes a batch whose room is already reserved, to worker `target`'s inbox
     /// in a keyed pool or to the shared queue otherwise.
     fn push_batch(&mut self, target: usize, mut batch: Vec<T>) {
-        self.publish();
         let shared = self.shared;
+        // Counted before the push, so `submitted` is complete when they finish.
+        shared.count_submitted(batch.len() as u64);
         let batcher = &mut self.batchers[target];
         if shared.token.is_cancelled() {
             let n_items = batch.len();
@@ -256,7 +248,7 @@ impl<'pool, T> Submitter<'pool, T> {
         }
     }
 
-    /// Adds the locally counted accepted items to the pool's count. Always runs
+    /// Adds the locally counted unbatched items to the pool's count. Always runs
     /// before the items are pushed, so `submitted` is complete when they finish.
     #[inline]
     fn publish(&mut self) {
