@@ -272,7 +272,7 @@ pub(crate) fn worker_main<T, P>(
         // Out of work: give capacity back first, so blocked producers can go on
         // and the exit condition can become true.
         if unreleased > 0 {
-            shared.release_all(unreleased);
+            shared.release(unreleased);
             unreleased = 0;
         }
         clock.mark_idle(&mut out);

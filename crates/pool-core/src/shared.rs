@@ -292,7 +292,7 @@ impl<T> Shared<T> {
                         };
                         return match refusal {
                             Some(refusal) => {
-                                self.release_all(k);
+                                self.release(k);
                                 Err(refusal)
                             }
                             None => Ok(()),
@@ -348,30 +348,8 @@ impl<T> Shared<T> {
         outcome
     }
 
-    /// Gives back room for `k` items a worker finished while it still has work.
-    ///
-    /// Blocked producers are woken only once the count falls to the low
-    /// watermark (half the capacity), so they refill in large steps instead of
-    /// being woken, and preempting a worker, after every release. Progress is
-    /// kept by [`release_all`](Shared::release_all): every release before a
-    /// worker goes idle, and every release by a producer, wakes them whatever
-    /// the count, so a producer never waits for room that already exists while
-    /// no worker is left to release more.
-    #[inline]
+    /// Gives back room for `k` finished (or backed-out) items.
     pub(crate) fn release(&self, k: usize) {
-        let previous = self.flow.in_flight.fetch_sub(k, SeqCst);
-        debug_assert!(previous >= k, "released more than reserved");
-        if previous - k <= self.config.capacity / 2 && self.waiting_producers.load(SeqCst) > 0 {
-            self.wake_producers();
-        }
-        if previous == k && self.closed.load(SeqCst) {
-            self.sleep.notify_all();
-        }
-    }
-
-    /// Gives back room for `k` items and wakes every blocked producer: for a
-    /// worker about to go idle, and for producers giving back room they reserved.
-    pub(crate) fn release_all(&self, k: usize) {
         let previous = self.flow.in_flight.fetch_sub(k, SeqCst);
         debug_assert!(previous >= k, "released more than reserved");
         if self.waiting_producers.load(SeqCst) > 0 {

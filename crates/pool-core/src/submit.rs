@@ -144,7 +144,7 @@ impl<'pool, T> Submitter<'pool, T> {
     pub fn flush(&mut self) {
         self.push_buffered();
         if self.credits > 0 {
-            self.shared.release_all(self.credits);
+            self.shared.release(self.credits);
             self.credits = 0;
         }
         self.publish();
@@ -235,7 +235,7 @@ impl<'pool, T> Submitter<'pool, T> {
             let n_items = batch.len();
             batch.clear();
             shared.count_producer_dropped(n_items as u64);
-            shared.release_all(n_items);
+            shared.release(n_items);
             batcher.recycle(batch);
             return;
         }
