@@ -121,3 +121,44 @@ fn items_buffered_before_close_are_still_processed(
     let report = pool.wait().expect("clean run");
     assert_eq!((report.submitted(), report.processed()), (5, 5));
 }
+
+/// A producer blocked at capacity goes on as soon as one item's room is free,
+/// even while the workers stay busy: here the worker's next item waits for that
+/// very producer. (Waking blocked producers only at a low watermark deadlocks
+/// this; the bound below only turns such a hang into a failure.)
+#[test]
+fn a_blocked_producer_goes_on_as_soon_as_room_frees() {
+    let gate = Gate::default();
+    let worker_gate = gate.clone();
+    let pool = Pool::builder()
+        .workers(1)
+        .batch_size(1)
+        .capacity(4)
+        .build(move |_ctx: &Ctx, n: u64| {
+            if n == 1 {
+                worker_gate.wait();
+            }
+            Ok::<(), Infallible>(())
+        })
+        .expect("valid settings");
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let pool = &pool;
+        scope.spawn(move || {
+            let mut submitter = pool.submitter();
+            for n in 0..5 {
+                // Item 4 blocks: items 1..=3 fill the pool, item 1 holds the
+                // worker until item 4 is in.
+                let _ = submitter.submit(n);
+            }
+            let _ = done.send(());
+        });
+        let woken = returned.recv_timeout(Duration::from_secs(60)).is_ok();
+        gate.open();
+        if !woken {
+            pool.cancel();
+        }
+        assert!(woken, "the blocked producer was never woken");
+    });
+    assert_eq!(pool.wait().unwrap().processed(), 5);
+}
