@@ -3,11 +3,14 @@
 //! - `batcher/push`: filling batches with `pool_batch::Batcher`, recycling each
 //!   full batch the way pool-core does (no allocation in the steady state).
 //! - `pool/submit_wait`: building a pool-core pool is outside the timing; the
-//!   timing covers submitting 100,000 trivial items and waiting, at batch 1
-//!   and batch 64.
+//!   timing covers submitting 100,000 trivial items and waiting, at batch 1,
+//!   64 and 100.
 //!
-//! Run with `cargo bench -p workforce-benches --bench micro`. The peer
-//! comparison lives in the `peer-bench` binary (`cargo xtask bench`).
+//! Run with `cargo bench -p workforce-benches --bench micro`. The other bench
+//! targets of this crate take one path each: `submit`, `steal`, `park`,
+//! `hash`, `counters` and `middleware`; `cargo bench -p workforce-benches`
+//! runs them all. The peer comparison lives in the `peer-bench` binary
+//! (`cargo xtask bench`).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -34,6 +37,9 @@ fn n_workers() -> usize {
 fn batcher_push(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("batcher/push");
     group.throughput(Throughput::Elements(BATCHER_ITEMS));
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(300));
+    group.measurement_time(Duration::from_secs(1));
     for batch_size in [1_usize, 64, 100] {
         group.bench_with_input(
             BenchmarkId::from_parameter(batch_size),
@@ -90,8 +96,10 @@ fn pool_submit_wait(criterion: &mut Criterion) {
     let expected: u64 = (0..POOL_ITEMS).fold(0, u64::wrapping_add);
     let mut group = criterion.benchmark_group("pool/submit_wait");
     group.throughput(Throughput::Elements(POOL_ITEMS));
-    group.sample_size(20);
-    for batch_size in [1_usize, 64] {
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    for batch_size in [1_usize, 64, 100] {
         group.bench_with_input(
             BenchmarkId::new(format!("workers={workers}/batch"), batch_size),
             &batch_size,
