@@ -1,36 +1,51 @@
 //! The implementations compared: the sequential floor, the peers and workforce.
 //!
-//! Every implementation gets the items `0..n` from one producer, one by one, and
-//! returns the wrapping sum of the work results. Each times only the streaming
-//! part, from the first item handed over to the last result folded in (for a
-//! pool: the return of `wait`/`join`). Thread pools and threads are built before
-//! the clock starts wherever the peer allows it.
+//! Every implementation gets the items `0..n` from the workload's producer
+//! threads (one, except W6) and returns the wrapping sum of the work results.
+//! Each times only the streaming part, from the first item handed over to the
+//! last result folded in (for a pool: the return of `wait`/`join`). Thread
+//! pools and threads are built before the clock starts wherever the peer
+//! allows it. The peers themselves are in [`crate::peers`].
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 use pool_core::{Ctx, Layer, MetricsMode, Pool, Worker, WorkerId};
 use pool_middleware::{Recovery, Retry, Validator};
-use rayon::iter::{IntoParallelIterator as _, ParallelBridge as _, ParallelIterator as _};
 use serde::Serialize;
 
-use crate::workload::{N_KEYS, Workload, key_of};
-
-/// Capacity of the crossbeam-channel peer's queue (BENCHMARKS.md: `bounded(100)`).
-const CHANNEL_CAPACITY: usize = 100;
+use crate::peers::{self, produce};
+use crate::workload::{N_KEYS, QUICK_DIVISOR, Task, Workload, key_of};
 
 /// The batch size workforce uses by default.
-pub(crate) const WORKFORCE_DEFAULT_BATCH: usize = 64;
+pub(crate) const WORKFORCE_DEFAULT_BATCH: usize = pool_core::DEFAULT_BATCH_SIZE;
+
+/// Items the thread-per-item peer processes (divided by the quick divisor
+/// under `--quick`). A thread per item costs 50–150 µs here, so the
+/// workloads' full counts would take minutes, and even BENCHMARKS.md's 50,000
+/// items take 4–7 s a run, over two minutes across the twelve tables. The
+/// per-item cost does not depend on the count, so 10,000 items measure it as
+/// well (a run still lasts about a second).
+pub(crate) const THREAD_PER_ITEM_ITEMS: u64 = 10_000;
+
+/// The item count BENCHMARKS.md names for thread-per-item, quoted in the notes.
+pub(crate) const THREAD_PER_ITEM_BENCHMARKS_MD_ITEMS: u64 = 50_000;
+
+/// Timed repetitions the thread-per-item peer gets at most unless `--reps` is
+/// given (it also skips the warm-up): each of its runs takes seconds.
+pub(crate) const THREAD_PER_ITEM_MAX_REPS: usize = 3;
 
 /// Which role an implementation plays in the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Kind {
-    /// One thread, no pool: the floor that `floor = sequential / min(workers, cores)` uses.
+    /// One thread, no pool: the floor is `sequential / min(workers, cores)`.
     Sequential,
+    /// The range split up front over `min(workers, cores)` threads: W3's floor.
+    StaticSplit,
     /// A peer that consumes a stream item by item: candidates for "best peer".
     StreamingPeer,
     /// A peer that sees the whole range up front: an upper bound, for context only.
@@ -44,12 +59,20 @@ pub(crate) enum Kind {
 pub(crate) enum Implementation {
     /// A plain loop on the calling thread.
     Sequential,
+    /// The range cut into `min(workers, cores)` parts, a thread each (W3's floor).
+    StaticSplit,
     /// rayon `par_bridge()` over the producer's iterator.
     RayonParBridge,
     /// rayon `into_par_iter()` over the whole range.
     RayonIntoParIter,
     /// A hand-written pool: crossbeam-channel `bounded(100)` and `workers` threads.
     CrossbeamChannel,
+    /// The threadpool crate, `execute` per item.
+    ThreadPool,
+    /// The textbook pool: std `mpsc::sync_channel(100)` behind `Arc<Mutex<_>>`.
+    StdMpsc,
+    /// A scoped thread per item, at most `workers` alive (errgroup `SetLimit`).
+    ThreadPerItem,
     /// pool-core with a stateful summing worker at this batch size.
     Workforce {
         /// Items per batch; 1 is unbatched.
@@ -61,6 +84,8 @@ pub(crate) enum Implementation {
         metrics: MetricsMode,
         /// The middleware stack around the worker.
         layers: Layers,
+        /// How the producers hand items over.
+        via: Via,
     },
 }
 
@@ -76,6 +101,18 @@ pub(crate) enum Layers {
     BuiltIn,
 }
 
+/// How workforce's producers hand items over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// One batching `Submitter` per producer thread of the workload.
+    Submitters,
+    /// One clone of the pool's `Sender` per producer thread (unbatched sends).
+    Senders,
+    /// A single `Submitter` on one producer thread, whatever the workload says:
+    /// W6's single-producer baseline.
+    OneSubmitter,
+}
+
 /// A work-stealing workforce pool at `batch_size`.
 const fn stealing(batch_size: usize) -> Implementation {
     Implementation::Workforce {
@@ -83,6 +120,7 @@ const fn stealing(batch_size: usize) -> Implementation {
         keyed: false,
         metrics: MetricsMode::Times,
         layers: Layers::None,
+        via: Via::Submitters,
     }
 }
 
@@ -93,6 +131,7 @@ const fn keyed(batch_size: usize) -> Implementation {
         keyed: true,
         metrics: MetricsMode::Times,
         layers: Layers::None,
+        via: Via::Submitters,
     }
 }
 
@@ -103,6 +142,7 @@ const fn layered(layers: Layers) -> Implementation {
         keyed: false,
         metrics: MetricsMode::Times,
         layers,
+        via: Via::Submitters,
     }
 }
 
@@ -113,28 +153,46 @@ const fn measuring(metrics: MetricsMode) -> Implementation {
         keyed: false,
         metrics,
         layers: Layers::None,
+        via: Via::Submitters,
     }
 }
 
-/// The implementations of the uniform workloads (W1, W2), in the order they are
-/// interleaved within a repetition.
-pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 7] = [
+/// The default pool fed through `via`.
+const fn fed_via(via: Via) -> Implementation {
+    Implementation::Workforce {
+        batch_size: WORKFORCE_DEFAULT_BATCH,
+        keyed: false,
+        metrics: MetricsMode::Times,
+        layers: Layers::None,
+        via,
+    }
+}
+
+/// The implementations of the uniform CPU-bound workload (W2), in the order
+/// they are interleaved within a repetition.
+pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 10] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
     Implementation::CrossbeamChannel,
+    Implementation::ThreadPool,
+    Implementation::StdMpsc,
+    Implementation::ThreadPerItem,
     stealing(1),
     stealing(WORKFORCE_DEFAULT_BATCH),
     stealing(100),
 ];
 
 /// W1 also measures the cost of metrics: off and latency percentiles beside the
-/// default (times).
-const W1_IMPLEMENTATIONS: [Implementation; 11] = [
+/// default (times), and of two middleware stacks.
+const W1_IMPLEMENTATIONS: [Implementation; 14] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
     Implementation::CrossbeamChannel,
+    Implementation::ThreadPool,
+    Implementation::StdMpsc,
+    Implementation::ThreadPerItem,
     stealing(1),
     measuring(MetricsMode::Off),
     stealing(WORKFORCE_DEFAULT_BATCH),
@@ -144,11 +202,29 @@ const W1_IMPLEMENTATIONS: [Implementation; 11] = [
     stealing(100),
 ];
 
+/// W3: the seed's task; the static split is the floor.
+const SEED_IMPLEMENTATIONS: [Implementation; 11] = [
+    Implementation::Sequential,
+    Implementation::StaticSplit,
+    Implementation::RayonParBridge,
+    Implementation::RayonIntoParIter,
+    Implementation::CrossbeamChannel,
+    Implementation::ThreadPool,
+    Implementation::StdMpsc,
+    Implementation::ThreadPerItem,
+    stealing(1),
+    stealing(WORKFORCE_DEFAULT_BATCH),
+    stealing(100),
+];
+
 /// W4: routing cost, keyed against stealing at each batch size.
-const KEYED_IMPLEMENTATIONS: [Implementation; 9] = [
+const KEYED_IMPLEMENTATIONS: [Implementation; 12] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::CrossbeamChannel,
+    Implementation::ThreadPool,
+    Implementation::StdMpsc,
+    Implementation::ThreadPerItem,
     stealing(1),
     keyed(1),
     stealing(WORKFORCE_DEFAULT_BATCH),
@@ -158,20 +234,48 @@ const KEYED_IMPLEMENTATIONS: [Implementation; 9] = [
 ];
 
 /// W5: uneven items, work stealing against static (keyed) routing.
-const SKEWED_IMPLEMENTATIONS: [Implementation; 8] = [
+const SKEWED_IMPLEMENTATIONS: [Implementation; 12] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
     Implementation::CrossbeamChannel,
+    Implementation::ThreadPool,
+    Implementation::StdMpsc,
+    Implementation::ThreadPerItem,
     stealing(1),
     stealing(WORKFORCE_DEFAULT_BATCH),
+    stealing(100),
     keyed(1),
     keyed(WORKFORCE_DEFAULT_BATCH),
 ];
 
+/// W6: several producers. rayon is left out: `par_bridge` bridges one
+/// iterator (one producer) and `into_par_iter` needs the whole range up front,
+/// so neither can take items from 4 producer threads.
+const MULTI_PRODUCER_IMPLEMENTATIONS: [Implementation; 10] = [
+    Implementation::Sequential,
+    Implementation::CrossbeamChannel,
+    Implementation::ThreadPool,
+    Implementation::StdMpsc,
+    Implementation::ThreadPerItem,
+    stealing(1),
+    stealing(WORKFORCE_DEFAULT_BATCH),
+    stealing(100),
+    fed_via(Via::Senders),
+    fed_via(Via::OneSubmitter),
+];
+
+/// Why W6 has no rayon rows; printed under its table.
+pub(crate) const MULTI_PRODUCER_OMITTED: &str = "rayon omitted: par_bridge bridges one iterator (one producer) \
+     and into_par_iter needs the whole range, so neither takes items from several producer threads";
+
 /// The implementations measured on `workload`.
 pub(crate) fn implementations_for(workload: &Workload) -> &'static [Implementation] {
-    if workload.keyed {
+    if workload.producers > 1 {
+        &MULTI_PRODUCER_IMPLEMENTATIONS
+    } else if workload.task == Task::Seed {
+        &SEED_IMPLEMENTATIONS
+    } else if workload.keyed {
         &KEYED_IMPLEMENTATIONS
     } else if workload.skew.is_some() {
         &SKEWED_IMPLEMENTATIONS
@@ -182,6 +286,18 @@ pub(crate) fn implementations_for(workload: &Workload) -> &'static [Implementati
     }
 }
 
+/// Where a run happens: the worker count, the machine's cores and the rayon
+/// pool built for that worker count (outside the timing).
+#[derive(Clone, Copy)]
+pub(crate) struct Setting<'pool> {
+    /// Worker threads asked for.
+    pub(crate) workers: usize,
+    /// Cores of the machine.
+    pub(crate) cores: usize,
+    /// A rayon pool with `workers` threads.
+    pub(crate) rayon_pool: &'pool rayon::ThreadPool,
+}
+
 /// What one timed run produced.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Run {
@@ -189,40 +305,73 @@ pub(crate) struct Run {
     pub(crate) elapsed: Duration,
     /// The wrapping sum of all work results.
     pub(crate) sum: u64,
+    /// Items processed (fewer than the workload's for thread-per-item).
+    pub(crate) n_items: u64,
+}
+
+impl Run {
+    /// A run of `n_items` items that took `elapsed` and folded to `sum`.
+    pub(crate) fn new(elapsed: Duration, sum: u64, n_items: u64) -> Self {
+        Self {
+            elapsed,
+            sum,
+            n_items,
+        }
+    }
+
+    /// Nanoseconds per item.
+    pub(crate) fn ns_per_item(&self) -> f64 {
+        self.elapsed.as_nanos() as f64 / self.n_items.max(1) as f64
+    }
 }
 
 impl Implementation {
-    /// The name shown in tables and progress lines.
+    /// The name shown in tables, charts and progress lines.
     pub(crate) fn name(self) -> String {
         match self {
             Self::Sequential => "sequential".to_owned(),
+            Self::StaticSplit => "static split (floor)".to_owned(),
             Self::RayonParBridge => "rayon par_bridge".to_owned(),
             Self::RayonIntoParIter => "rayon into_par_iter".to_owned(),
             Self::CrossbeamChannel => "crossbeam-channel bounded(100)".to_owned(),
+            Self::ThreadPool => "threadpool execute".to_owned(),
+            Self::StdMpsc => "std sync_channel(100)+Mutex".to_owned(),
+            Self::ThreadPerItem => "thread per item (<= workers alive)".to_owned(),
             Self::Workforce {
                 batch_size,
                 keyed,
                 metrics,
                 layers,
-            } => format!(
-                "workforce{} batch={batch_size}{}{}{}",
-                if keyed { " keyed" } else { "" },
-                if batch_size == WORKFORCE_DEFAULT_BATCH {
-                    " (default)"
-                } else {
-                    ""
-                },
-                match metrics {
-                    MetricsMode::Off => " metrics=off",
-                    MetricsMode::Latency => " metrics=latency",
-                    _ => "",
-                },
-                match layers {
-                    Layers::None => "",
-                    Layers::PassThrough => " +3 pass-through layers",
-                    Layers::BuiltIn => " +recovery,validator,retry",
+                via,
+            } => {
+                if via == Via::Senders {
+                    return "workforce cloned Sender per producer".to_owned();
                 }
-            ),
+                format!(
+                    "workforce{} batch={batch_size}{}{}{}{}",
+                    if keyed { " keyed" } else { "" },
+                    if batch_size == WORKFORCE_DEFAULT_BATCH {
+                        " (default)"
+                    } else {
+                        ""
+                    },
+                    match metrics {
+                        MetricsMode::Off => " metrics=off",
+                        MetricsMode::Latency => " metrics=latency",
+                        _ => "",
+                    },
+                    match layers {
+                        Layers::None => "",
+                        Layers::PassThrough => " +3 pass-through layers",
+                        Layers::BuiltIn => " +recovery,validator,retry",
+                    },
+                    if via == Via::OneSubmitter {
+                        ", 1 producer"
+                    } else {
+                        ""
+                    }
+                )
+            }
         }
     }
 
@@ -230,7 +379,12 @@ impl Implementation {
     pub(crate) fn kind(self) -> Kind {
         match self {
             Self::Sequential => Kind::Sequential,
-            Self::RayonParBridge | Self::CrossbeamChannel => Kind::StreamingPeer,
+            Self::StaticSplit => Kind::StaticSplit,
+            Self::RayonParBridge
+            | Self::CrossbeamChannel
+            | Self::ThreadPool
+            | Self::StdMpsc
+            | Self::ThreadPerItem => Kind::StreamingPeer,
             Self::RayonIntoParIter => Kind::NonStreamingPeer,
             Self::Workforce { .. } => Kind::Workforce,
         }
@@ -249,13 +403,15 @@ impl Implementation {
         matches!(self, Self::Workforce { keyed: true, .. })
     }
 
-    /// Whether this is a workforce pool with the default metrics (times).
-    pub(crate) fn has_default_metrics(self) -> bool {
+    /// Whether this is a workforce pool as the targets mean it: default metrics
+    /// (times), no layers, one `Submitter` per producer.
+    pub(crate) fn is_plain_workforce(self) -> bool {
         matches!(
             self,
             Self::Workforce {
                 metrics: MetricsMode::Times,
                 layers: Layers::None,
+                via: Via::Submitters,
                 ..
             }
         )
@@ -277,122 +433,77 @@ impl Implementation {
         }
     }
 
-    /// Runs `workload` once with `workers` threads and times it. `rayon_pool`
-    /// is built once per worker count, outside the timing.
-    pub(crate) fn run(
-        self,
-        workload: &Workload,
-        workers: usize,
-        rayon_pool: &rayon::ThreadPool,
-    ) -> anyhow::Result<Run> {
+    /// How a workforce pool is fed.
+    pub(crate) fn via(self) -> Option<Via> {
         match self {
-            Self::Sequential => Ok(run_sequential(workload)),
-            Self::RayonParBridge => Ok(run_rayon_par_bridge(workload, rayon_pool)),
-            Self::RayonIntoParIter => Ok(run_rayon_into_par_iter(workload, rayon_pool)),
-            Self::CrossbeamChannel => run_crossbeam_channel(workload, workers),
+            Self::Workforce { via, .. } => Some(via),
+            _ => None,
+        }
+    }
+
+    /// Items this implementation processes of `workload` (already reduced by
+    /// `--quick` when `quick`): all of them, except for thread-per-item.
+    pub(crate) fn n_items(self, workload: &Workload, quick: bool) -> u64 {
+        match self {
+            Self::ThreadPerItem => {
+                let cap = if quick {
+                    THREAD_PER_ITEM_ITEMS / QUICK_DIVISOR
+                } else {
+                    THREAD_PER_ITEM_ITEMS
+                };
+                workload.n_items.min(cap)
+            }
+            _ => workload.n_items,
+        }
+    }
+
+    /// Timed repetitions at most unless `--reps` is given, if this
+    /// implementation is capped.
+    pub(crate) fn max_reps(self) -> Option<usize> {
+        (self == Self::ThreadPerItem).then_some(THREAD_PER_ITEM_MAX_REPS)
+    }
+
+    /// Whether an untimed warm-up run is worth its time.
+    pub(crate) fn warms_up(self) -> bool {
+        self != Self::ThreadPerItem
+    }
+
+    /// Runs `workload` once in `setting` and times it. The caller passes the
+    /// workload with this implementation's item count ([`Self::n_items`]).
+    pub(crate) fn run(self, workload: &Workload, setting: &Setting<'_>) -> anyhow::Result<Run> {
+        let workers = setting.workers;
+        match self {
+            Self::Sequential => Ok(peers::run_sequential(workload)),
+            Self::StaticSplit => {
+                peers::run_static_split(workload, workers.min(setting.cores).max(1))
+            }
+            Self::RayonParBridge => Ok(peers::run_rayon_par_bridge(workload, setting.rayon_pool)),
+            Self::RayonIntoParIter => {
+                Ok(peers::run_rayon_into_par_iter(workload, setting.rayon_pool))
+            }
+            Self::CrossbeamChannel => peers::run_crossbeam_channel(workload, workers),
+            Self::ThreadPool => peers::run_threadpool(workload, workers),
+            Self::StdMpsc => peers::run_std_mpsc(workload, workers),
+            Self::ThreadPerItem => peers::run_thread_per_item(workload, workers),
             Self::Workforce {
                 batch_size,
                 keyed,
                 metrics,
                 layers,
-            } => run_workforce(workload, workers, batch_size, keyed, metrics, layers),
+                via,
+            } => run_workforce(
+                workload,
+                workers,
+                WorkforceSettings {
+                    batch_size,
+                    keyed,
+                    metrics,
+                    layers,
+                    via,
+                },
+            ),
         }
     }
-}
-
-/// The floor: one thread, no hand-over. `black_box` on each item stops the
-/// compiler from vectorising or folding the loop into a formula, so this
-/// measures one item at a time the way a producer hands them over.
-fn run_sequential(workload: &Workload) -> Run {
-    let workload = black_box(*workload);
-    let n_items = black_box(workload.n_items);
-    let started = Instant::now();
-    let mut sum = 0_u64;
-    for item in 0..n_items {
-        sum = sum.wrapping_add(workload.work(black_box(item)));
-    }
-    let elapsed = started.elapsed();
-    Run { elapsed, sum }
-}
-
-/// rayon `par_bridge()`: the streaming peer. The iterator is shared by the
-/// pool's threads, which each take items from it and reduce locally.
-fn run_rayon_par_bridge(workload: &Workload, rayon_pool: &rayon::ThreadPool) -> Run {
-    let workload = *workload;
-    let n_items = workload.n_items;
-    let started = Instant::now();
-    let sum = rayon_pool.install(|| {
-        (0..n_items)
-            .par_bridge()
-            .map(|item| workload.work(item))
-            .reduce(|| 0, u64::wrapping_add)
-    });
-    Run {
-        elapsed: started.elapsed(),
-        sum,
-    }
-}
-
-/// rayon `into_par_iter()`: splits the known range up front, so it is not a
-/// streaming pool; shown as an upper bound for context.
-fn run_rayon_into_par_iter(workload: &Workload, rayon_pool: &rayon::ThreadPool) -> Run {
-    let workload = *workload;
-    let n_items = workload.n_items;
-    let started = Instant::now();
-    let sum = rayon_pool.install(|| {
-        (0..n_items)
-            .into_par_iter()
-            .map(|item| workload.work(item))
-            .reduce(|| 0, u64::wrapping_add)
-    });
-    Run {
-        elapsed: started.elapsed(),
-        sum,
-    }
-}
-
-/// The hand-written Go-style pool: a `bounded(100)` channel and `workers`
-/// threads, each summing locally and returning its sum through `join`.
-/// The threads are spawned and waiting on a barrier before the clock starts.
-fn run_crossbeam_channel(workload: &Workload, workers: usize) -> anyhow::Result<Run> {
-    let workload_copy = *workload;
-    let (sender, receiver) = crossbeam_channel::bounded::<u64>(CHANNEL_CAPACITY);
-    let start_line = Arc::new(Barrier::new(workers + 1));
-    let handles: Vec<_> = (0..workers)
-        .map(|_| {
-            let receiver = receiver.clone();
-            let start_line = Arc::clone(&start_line);
-            std::thread::spawn(move || {
-                start_line.wait();
-                let mut local_sum = 0_u64;
-                for item in receiver {
-                    local_sum = local_sum.wrapping_add(workload_copy.work(item));
-                }
-                local_sum
-            })
-        })
-        .collect();
-    drop(receiver);
-    start_line.wait();
-
-    let started = Instant::now();
-    for item in 0..workload.n_items {
-        sender
-            .send(item)
-            .context("crossbeam-channel workers hung up early")?;
-    }
-    drop(sender);
-    let mut sum = 0_u64;
-    for handle in handles {
-        let local_sum = handle
-            .join()
-            .map_err(|_| anyhow!("a crossbeam-channel worker panicked"))?;
-        sum = sum.wrapping_add(local_sum);
-    }
-    Ok(Run {
-        elapsed: started.elapsed(),
-        sum,
-    })
 }
 
 /// A stateful pool-core worker: sums its results locally and adds the total
@@ -475,14 +586,32 @@ impl<T, W: Worker<T>> Worker<T> for PassThroughWorker<W> {
 
 /// workforce: build the pool (threads start here, untimed), then time from the
 /// first `submit` to the return of `wait`.
+/// The settings of one workforce row.
+struct WorkforceSettings {
+    /// Items per batch.
+    batch_size: usize,
+    /// Routed by key.
+    keyed: bool,
+    /// What the pool measures.
+    metrics: MetricsMode,
+    /// The middleware stack.
+    layers: Layers,
+    /// How producers hand items over.
+    via: Via,
+}
+
 fn run_workforce(
     workload: &Workload,
     workers: usize,
-    batch_size: usize,
-    keyed: bool,
-    metrics: MetricsMode,
-    layers: Layers,
+    settings: WorkforceSettings,
 ) -> anyhow::Result<Run> {
+    let WorkforceSettings {
+        batch_size,
+        keyed,
+        metrics,
+        layers,
+        via,
+    } = settings;
     let total = Arc::new(AtomicU64::new(0));
     let disorder = Arc::new(AtomicU64::new(0));
     let (maker_total, maker_disorder) = (Arc::clone(&total), Arc::clone(&disorder));
@@ -527,14 +656,27 @@ fn run_workforce(
     let pool: Pool<u64> =
         built.map_err(|error| anyhow!("building the workforce pool failed: {error}"))?;
 
-    let started = Instant::now();
-    let mut submitter = pool.submitter();
-    for item in 0..workload.n_items {
-        if submitter.submit(item).is_err() {
-            bail!("the workforce pool closed while item {item} was being submitted");
+    let closed =
+        |item: u64| anyhow!("the workforce pool closed while item {item} was being submitted");
+    let started = match via {
+        Via::Submitters | Via::OneSubmitter => {
+            let producers = if via == Via::OneSubmitter {
+                1
+            } else {
+                workload.producers
+            };
+            let submitters = (0..producers).map(|_| pool.submitter()).collect();
+            produce(workload, submitters, |submitter, item| {
+                submitter.submit(item).map_err(|_| closed(item))
+            })?
         }
-    }
-    drop(submitter);
+        Via::Senders => {
+            let senders = (0..workload.producers).map(|_| pool.sender()).collect();
+            produce(workload, senders, |sender, item| {
+                sender.send(item).map_err(|_| closed(item))
+            })?
+        }
+    };
     let report = pool
         .wait()
         .map_err(|error| anyhow!("the workforce pool failed: {error}"))?;
@@ -551,10 +693,11 @@ fn run_workforce(
     if keyed && out_of_order > 0 {
         bail!("workforce keyed batch={batch_size}: {out_of_order} items came out of key order");
     }
-    Ok(Run {
+    Ok(Run::new(
         elapsed,
-        sum: total.load(Ordering::Relaxed),
-    })
+        total.load(Ordering::Relaxed),
+        workload.n_items,
+    ))
 }
 
 #[cfg(test)]
@@ -569,6 +712,10 @@ mod tests {
         rounds: 3,
         skew: None,
         keyed: false,
+        task: Task::Xorshift,
+        producers: 1,
+        max_reps: None,
+        warm_up: true,
     };
 
     #[test]
@@ -578,6 +725,12 @@ mod tests {
             .num_threads(3)
             .build()
             .expect("a 3-thread rayon pool builds");
+        // Three workers on two "cores": the static split uses two threads.
+        let setting = Setting {
+            workers: 3,
+            cores: 2,
+            rayon_pool: &rayon_pool,
+        };
         let skewed = Workload {
             skew: Some(crate::workload::Skew {
                 every: 10,
@@ -591,15 +744,55 @@ mod tests {
         };
         // Zero rounds selects W1's list: metrics modes and the layered stack.
         let overhead = Workload { rounds: 0, ..TINY };
-        for workload in [TINY, skewed, keyed, overhead] {
-            let expected = workload.expected_sum();
+        // The seed task allocates; fewer items keep the debug build quick.
+        let seed = Workload {
+            task: Task::Seed,
+            n_items: 1_001,
+            ..TINY
+        };
+        // An odd count so the producers' shares differ in length.
+        let multi_producer = Workload {
+            producers: 4,
+            n_items: 10_003,
+            ..overhead
+        };
+        for workload in [TINY, skewed, keyed, overhead, seed, multi_producer] {
             for implementation in implementations_for(&workload) {
+                let own = workload.with_items(implementation.n_items(&workload, true));
                 let run = implementation
-                    .run(&workload, 3, &rayon_pool)
+                    .run(&own, &setting)
                     .expect("the implementation runs");
-                assert_eq!(run.sum, expected, "{} on {workload}", implementation.name());
+                assert_eq!(
+                    run.sum,
+                    own.expected_sum(),
+                    "{} on {workload}",
+                    implementation.name()
+                );
+                assert_eq!(run.n_items, own.n_items);
             }
         }
         assert_ne!(skewed.expected_sum(), expected);
+    }
+
+    #[test]
+    fn thread_per_item_runs_a_reduced_count() {
+        let full = crate::workload::W1_OVERHEAD;
+        assert_eq!(
+            Implementation::ThreadPerItem.n_items(&full, false),
+            THREAD_PER_ITEM_ITEMS
+        );
+        assert_eq!(
+            Implementation::ThreadPerItem.n_items(&full.quick(), true),
+            THREAD_PER_ITEM_ITEMS / QUICK_DIVISOR
+        );
+        assert_eq!(stealing(1).n_items(&full, false), full.n_items);
+        assert!(
+            implementations_for(&crate::workload::W6_MULTI_PRODUCER)
+                .iter()
+                .all(
+                    |implementation| implementation.kind() != Kind::NonStreamingPeer
+                        && *implementation != Implementation::RayonParBridge
+                )
+        );
     }
 }

@@ -1,34 +1,55 @@
 //! `peer-bench`: workforce against its peers on the workloads of BENCHMARKS.md.
 //!
-//! Runs W1 (`overhead`), W2 (`cpu`), W4 (`keyed`) and W5 (`skewed`) at
-//! workers = cores and workers = 8 for the sequential floor, rayon
-//! (`par_bridge` and, for context, `into_par_iter`), a crossbeam-channel
-//! `bounded(100)` pool and workforce at batch sizes 1, 64 and 100, stealing
-//! and (W4, W5) keyed. Implementations are interleaved (A B C A B C …) so drift in the
+//! Runs W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`)
+//! and W6 (`multi-producer`) at workers = cores and workers = 8 for the
+//! sequential floor (and W3's static split), rayon (`par_bridge` and, for
+//! context, `into_par_iter`), a crossbeam-channel `bounded(100)` pool, the
+//! threadpool crate, the textbook std `sync_channel` + `Mutex` pool, a thread
+//! per item with a limit, and workforce at batch sizes 1, 64 and 100 (keyed,
+//! metrics modes, middleware stacks and `Sender`s where a workload asks for
+//! them). Implementations are interleaved (A B C A B C …) so drift in the
 //! machine's speed hits all of them alike. Every run's folded sum is checked
 //! against the sequential result; a mismatch fails the whole run.
 //!
-//! Prints one table per (workload, workers) and writes `target/bench/report.json`
-//! and `target/bench/report.md`. Speed targets are reported, never enforced.
+//! Then it measures what an idle workforce pool costs: CPU while idle, the
+//! latency of waking it, and memory while 10,000,000 items stream through.
+//!
+//! Prints one table per (workload, workers) and writes `target/bench/report.json`,
+//! `report.md` and one SVG chart per table. Speed targets are reported, never
+//! enforced.
 //!
 //! Run it through `cargo xtask bench` (see `--help`).
 
+mod chart;
 mod impls;
+mod peers;
+mod procfs;
+mod progress;
 mod report;
+mod resources;
 mod system;
 mod workload;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-use crate::impls::{Implementation, implementations_for};
-use crate::report::{Report, TIMING_NOTE, Table};
+use crate::impls::{
+    Implementation, MULTI_PRODUCER_OMITTED, Setting, THREAD_PER_ITEM_BENCHMARKS_MD_ITEMS,
+    THREAD_PER_ITEM_ITEMS, implementations_for,
+};
+use crate::progress::Progress;
+use crate::report::{Report, Samples, TIMING_NOTE, Table, thousands};
+use crate::resources::{ALL_MEASUREMENTS, Measurement, Resources, Sizes};
 use crate::system::SystemInfo;
-use crate::workload::{ALL_WORKLOADS, QUICK_DIVISOR, Workload};
+use crate::workload::{ALL_WORKLOADS, QUICK_DIVISOR, Task, Workload};
 
-/// Worker count always measured besides the number of cores (the seed's setting).
+/// Worker count always measured besides the number of cores (the seed's setting),
+/// and the pool size of the resource measurements.
 const OVERSUBSCRIBED_WORKERS: usize = 8;
 
 /// Default timed repetitions per implementation.
@@ -36,29 +57,44 @@ const DEFAULT_REPS: usize = 5;
 
 /// Help text for `--help`.
 const HELP: &str = "\
-peer-bench: workforce against sequential, rayon and crossbeam-channel (BENCHMARKS.md W1, W2, W4, W5)
+peer-bench: workforce against its peers on the workloads of BENCHMARKS.md
 
-Usage: peer-bench [--quick] [--workload W] [--workers N] [--reps N] [--json]
+Usage: peer-bench [--quick] [--workload W] [--workers N] [--reps N] [--only TEXT] [--json]
 
-  --quick          1 repetition and N/20 items; a smoke test
-  --workload W     only W1 (overhead), W2 (cpu), W4 (keyed) or W5 (skewed); default: all
-  --workers N      only N workers; default: the number of cores and 8
-  --reps N         timed repetitions per implementation (default 5, --quick: 1)
-  --only TEXT      only implementations whose name contains TEXT (for profiling;
-                   without `sequential` the floor is n/a)
+Peers: sequential (the floor), rayon par_bridge and into_par_iter, a crossbeam-channel
+bounded(100) pool, threadpool (execute per item), the std sync_channel + Mutex pool
+and a thread per item with at most N alive (10,000 items, 3 reps, no warm-up: each
+thread costs 50-150 us here). W3 runs 3 reps, no warm-up (a run takes 1-2 s).
+
+  --quick          a smoke test in seconds: N/20 items, 1 repetition, no warm-up,
+                   idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
+  --workload W     only one workload: W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed),
+                   W5 (skewed), W6 (multi-producer), or one pool-resource measurement:
+                   idle (CPU of 8 idle workers for 2 s), wakeup (p50/p99 latency of one
+                   item into an idle pool, 10,000 tries), memory (peak RSS while
+                   10,000,000 items stream through a bounded pool); default: all
+  --workers N      only N workers (also the pool size of idle/wakeup/memory);
+                   default: the number of cores and 8 (resources: 8)
+  --reps N         timed repetitions per implementation (default 5, W3 and thread per
+                   item 3, --quick 1); when given, it applies to every row
+  --only TEXT      only implementations whose name contains TEXT, no resource
+                   measurements (for profiling; without `sequential` the floor is n/a)
   --json           also print the JSON report to stdout
   -h, --help       print this help
 
-Writes <target>/bench/report.json and report.md, where <target> is
-$CARGO_TARGET_DIR or <workspace>/target.";
+Prints a table per (workload, workers): median ns/item, min-max, items/s, ratio to the
+best streaming peer and to the floor; then the pool resources and the BENCHMARKS.md
+targets met and missed. A progress line goes to stderr. Writes report.json, report.md
+and <workload>-w<workers>.svg (a bar chart per table) to <target>/bench/, where
+<target> is $CARGO_TARGET_DIR or <workspace>/target.";
 
 /// Parsed command-line options.
 #[derive(Debug, Clone, Default)]
 struct Options {
     /// Reduced sizes, one repetition, no warm-up.
     quick: bool,
-    /// Only this workload.
-    workload: Option<Workload>,
+    /// Only this workload or measurement (`--workload`).
+    selection: Option<Selection>,
     /// Only this worker count.
     workers: Option<usize>,
     /// Timed repetitions per implementation.
@@ -67,6 +103,15 @@ struct Options {
     json: bool,
     /// Only implementations whose name contains this text.
     only: Option<String>,
+}
+
+/// What `--workload` picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selection {
+    /// One table workload.
+    Table(Workload),
+    /// One pool-resource measurement.
+    Resource(Measurement),
 }
 
 /// Runs the benchmark and maps failure to a non-zero exit code.
@@ -86,7 +131,7 @@ fn main() -> ExitCode {
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("peer-bench: FAILED: {error:#}");
+            eprintln!("\npeer-bench: FAILED: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -113,8 +158,13 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--json" => options.json = true,
             "--workload" => {
                 let text = value()?;
-                options.workload = Some(Workload::find(&text).with_context(|| {
-                    format!("unknown workload `{text}`: expected W1, W2, W4 or W5")
+                let selection = Workload::find(&text)
+                    .map(Selection::Table)
+                    .or_else(|| Measurement::find(&text).map(Selection::Resource));
+                options.selection = Some(selection.with_context(|| {
+                    format!(
+                        "unknown workload `{text}`: expected W1 to W6 (or their names), idle, wakeup or memory"
+                    )
                 })?);
             }
             "--workers" => options.workers = Some(positive(flag, &value()?)?),
@@ -134,46 +184,75 @@ fn positive(flag: &str, text: &str) -> anyhow::Result<usize> {
     }
 }
 
-/// Measures every selected (workload, workers), prints and writes the report.
-fn run(options: &Options) -> anyhow::Result<()> {
-    let system = SystemInfo::detect();
-    let reps = options
-        .reps
-        .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS });
-    let workloads: Vec<Workload> = match options.workload {
-        Some(workload) => vec![workload],
+/// One implementation's part in a table: how many items, repetitions and
+/// whether it warms up.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Which implementation.
+    implementation: Implementation,
+    /// Items per run.
+    n_items: u64,
+    /// Timed repetitions.
+    reps: usize,
+    /// Whether an untimed run comes first.
+    warm_up: bool,
+}
+
+/// One table to measure.
+#[derive(Debug, Clone)]
+struct TablePlan {
+    /// The workload, sizes already reduced under `--quick`.
+    workload: Workload,
+    /// Worker threads.
+    workers: usize,
+    /// Repetitions most rows get.
+    reps: usize,
+    /// The implementations in interleaving order.
+    entries: Vec<Entry>,
+    /// What the table header must say about reductions and omissions.
+    notes: Vec<String>,
+}
+
+impl TablePlan {
+    /// Runs this table takes, warm-ups included.
+    fn runs(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|entry| entry.reps + usize::from(entry.warm_up))
+            .sum()
+    }
+}
+
+/// Plans every table: which implementations, how many items and repetitions.
+fn plan_tables(options: &Options, cores: usize) -> Vec<TablePlan> {
+    let workloads: Vec<Workload> = match options.selection {
+        Some(Selection::Table(workload)) => vec![workload],
+        Some(Selection::Resource(_)) => Vec::new(),
         None => ALL_WORKLOADS.to_vec(),
     };
     let worker_counts: Vec<usize> = match options.workers {
         Some(workers) => vec![workers],
-        None if system.cores == OVERSUBSCRIBED_WORKERS => vec![system.cores],
-        None => vec![system.cores, OVERSUBSCRIBED_WORKERS],
+        None if cores == OVERSUBSCRIBED_WORKERS => vec![cores],
+        None => vec![cores, OVERSUBSCRIBED_WORKERS],
     };
-
-    println!(
-        "peer-bench: {} cores, {}, {}{}",
-        system.cores,
-        system.cpu_model,
-        system.date,
-        if options.quick {
-            format!(" (quick: N/{QUICK_DIVISOR}, no warm-up)")
-        } else {
-            String::new()
-        }
-    );
-    println!("timing: {TIMING_NOTE}");
-    println!();
-
-    let mut tables = Vec::new();
+    let base_reps = options
+        .reps
+        .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS });
+    let mut plans = Vec::new();
     for base_workload in workloads {
         let workload = if options.quick {
             base_workload.quick()
         } else {
             base_workload
         };
-        let expected_sum = workload.expected_sum();
+        // `--reps` overrides every cap; otherwise long workloads get fewer.
+        let table_reps = match (options.reps, workload.max_reps) {
+            (None, Some(max_reps)) => base_reps.min(max_reps),
+            _ => base_reps,
+        };
+        let table_warm_up = !options.quick && workload.warm_up;
         for &workers in &worker_counts {
-            let implementations: Vec<Implementation> = implementations_for(&workload)
+            let entries: Vec<Entry> = implementations_for(&workload)
                 .iter()
                 .copied()
                 .filter(|implementation| {
@@ -182,41 +261,197 @@ fn run(options: &Options) -> anyhow::Result<()> {
                         .as_ref()
                         .is_none_or(|only| implementation.name().contains(only.as_str()))
                 })
+                .map(|implementation| Entry {
+                    implementation,
+                    n_items: implementation.n_items(&workload, options.quick),
+                    reps: match (options.reps, implementation.max_reps()) {
+                        (None, Some(max_reps)) => table_reps.min(max_reps),
+                        _ => table_reps,
+                    },
+                    warm_up: table_warm_up && implementation.warms_up(),
+                })
                 .collect();
-            let table = measure(
+            let notes = table_notes(
                 &workload,
-                &implementations,
                 workers,
-                reps,
-                !options.quick,
-                expected_sum,
-                &system,
-            )?;
-            println!("{}", table.to_text(reps));
-            tables.push(table);
+                cores,
+                table_reps,
+                base_reps,
+                &entries,
+                options.quick,
+            );
+            plans.push(TablePlan {
+                workload,
+                workers,
+                reps: table_reps,
+                entries,
+                notes,
+            });
         }
     }
+    plans
+}
 
-    let targets = report::check_targets(&tables);
-    let report = Report {
+/// The notes under a table's title: every way its rows differ from the
+/// workload's plain description.
+fn table_notes(
+    workload: &Workload,
+    workers: usize,
+    cores: usize,
+    table_reps: usize,
+    base_reps: usize,
+    entries: &[Entry],
+    quick: bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let skips_warm_up = !quick && !workload.warm_up;
+    match (table_reps < base_reps, skips_warm_up) {
+        (true, true) => notes.push(format!(
+            "{table_reps} reps and no warm-up for this workload: one run takes seconds"
+        )),
+        (true, false) => notes.push(format!(
+            "{table_reps} reps for this workload: one run takes seconds"
+        )),
+        (false, true) => {
+            notes.push("no warm-up for this workload: one run takes seconds".to_owned())
+        }
+        (false, false) => {}
+    }
+    if workload.task == Task::Seed {
+        notes.push(format!(
+            "floor: the range split up front over min(workers, cores) = {} threads (BENCHMARKS.md's \
+             static-split floor)",
+            workers.min(cores).max(1)
+        ));
+    }
+    for entry in entries {
+        if entry.n_items < workload.n_items || entry.reps < table_reps {
+            let mut note = format!(
+                "{}: {} of {} items, {} rep(s){}",
+                entry.implementation.name(),
+                thousands(entry.n_items),
+                thousands(workload.n_items),
+                entry.reps,
+                if entry.warm_up { "" } else { ", no warm-up" },
+            );
+            if entry.implementation == Implementation::ThreadPerItem {
+                note.push_str(&format!(
+                    " (a thread per item costs 50–150 µs: {} items{} instead of BENCHMARKS.md's {})",
+                    thousands(THREAD_PER_ITEM_ITEMS),
+                    if quick {
+                        format!(" /{QUICK_DIVISOR} under --quick")
+                    } else {
+                        String::new()
+                    },
+                    thousands(THREAD_PER_ITEM_BENCHMARKS_MD_ITEMS),
+                ));
+            }
+            notes.push(note);
+        }
+    }
+    if workload.producers > 1 {
+        notes.push(format!(
+            "{} producer threads, each submitting a contiguous share; workforce rows without a \
+             suffix use a Submitter per producer, `cloned Sender` rows Sender::send per item, \
+             `1 producer` rows one Submitter on one thread (the W1 setting)",
+            workload.producers
+        ));
+        notes.push(MULTI_PRODUCER_OMITTED.to_owned());
+    }
+    notes
+}
+
+/// Measures every selected table and resource, prints and writes the report.
+fn run(options: &Options) -> anyhow::Result<()> {
+    let run_started = Instant::now();
+    let system = SystemInfo::detect();
+    let plans = plan_tables(options, system.cores);
+    let measurements: Vec<Measurement> = match options.selection {
+        Some(Selection::Resource(measurement)) => vec![measurement],
+        Some(Selection::Table(_)) => Vec::new(),
+        None if options.only.is_some() => Vec::new(),
+        None => ALL_MEASUREMENTS.to_vec(),
+    };
+    let reps = options
+        .reps
+        .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS });
+
+    println!(
+        "peer-bench: {} cores, {}, {}{}",
+        system.cores,
+        system.cpu_model,
+        system.date,
+        if options.quick {
+            format!(" (quick: N/{QUICK_DIVISOR}, 1 rep, no warm-up)")
+        } else {
+            String::new()
+        }
+    );
+    println!("timing: {TIMING_NOTE}");
+    println!();
+
+    let total_runs = plans.iter().map(TablePlan::runs).sum::<usize>() + measurements.len();
+    let mut progress = Progress::new(total_runs);
+
+    // The pool-resource measurements come first, in a fresh process: later,
+    // the peers' queues (threadpool's unbounded channel of boxed closures
+    // above all) leave tens of MiB of freed heap resident, which a growing
+    // queue could reuse without the RSS moving, hiding the very growth the
+    // memory check looks for. They are printed after the tables.
+    let resource_workers = options.workers.unwrap_or(OVERSUBSCRIBED_WORKERS);
+    let resources = measure_resources(
+        &measurements,
+        resource_workers,
+        Sizes::new(options.quick),
+        &mut progress,
+    )?;
+
+    let mut expected_sums = HashMap::new();
+    let mut tables = Vec::new();
+    for plan in &plans {
+        let table = measure(plan, &system, &mut expected_sums, &mut progress)?;
+        progress.clear();
+        println!("{}", table.to_text());
+        tables.push(table);
+    }
+    progress.clear();
+    if !resources.is_empty() {
+        println!("pool resources ({resource_workers} workers, measured before the tables):");
+        for line in report::resources_lines(&resources) {
+            println!("  {line}");
+        }
+        println!();
+    }
+
+    let mut targets = report::check_targets(&tables);
+    targets.extend(report::check_resources(&resources));
+    let mut report = Report {
         system,
         quick: options.quick,
         reps,
         timing: TIMING_NOTE,
         tables,
+        resources,
         targets,
+        elapsed_secs: 0.0,
     };
     print!("{}", report.targets_text());
+    report.elapsed_secs = run_started.elapsed().as_secs_f64();
 
     let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
     let out_dir = target_dir().join("bench");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     write_file(&out_dir.join("report.json"), &json)?;
     write_file(&out_dir.join("report.md"), &report.to_markdown())?;
+    for table in &report.tables {
+        write_file(&out_dir.join(&table.chart), &chart::render(table))?;
+    }
     println!();
     println!(
-        "wrote {} and report.md",
-        out_dir.join("report.json").display()
+        "wrote {}, report.md and {} chart(s) in {:.0} s",
+        out_dir.join("report.json").display(),
+        report.tables.len(),
+        report.elapsed_secs
     );
     if options.json {
         println!("{json}");
@@ -224,45 +459,141 @@ fn run(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs every implementation `reps` times, interleaved, at `workers` threads,
-/// checking each run's sum against `expected_sum`.
+/// Runs every implementation of `plan`, interleaved, checking each run's sum.
 fn measure(
-    workload: &Workload,
-    implementations: &[Implementation],
-    workers: usize,
-    reps: usize,
-    warm_up: bool,
-    expected_sum: u64,
+    plan: &TablePlan,
     system: &SystemInfo,
+    expected_sums: &mut HashMap<(&'static str, u64), u64>,
+    progress: &mut Progress,
 ) -> anyhow::Result<Table> {
+    let workload = &plan.workload;
+    let workers = plan.workers;
+    let label = format!("[{} workers={workers}]", workload.id);
     // Built once and outside the timing, like the other pools' threads.
     let rayon_pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .build()
         .context("building the rayon thread pool")?;
-    let label = format!("[{} workers={workers}]", workload.id);
-
-    if warm_up {
-        for &implementation in implementations {
-            eprintln!("{label} warm-up {}", implementation.name());
-            let run = implementation.run(workload, workers, &rayon_pool)?;
-            check_sum(implementation, workload, workers, run.sum, expected_sum)?;
+    let setting = Setting {
+        workers,
+        cores: system.cores,
+        rayon_pool: &rayon_pool,
+    };
+    for entry in &plan.entries {
+        if let MapEntry::Vacant(slot) = expected_sums.entry((workload.id, entry.n_items)) {
+            progress.update(
+                &label,
+                &format!(
+                    "computing the expected sum of {} items",
+                    thousands(entry.n_items)
+                ),
+            );
+            slot.insert(workload.with_items(entry.n_items).expected_sum());
         }
     }
+    let expected_for = |entry: &Entry| expected_sums[&(workload.id, entry.n_items)];
 
-    let mut samples: Vec<(Implementation, Vec<f64>)> = implementations
+    for entry in plan.entries.iter().filter(|entry| entry.warm_up) {
+        progress.start(&label, &format!("warm-up {}", entry.implementation.name()));
+        let run = entry
+            .implementation
+            .run(&workload.with_items(entry.n_items), &setting)?;
+        check_sum(
+            entry.implementation,
+            workload,
+            workers,
+            run.sum,
+            expected_for(entry),
+        )?;
+    }
+
+    let mut samples: Vec<Samples> = plan
+        .entries
         .iter()
-        .map(|implementation| (*implementation, Vec::with_capacity(reps)))
+        .map(|entry| Samples {
+            implementation: entry.implementation,
+            n_items: entry.n_items,
+            ns_per_item: Vec::with_capacity(entry.reps),
+        })
         .collect();
-    for rep in 1..=reps {
-        for (implementation, values) in &mut samples {
-            eprintln!("{label} rep {rep}/{reps} {}", implementation.name());
-            let run = implementation.run(workload, workers, &rayon_pool)?;
-            check_sum(*implementation, workload, workers, run.sum, expected_sum)?;
-            values.push(run.elapsed.as_nanos() as f64 / workload.n_items as f64);
+    for rep in 1..=plan.reps {
+        for (entry, samples) in plan.entries.iter().zip(&mut samples) {
+            if rep > entry.reps {
+                continue;
+            }
+            progress.start(
+                &label,
+                &format!("rep {rep}/{} {}", entry.reps, entry.implementation.name()),
+            );
+            let run = entry
+                .implementation
+                .run(&workload.with_items(entry.n_items), &setting)?;
+            check_sum(
+                entry.implementation,
+                workload,
+                workers,
+                run.sum,
+                expected_for(entry),
+            )?;
+            samples.ns_per_item.push(run.ns_per_item());
         }
     }
-    Ok(Table::new(workload, workers, system.cores, samples))
+    Ok(Table::new(
+        workload,
+        workers,
+        system,
+        plan.reps,
+        samples,
+        plan.notes.clone(),
+    ))
+}
+
+/// Takes the selected pool-resource measurements, memory first so that its
+/// baseline is the fresh process's.
+fn measure_resources(
+    measurements: &[Measurement],
+    workers: usize,
+    sizes: Sizes,
+    progress: &mut Progress,
+) -> anyhow::Result<Resources> {
+    let mut resources = Resources::default();
+    let label = format!("[resources workers={workers}]");
+    for &measurement in measurements {
+        match measurement {
+            Measurement::Idle => {
+                progress.start(
+                    &label,
+                    &format!("idle CPU for {:.1} s", sizes.idle.as_secs_f64()),
+                );
+                match resources::measure_idle(workers, sizes.idle)? {
+                    Some(idle) => resources.idle = Some(idle),
+                    None => resources
+                        .unavailable
+                        .push("idle CPU: no CPU times readable from /proc here".to_owned()),
+                }
+            }
+            Measurement::WakeUp => {
+                let tries = sizes.wake_up_tries;
+                progress.start(&label, &format!("wake-up 0/{tries} tries"));
+                resources.wake_up = resources::measure_wake_up(workers, tries, |done| {
+                    progress.update(&label, &format!("wake-up {done}/{tries} tries"));
+                })?;
+            }
+            Measurement::Memory => {
+                progress.start(
+                    &label,
+                    &format!("memory, {} items", thousands(sizes.memory_items)),
+                );
+                match resources::measure_memory(workers, sizes.memory_items)? {
+                    Some(memory) => resources.memory = Some(memory),
+                    None => resources
+                        .unavailable
+                        .push("memory: no VmRSS readable from /proc/self/status here".to_owned()),
+                }
+            }
+        }
+    }
+    Ok(resources)
 }
 
 /// Fails, naming the implementation and workload, when a run's sum is wrong.
@@ -305,4 +636,92 @@ fn target_dir() -> PathBuf {
 /// Writes `contents` to `path`, saying which file failed.
 fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{W1_OVERHEAD, W3_SEED};
+
+    /// Parses `args` (string literals) into options.
+    fn options(args: &[&str]) -> Options {
+        let owned: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        parse_args(&owned)
+            .expect("the arguments parse")
+            .expect("not a help request")
+    }
+
+    #[test]
+    fn a_full_plan_caps_the_slow_rows_and_notes_it() {
+        let plans = plan_tables(&options(&[]), 2);
+        assert_eq!(plans.len(), 2 * ALL_WORKLOADS.len());
+        let seed = plans
+            .iter()
+            .find(|plan| plan.workload == W3_SEED && plan.workers == 8)
+            .expect("W3 at 8 workers is planned");
+        assert_eq!(seed.reps, 3);
+        assert!(seed.entries.iter().all(|entry| !entry.warm_up));
+        assert!(seed.notes.iter().any(|note| note.contains("floor")));
+        let overhead = &plans[0];
+        assert_eq!((overhead.workload, overhead.workers), (W1_OVERHEAD, 2));
+        for entry in &overhead.entries {
+            if entry.implementation == Implementation::ThreadPerItem {
+                assert_eq!(
+                    (entry.n_items, entry.reps, entry.warm_up),
+                    (THREAD_PER_ITEM_ITEMS, 3, false)
+                );
+            } else {
+                assert_eq!(
+                    (entry.n_items, entry.reps, entry.warm_up),
+                    (1_000_000, 5, true)
+                );
+            }
+        }
+        // 14 implementations: 13 x (5 + warm-up) + thread per item x 3.
+        assert_eq!(overhead.runs(), 13 * 6 + 3);
+        assert!(
+            overhead
+                .notes
+                .iter()
+                .any(|note| note.contains("10,000 of 1,000,000"))
+        );
+    }
+
+    #[test]
+    fn quick_and_explicit_reps_override_the_defaults() {
+        let quick = plan_tables(&options(&["--quick", "--workload", "W3", "--workers=8"]), 2);
+        assert_eq!(quick.len(), 1);
+        assert!(
+            quick[0]
+                .entries
+                .iter()
+                .all(|entry| entry.reps == 1 && !entry.warm_up)
+        );
+        assert_eq!(quick[0].workload.n_items, W3_SEED.n_items / QUICK_DIVISOR);
+        let explicit = plan_tables(&options(&["--reps", "7", "--workload", "seed"]), 2);
+        assert!(
+            explicit
+                .iter()
+                .flat_map(|plan| &plan.entries)
+                .all(|entry| entry.reps == 7)
+        );
+        assert!(plan_tables(&options(&["--workload", "wakeup"]), 2).is_empty());
+        assert_eq!(plan_tables(&options(&["--workload", "W1"]), 8).len(), 1);
+    }
+
+    #[test]
+    fn workloads_and_measurements_are_selected_by_name() {
+        assert_eq!(
+            options(&["--workload", "multi-producer"]).selection,
+            Some(Selection::Table(crate::workload::W6_MULTI_PRODUCER))
+        );
+        assert_eq!(
+            options(&["--workload=idle"]).selection,
+            Some(Selection::Resource(Measurement::Idle))
+        );
+        let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
+        assert!(parse_args(&owned(&["--workload", "W9"])).is_err());
+        assert!(parse_args(&owned(&["--workers", "0"])).is_err());
+        assert!(matches!(parse_args(&owned(&["--help"])), Ok(None)));
+    }
 }

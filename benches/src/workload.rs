@@ -1,6 +1,7 @@
 //! The workloads of BENCHMARKS.md that peer-bench runs, and the per-item work.
 
 use std::fmt;
+use std::hint::black_box;
 
 /// One workload: which items are submitted and how much work each one is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,25 @@ pub(crate) struct Workload {
     pub(crate) skew: Option<Skew>,
     /// Whether keyed pools are measured and per-key order is checked (W4).
     pub(crate) keyed: bool,
+    /// What one item does: xorshift rounds, or the go-pkgz/pool seed task (W3).
+    pub(crate) task: Task,
+    /// Producer threads submitting the items (W6: 4; otherwise 1).
+    pub(crate) producers: usize,
+    /// Repetitions at most, unless `--reps` says otherwise: W3's runs take a
+    /// second or two each.
+    pub(crate) max_reps: Option<usize>,
+    /// Whether each implementation runs once untimed before the repetitions
+    /// (outside `--quick`). Off where one run is long enough to warm itself up.
+    pub(crate) warm_up: bool,
+}
+
+/// What the work of one item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// `work(x, rounds)`: rounds of xorshift64 (W1, W2, W4, W5, W6).
+    Xorshift,
+    /// The go-pkgz/pool benchmark task (W3): see [`seed_work`].
+    Seed,
 }
 
 /// Uneven work: one item in `every` is `factor` times as heavy.
@@ -46,6 +66,10 @@ pub(crate) const W1_OVERHEAD: Workload = Workload {
     rounds: 0,
     skew: None,
     keyed: false,
+    task: Task::Xorshift,
+    producers: 1,
+    max_reps: None,
+    warm_up: true,
 };
 
 /// W2 `cpu`: CPU-bound items, measuring scaling against `sequential / cores`.
@@ -56,6 +80,27 @@ pub(crate) const W2_CPU: Workload = Workload {
     rounds: 200,
     skew: None,
     keyed: false,
+    task: Task::Xorshift,
+    producers: 1,
+    max_reps: None,
+    warm_up: true,
+};
+
+/// W3 `seed`: the go-pkgz/pool benchmark task, its own headline at 8 workers.
+/// Its floor is the static split of the range over the threads (BENCHMARKS.md),
+/// not `sequential / threads`. One run takes one to two seconds, so three
+/// repetitions and no warm-up.
+pub(crate) const W3_SEED: Workload = Workload {
+    id: "W3",
+    name: "seed",
+    n_items: 1_000_000,
+    rounds: 0,
+    skew: None,
+    keyed: false,
+    task: Task::Seed,
+    producers: 1,
+    max_reps: Some(3),
+    warm_up: false,
 };
 
 /// W4 `keyed`: W1's trivial items with key `x % 1024`, measuring the cost of
@@ -67,6 +112,10 @@ pub(crate) const W4_KEYED: Workload = Workload {
     rounds: 0,
     skew: None,
     keyed: true,
+    task: Task::Xorshift,
+    producers: 1,
+    max_reps: None,
+    warm_up: true,
 };
 
 /// W5 `skewed`: W2's items, but every 100th does 100 times the rounds: work
@@ -81,19 +130,52 @@ pub(crate) const W5_SKEWED: Workload = Workload {
         factor: 100,
     }),
     keyed: false,
+    task: Task::Xorshift,
+    producers: 1,
+    max_reps: None,
+    warm_up: true,
+};
+
+/// W6 `multi-producer`: W1's trivial items from 4 producer threads, each
+/// submitting a contiguous quarter of the range: contention on submission.
+pub(crate) const W6_MULTI_PRODUCER: Workload = Workload {
+    id: "W6",
+    name: "multi-producer",
+    n_items: 1_000_000,
+    rounds: 0,
+    skew: None,
+    keyed: false,
+    task: Task::Xorshift,
+    producers: 4,
+    max_reps: None,
+    warm_up: true,
 };
 
 /// Every workload peer-bench knows, in the order it runs them.
-pub(crate) const ALL_WORKLOADS: [Workload; 4] = [W1_OVERHEAD, W2_CPU, W4_KEYED, W5_SKEWED];
+pub(crate) const ALL_WORKLOADS: [Workload; 6] = [
+    W1_OVERHEAD,
+    W2_CPU,
+    W3_SEED,
+    W4_KEYED,
+    W5_SKEWED,
+    W6_MULTI_PRODUCER,
+];
+
+/// Pushes per W3 item (the seed's `benchTask(1000)`).
+pub(crate) const SEED_PUSHES: usize = 1_000;
 
 /// How many times smaller the item count is under `--quick`.
 pub(crate) const QUICK_DIVISOR: u64 = 20;
 
 impl Workload {
-    /// Finds a workload by id (`W1`) or name (`overhead`), ignoring case.
+    /// Finds a workload by id (`W1`) or name (`overhead`, `multi-producer`),
+    /// ignoring case; `multiproducer` and `multi_producer` are accepted too.
     pub(crate) fn find(text: &str) -> Option<Self> {
+        let wanted = text.replace('_', "-");
         ALL_WORKLOADS.into_iter().find(|workload| {
-            workload.id.eq_ignore_ascii_case(text) || workload.name.eq_ignore_ascii_case(text)
+            workload.id.eq_ignore_ascii_case(&wanted)
+                || workload.name.eq_ignore_ascii_case(&wanted)
+                || workload.name.replace('-', "").eq_ignore_ascii_case(&wanted)
         })
     }
 
@@ -111,23 +193,35 @@ impl Workload {
         (0..self.n_items).fold(0_u64, |sum, item| sum.wrapping_add(self.work(item)))
     }
 
-    /// The rounds `item` does.
-    #[inline]
-    pub(crate) fn rounds_of(&self, item: u64) -> u32 {
-        match self.skew {
-            Some(skew) if item.is_multiple_of(skew.every) => self.rounds * skew.factor,
-            _ => self.rounds,
-        }
-    }
-
     /// The work of one item of this workload.
     #[inline]
     pub(crate) fn work(&self, item: u64) -> u64 {
-        work(item, self.rounds_of(item))
+        self.kernel().work(item)
+    }
+
+    /// Just what the per-item work needs, small enough to copy into one
+    /// closure per item (the threadpool and thread-per-item peers).
+    #[inline]
+    pub(crate) fn kernel(&self) -> Kernel {
+        Kernel {
+            rounds: self.rounds,
+            skew: self.skew,
+            task: self.task,
+        }
+    }
+
+    /// The same workload with `n_items` items (thread-per-item runs fewer).
+    pub(crate) fn with_items(self, n_items: u64) -> Self {
+        Self { n_items, ..self }
     }
 
     /// A description of the per-item work for table titles.
     pub(crate) fn work_text(&self) -> String {
+        if self.task == Task::Seed {
+            return format!(
+                "Vec::with_capacity({SEED_PUSHES}) + {SEED_PUSHES} x push(black_box(task(1)))"
+            );
+        }
         let mut text = format!("work(x, {})", self.rounds);
         if let Some(skew) = self.skew {
             text.push_str(&format!(", every {}th x {}", skew.every, skew.factor));
@@ -135,8 +229,53 @@ impl Workload {
         if self.keyed {
             text.push_str(&format!(", key x % {N_KEYS}"));
         }
+        if self.producers > 1 {
+            text.push_str(&format!(", {} producer threads", self.producers));
+        }
         text
     }
+}
+
+/// The per-item work of a workload without the rest of its description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Kernel {
+    /// Rounds of xorshift64 per item.
+    rounds: u32,
+    /// Uneven items, if any.
+    skew: Option<Skew>,
+    /// What an item does.
+    task: Task,
+}
+
+impl Kernel {
+    /// The rounds `item` does.
+    #[inline]
+    pub(crate) fn rounds_of(self, item: u64) -> u32 {
+        match self.skew {
+            Some(skew) if item.is_multiple_of(skew.every) => self.rounds * skew.factor,
+            _ => self.rounds,
+        }
+    }
+
+    /// The work of one item.
+    #[inline]
+    pub(crate) fn work(self, item: u64) -> u64 {
+        match self.task {
+            Task::Xorshift => work(item, self.rounds_of(item)),
+            Task::Seed => seed_work(item),
+        }
+    }
+}
+
+/// Part `part` of `0..n_items` split into `parts` contiguous ranges whose
+/// lengths differ by at most one.
+pub(crate) fn split_range(n_items: u64, parts: usize, part: usize) -> std::ops::Range<u64> {
+    let parts = parts.max(1) as u64;
+    let part = part as u64;
+    let (share, remainder) = (n_items / parts, n_items % parts);
+    let start = part * share + part.min(remainder);
+    let len = share + u64::from(part < remainder);
+    start..start + len
 }
 
 impl fmt::Display for Workload {
@@ -157,6 +296,34 @@ pub(crate) fn work(item: u64, rounds: u32) -> u64 {
         value ^= value << 17;
     }
     value
+}
+
+/// The seed's `task(n)`: the sum of `0..n`, "some CPU work".
+#[inline]
+fn seed_task(n: u64) -> u64 {
+    (0..n).sum()
+}
+
+/// The go-pkgz/pool benchmark task: allocate a vector of capacity 1000 and push
+/// `black_box(task(1))` into it 1000 times, as the seed's `benchTask(1000)` does.
+/// The vector goes through `black_box` so the allocation and the pushes stay;
+/// the result, `(item | 1) + len + last` (`last` is `task(1)` = 0), depends on
+/// the item so the folded sum still catches skipped or repeated items.
+///
+/// Never inlined: a call is nothing next to its thousand pushes, and inlining
+/// it into every per-item loop would bloat the loops of the other workloads,
+/// which dispatch on the task at run time.
+#[inline(never)]
+pub(crate) fn seed_work(item: u64) -> u64 {
+    let mut values: Vec<u64> = Vec::with_capacity(SEED_PUSHES);
+    for _ in 0..SEED_PUSHES {
+        values.push(black_box(seed_task(1)));
+    }
+    let values = black_box(values);
+    let last = values.last().copied().unwrap_or(0);
+    (item | 1)
+        .wrapping_add(values.len() as u64)
+        .wrapping_add(last)
 }
 
 #[cfg(test)]
@@ -181,10 +348,10 @@ mod tests {
 
     #[test]
     fn skewed_items_do_more_rounds() {
-        assert_eq!(W5_SKEWED.rounds_of(0), 20_000);
-        assert_eq!(W5_SKEWED.rounds_of(1), 200);
-        assert_eq!(W5_SKEWED.rounds_of(300), 20_000);
-        assert_eq!(W2_CPU.rounds_of(300), 200);
+        assert_eq!(W5_SKEWED.kernel().rounds_of(0), 20_000);
+        assert_eq!(W5_SKEWED.kernel().rounds_of(1), 200);
+        assert_eq!(W5_SKEWED.kernel().rounds_of(300), 20_000);
+        assert_eq!(W2_CPU.kernel().rounds_of(300), 200);
         assert_eq!(W5_SKEWED.work(7), work(7, 200));
     }
 
@@ -193,7 +360,35 @@ mod tests {
         assert_eq!(Workload::find("w1"), Some(W1_OVERHEAD));
         assert_eq!(Workload::find("CPU"), Some(W2_CPU));
         assert_eq!(Workload::find("skewed"), Some(W5_SKEWED));
-        assert_eq!(Workload::find("W3"), None);
+        assert_eq!(Workload::find("W3"), Some(W3_SEED));
+        assert_eq!(Workload::find("multi-producer"), Some(W6_MULTI_PRODUCER));
+        assert_eq!(Workload::find("W7"), None);
         assert_eq!(W1_OVERHEAD.quick().n_items, 50_000);
+    }
+
+    #[test]
+    fn seed_work_allocates_and_still_depends_on_the_item() {
+        assert_eq!(seed_task(1), 0);
+        assert_eq!(seed_task(4), 6);
+        assert_eq!(seed_work(6), 7 + 1_000);
+        assert_eq!(W3_SEED.work(2), 3 + 1_000);
+    }
+
+    #[test]
+    fn producer_ranges_cover_the_items_once() {
+        for (n_items, parts) in [(10, 4), (3, 4), (1_000_000, 4), (7, 1), (0, 3)] {
+            let mut next = 0;
+            for part in 0..parts {
+                let range = split_range(n_items, parts, part);
+                assert_eq!(range.start, next, "{n_items} items in {parts} parts");
+                assert!(range.end - range.start <= n_items / parts as u64 + 1);
+                next = range.end;
+            }
+            assert_eq!(next, n_items);
+        }
+        assert_eq!(
+            split_range(W6_MULTI_PRODUCER.n_items, W6_MULTI_PRODUCER.producers, 3),
+            750_000..1_000_000
+        );
     }
 }

@@ -14,7 +14,9 @@ Usage: cargo xtask <COMMAND> [FLAGS]
 Commands:
   lint    rustfmt check, clippy (-D warnings), rustdoc (-D warnings), cargo-deny if installed
   loom    exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
-  bench   the peer comparison: workforce vs sequential, rayon and crossbeam-channel
+  bench   the peer comparison of BENCHMARKS.md (W1-W6 against sequential, rayon,
+          crossbeam-channel, threadpool, std mpsc and thread-per-item) and the pool's
+          idle CPU, wake-up latency and memory
   ci      lint, tests, doc tests, loom and `bench --quick`; reports every step
   help    print this help
 
@@ -52,17 +54,46 @@ Flags:
 
 /// Help for `cargo xtask bench`.
 const BENCH_HELP: &str = "\
-Build and run the peer comparison (package workforce-benches, binary peer-bench)
-in release mode. Prints one table per (workload, workers) and writes
-target/bench/report.json and target/bench/report.md.
+Build and run the peer comparison of BENCHMARKS.md (package workforce-benches, binary
+peer-bench) in release mode.
 
 Usage: cargo xtask bench [FLAGS]
 
+What it runs (default: everything, at workers = cores and workers = 8):
+  W1 overhead        1,000,000 trivial items: the pool's own cost per item
+  W2 cpu             200,000 CPU-bound items (200 xorshift rounds): scaling
+  W3 seed            1,000,000 go-pkgz/pool benchmark tasks (a Vec of 1000 pushes each);
+                     floor = a static split; 3 reps, no warm-up
+  W4 keyed           W1 with key x % 1024: routing cost, per-key order checked
+  W5 skewed          W2 with every 100th item 100x heavier: stealing vs static routing
+  W6 multi-producer  W1 from 4 producer threads (cloned Senders, a Submitter each)
+  idle               CPU used by 8 idle workers over 2 s (target < 20 ms)
+  wakeup             one item into an idle pool: p50/p99 latency over 10,000 tries
+                     (target p99 <= 50 us)
+  memory             peak RSS growth while 10,000,000 items stream through a bounded pool
+Peers: sequential, rayon par_bridge and into_par_iter, crossbeam-channel bounded(100),
+threadpool (execute per item), std sync_channel + Mutex, thread per item (<= N alive;
+10,000 items, 3 reps). workforce runs at batch sizes 1, 64 (default) and 100.
+Implementations interleave (A B C A B C ...); every run's folded sum must match the
+sequential one or the run fails. A progress line goes to stderr.
+
+Prints a table per (workload, workers) with the machine and date, the pool resources
+and the BENCHMARKS.md targets met and missed (informational; speed never fails a run).
+Writes target/bench/report.json, report.md and <workload>-w<workers>.svg (a bar chart
+per table, linked from report.md).
+
 Flags:
-      --quick          one repetition and N/20 items (a smoke test; asserts nothing about speed)
-      --workload W     run only W1 (overhead), W2 (cpu), W4 (keyed) or W5 (skewed); default: all
-      --workers N      run only at N workers; default: the number of cores and 8
-      --reps N         repetitions per implementation (default 5, --quick: 1)
+      --quick          a smoke test in seconds (CI): N/20 items, one repetition, no warm-up,
+                       idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory;
+                       asserts nothing about speed
+      --workload W     run only W: W1..W6 or a name above (overhead, cpu, seed, keyed,
+                       skewed, multi-producer, idle, wakeup, memory); default: all
+      --workers N      run only at N workers (also the pool size for idle, wakeup and
+                       memory); default: the number of cores and 8 (idle/wakeup/memory: 8)
+      --reps N         repetitions per implementation for every row (default 5; W3 and
+                       thread per item 3; --quick 1)
+      --only TEXT      only implementations whose name contains TEXT (for profiling);
+                       skips idle, wakeup and memory
       --json           also print the JSON report to stdout
   -h, --help           print this help";
 
@@ -111,7 +142,7 @@ pub(crate) enum ParseOutcome {
 pub(crate) struct BenchArgs {
     /// Reduced size and one repetition.
     pub(crate) quick: bool,
-    /// Only this workload (`W1`, `W2`, `W4` or `W5`), when given.
+    /// Only this workload (`W1` … `W6`, `idle`, `wakeup` or `memory`), when given.
     pub(crate) workload: Option<String>,
     /// Only this worker count, when given.
     pub(crate) workers: Option<usize>,
@@ -119,6 +150,8 @@ pub(crate) struct BenchArgs {
     pub(crate) reps: Option<usize>,
     /// Also print the JSON report to stdout.
     pub(crate) json: bool,
+    /// Only implementations whose name contains this text, when given.
+    pub(crate) only: Option<String>,
 }
 
 impl BenchArgs {
@@ -139,6 +172,10 @@ impl BenchArgs {
         if let Some(reps) = self.reps {
             out.push("--reps".to_owned());
             out.push(reps.to_string());
+        }
+        if let Some(only) = &self.only {
+            out.push("--only".to_owned());
+            out.push(only.clone());
         }
         if self.json {
             out.push("--json".to_owned());
@@ -200,8 +237,11 @@ fn parse_bench(rest: &[String]) -> anyhow::Result<BenchArgs> {
             "--quick" => parsed.quick = true,
             "--json" => parsed.json = true,
             "--workload" => {
-                parsed.workload = Some(normalise_workload(&value("W1, W2, W4 or W5")?)?)
+                parsed.workload = Some(normalise_workload(&value(
+                    "W1..W6, idle, wakeup or memory",
+                )?)?)
             }
+            "--only" => parsed.only = Some(value("part of an implementation's name")?),
             "--workers" => parsed.workers = Some(parse_positive(flag, &value("a worker count")?)?),
             "--reps" => parsed.reps = Some(parse_positive(flag, &value("a repetition count")?)?),
             other => bail!("unknown flag `{other}` for `bench` (see `cargo xtask bench --help`)"),
@@ -210,17 +250,26 @@ fn parse_bench(rest: &[String]) -> anyhow::Result<BenchArgs> {
     Ok(parsed)
 }
 
-/// Accepts a workload's id or name in any case (`W4`, `keyed`) and returns its id.
+/// Accepts a workload's id or name in any case (`W4`, `keyed`, `multi-producer`)
+/// and returns its id, or a resource measurement's name (`idle`, `wakeup`,
+/// `memory`).
 fn normalise_workload(value: &str) -> anyhow::Result<String> {
-    match value.to_ascii_lowercase().as_str() {
-        "w1" | "overhead" => Ok("W1".to_owned()),
-        "w2" | "cpu" => Ok("W2".to_owned()),
-        "w4" | "keyed" => Ok("W4".to_owned()),
-        "w5" | "skewed" => Ok("W5".to_owned()),
+    let id = match value.to_ascii_lowercase().replace('_', "-").as_str() {
+        "w1" | "overhead" => "W1",
+        "w2" | "cpu" => "W2",
+        "w3" | "seed" => "W3",
+        "w4" | "keyed" => "W4",
+        "w5" | "skewed" => "W5",
+        "w6" | "multi-producer" | "multiproducer" => "W6",
+        "idle" => "idle",
+        "wakeup" | "wake-up" => "wakeup",
+        "memory" => "memory",
         _ => bail!(
-            "unknown workload `{value}`: expected W1 (overhead), W2 (cpu), W4 (keyed) or W5 (skewed)"
+            "unknown workload `{value}`: expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), \
+             W5 (skewed), W6 (multi-producer), idle, wakeup or memory"
         ),
-    }
+    };
+    Ok(id.to_owned())
 }
 
 /// Parses a count that must be at least 1.
@@ -251,6 +300,7 @@ mod tests {
             "--workload=cpu",
             "--workers",
             "3",
+            "--only=workforce",
             "--json",
         ]))
         .expect("valid flags parse");
@@ -259,8 +309,33 @@ mod tests {
         };
         assert_eq!(
             bench.to_peer_bench_args(),
-            owned(&["--quick", "--workload", "W2", "--workers", "3", "--json"])
+            owned(&[
+                "--quick",
+                "--workload",
+                "W2",
+                "--workers",
+                "3",
+                "--only",
+                "workforce",
+                "--json"
+            ])
         );
+    }
+
+    #[test]
+    fn every_workload_and_measurement_is_accepted() {
+        let cases = [
+            ("w3", "W3"),
+            ("seed", "W3"),
+            ("Multi-Producer", "W6"),
+            ("multi_producer", "W6"),
+            ("idle", "idle"),
+            ("wake-up", "wakeup"),
+            ("memory", "memory"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(normalise_workload(given).expect(given), expected);
+        }
     }
 
     #[test]
