@@ -216,15 +216,26 @@ impl<T> Shared<T> {
     }
 
     /// A cheap early refusal for the submit paths; the authoritative check is the
-    /// one after the reservation.
+    /// one after the reservation. One load per item: cancelling the pool also
+    /// closes it (the pool listens to its token, and `cancel` tells listeners
+    /// before it returns), so `closed` covers both, and the token is read only
+    /// to say which.
     #[inline]
     pub(crate) fn refuses_quickly(&self) -> Option<Refusal> {
-        if self.token.flag().load(std::sync::atomic::Ordering::Relaxed) {
-            Some(Refusal::Cancelled)
-        } else if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
-            Some(Refusal::Closed)
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            Some(self.refusal())
         } else {
             None
+        }
+    }
+
+    /// Why a closed pool refuses.
+    #[cold]
+    fn refusal(&self) -> Refusal {
+        if self.token.is_cancelled() {
+            Refusal::Cancelled
+        } else {
+            Refusal::Closed
         }
     }
 
