@@ -236,6 +236,27 @@ impl<V> Shared<V> {
 
     /// Marks the collector cancelled if its parent token fired. Returns the
     /// values that must now be dropped (outside the lock).
+    /// Waits on `signal`, counted in the waiter count `waiting` picks, then
+    /// looks at the token directly (the watcher may not have run yet). Values
+    /// the token's cancel dropped are dropped outside the lock.
+    fn wait_on<'a>(
+        &'a self,
+        signal: &Condvar,
+        mut state: MutexGuard<'a, State<V>>,
+        waiting: fn(&mut State<V>) -> &mut usize,
+    ) -> MutexGuard<'a, State<V>> {
+        *waiting(&mut state) += 1;
+        state = signal.wait(state).unwrap_or_else(PoisonError::into_inner);
+        *waiting(&mut state) -= 1;
+        let late = self.sync_token(&mut state);
+        if late.is_empty() {
+            return state;
+        }
+        drop(state);
+        drop(late);
+        self.lock()
+    }
+
     fn sync_token(&self, state: &mut State<V>) -> VecDeque<V> {
         match &self.token {
             Some(token) if !state.cancelled && token.is_cancelled() => self.mark_cancelled(state),
@@ -292,19 +313,7 @@ impl<V> Shared<V> {
             } else if state.queue.len() < self.capacity {
                 None
             } else if block {
-                state.waiting_producers += 1;
-                state = self
-                    .writable
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                state.waiting_producers -= 1;
-                // The watcher may not have run yet; see the token directly.
-                let late = self.sync_token(&mut state);
-                if !late.is_empty() {
-                    drop(state);
-                    drop(late);
-                    state = self.lock();
-                }
+                state = self.wait_on(&self.writable, state, |state| &mut state.waiting_producers);
                 continue;
             } else {
                 Some(Refusal::Full)
@@ -354,18 +363,7 @@ impl<V> Shared<V> {
                 self.writable.notify_all();
                 break None;
             }
-            state.waiting_consumers += 1;
-            state = self
-                .readable
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.waiting_consumers -= 1;
-            let late = self.sync_token(&mut state);
-            if !late.is_empty() {
-                drop(state);
-                drop(late);
-                state = self.lock();
-            }
+            state = self.wait_on(&self.readable, state, |state| &mut state.waiting_consumers);
         };
         drop(state);
         drop(discarded);
