@@ -275,6 +275,7 @@ pub(crate) fn worker_main<T, P>(
             shared.release(unreleased);
             unreleased = 0;
         }
+        shared.wake_producers_if_waiting();
         clock.mark_idle(&mut out);
         if shared.is_done() {
             break;

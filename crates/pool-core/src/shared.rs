@@ -40,6 +40,10 @@ use crate::report::WorkerCounts;
 use crate::sleep::Sleep;
 use crate::{CancelToken, PanicSite, PoolError, WorkerId};
 
+/// The longest a producer that sees room lingers for the pool to drain to its
+/// low-water mark (see `Shared::wait_for_room`).
+const LINGER: Duration = Duration::from_micros(500);
+
 /// A unit in the queues: a lone item (no allocation) or a batch.
 pub(crate) enum Job<T> {
     One(T),
@@ -156,6 +160,8 @@ pub(crate) struct Shared<T> {
     /// cancelled before the producer could push them.
     producer_dropped: AtomicU64,
     waiting_producers: AtomicUsize,
+    /// Waiting producers that found no room at all (a subset of the above).
+    full_waiters: AtomicUsize,
     gate: Mutex<()>,
     gate_signal: Condvar,
     pub(crate) token: CancelToken,
@@ -194,6 +200,7 @@ impl<T> Shared<T> {
             closed: CachePadded::new(AtomicBool::new(false)),
             producer_dropped: AtomicU64::new(0),
             waiting_producers: AtomicUsize::new(0),
+            full_waiters: AtomicUsize::new(0),
             gate: Mutex::new(()),
             gate_signal: Condvar::new(),
             token,
@@ -323,10 +330,30 @@ impl<T> Shared<T> {
     }
 
     /// Blocks until `k` items might fit, the deadline passes, or the pool closes.
+    ///
+    /// # Hysteresis
+    ///
+    /// Waking the producer for every release costs two context switches and a
+    /// futex call per release; on a machine with as many workers as cores the
+    /// woken producer also preempts a worker. So a producer that finds room, but
+    /// the pool still above its low-water mark (see [`Shared::low_water`]),
+    /// lingers for at most [`LINGER`] before it takes the room: the pool has
+    /// plenty of queued work meanwhile, and the wake-up at the low-water mark
+    /// lets it refill half the pool at once. It stops lingering at once when a
+    /// worker runs out of work (see [`Shared::wake_producers_if_waiting`]), so
+    /// a pool never idles while a producer waits. Room is never withheld for
+    /// longer than `LINGER`: workers that hold items for long (or forever,
+    /// waiting for this very producer) cannot stall it.
     #[cold]
     fn wait_for_room(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
+        let deadline = match wait {
+            Wait::No => return Err(Refusal::Full),
+            Wait::Until(deadline) => Some(deadline),
+            Wait::Forever => None,
+        };
         let mut guard = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
         self.waiting_producers.fetch_add(1, SeqCst);
+        let mut linger_until: Option<Instant> = None;
         let outcome = loop {
             if self.token.is_cancelled() {
                 break Err(Refusal::Cancelled);
@@ -334,36 +361,83 @@ impl<T> Shared<T> {
             if self.closed.load(SeqCst) {
                 break Err(Refusal::Closed);
             }
-            if self.flow.in_flight.load(SeqCst) + k <= self.config.capacity {
-                break Ok(());
+            // Counted as a full waiter before reading the count: a release
+            // that this read misses then sees the count and wakes us.
+            self.full_waiters.fetch_add(1, SeqCst);
+            let in_flight = self.flow.in_flight.load(SeqCst);
+            let has_room = in_flight + k <= self.config.capacity;
+            if has_room {
+                self.full_waiters.fetch_sub(1, SeqCst);
+                if in_flight <= self.low_water() {
+                    break Ok(());
+                }
             }
-            guard = match wait {
-                Wait::No => break Err(Refusal::Full),
-                Wait::Forever => self
-                    .gate_signal
-                    .wait(guard)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Wait::Until(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break Err(Refusal::Full);
+            let now = Instant::now();
+            // With room: linger (see above). Without: any release may bring
+            // room, and releases wake full waiters.
+            let until = if has_room {
+                let linger = *linger_until.get_or_insert(now + LINGER);
+                if now >= linger {
+                    break Ok(());
+                }
+                Some(deadline.map_or(linger, |deadline| deadline.min(linger)))
+            } else {
+                deadline
+            };
+            guard = match until {
+                Some(until) if now >= until => {
+                    if !has_room {
+                        self.full_waiters.fetch_sub(1, SeqCst);
                     }
+                    // The caller's deadline passed (lingering never outlasts it).
+                    break if has_room { Ok(()) } else { Err(Refusal::Full) };
+                }
+                Some(until) => {
                     self.gate_signal
-                        .wait_timeout(guard, deadline - now)
+                        .wait_timeout(guard, until - now)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
+                None => self
+                    .gate_signal
+                    .wait(guard)
+                    .unwrap_or_else(PoisonError::into_inner),
             };
+            if !has_room {
+                self.full_waiters.fetch_sub(1, SeqCst);
+            }
         };
         self.waiting_producers.fetch_sub(1, SeqCst);
         outcome
+    }
+
+    /// The in-flight count at or below which every waiting producer is woken:
+    /// room for at least half the pool, and for any one reservation (`k` is at
+    /// most the batch size).
+    #[inline]
+    fn low_water(&self) -> usize {
+        let capacity = self.config.capacity;
+        capacity - self.config.batch_size.max(capacity / 2)
+    }
+
+    /// Wakes waiting producers, lingering ones included: called by a worker
+    /// that found no work, so the pool needs input now.
+    #[inline]
+    pub(crate) fn wake_producers_if_waiting(&self) {
+        if self.waiting_producers.load(SeqCst) > 0 {
+            self.wake_producers();
+        }
     }
 
     /// Gives back room for `k` finished (or backed-out) items.
     pub(crate) fn release(&self, k: usize) {
         let previous = self.flow.in_flight.fetch_sub(k, SeqCst);
         debug_assert!(previous >= k, "released more than reserved");
-        if self.waiting_producers.load(SeqCst) > 0 {
+        // Producers that found no room wait for any release; lingering ones
+        // (they saw room) only for the low-water mark. See `wait_for_room`.
+        if self.waiting_producers.load(SeqCst) > 0
+            && (self.full_waiters.load(SeqCst) > 0 || previous - k <= self.low_water())
+        {
             self.wake_producers();
         }
         if previous == k && self.closed.load(SeqCst) {
