@@ -17,7 +17,7 @@ use pool_core::{Ctx, Layer, MetricsMode, Pool, Worker, WorkerId};
 use pool_middleware::{Recovery, Retry, Validator};
 use serde::Serialize;
 
-use crate::peers::{self, produce};
+use crate::peers::{self, produce, produce_iter};
 use crate::workload::{N_KEYS, QUICK_DIVISOR, Task, Workload, key_of};
 
 /// The batch size workforce uses by default.
@@ -111,6 +111,9 @@ pub(crate) enum Via {
     /// A single `Submitter` on one producer thread, whatever the workload says:
     /// W6's single-producer baseline.
     OneSubmitter,
+    /// One `Submitter` per producer fed the whole range with `submit_iter`
+    /// (the same iterator `par_bridge` gets) instead of one `submit` per item.
+    Iter,
 }
 
 /// A work-stealing workforce pool at `batch_size`.
@@ -157,6 +160,17 @@ const fn measuring(metrics: MetricsMode) -> Implementation {
     }
 }
 
+/// A work-stealing pool at `batch_size` fed with `Submitter::submit_iter`.
+const fn iterated(batch_size: usize) -> Implementation {
+    Implementation::Workforce {
+        batch_size,
+        keyed: false,
+        metrics: MetricsMode::Times,
+        layers: Layers::None,
+        via: Via::Iter,
+    }
+}
+
 /// The default pool fed through `via`.
 const fn fed_via(via: Via) -> Implementation {
     Implementation::Workforce {
@@ -170,7 +184,7 @@ const fn fed_via(via: Via) -> Implementation {
 
 /// The implementations of the uniform CPU-bound workload (W2), in the order
 /// they are interleaved within a repetition.
-pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 10] = [
+pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 12] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
@@ -181,11 +195,13 @@ pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 10] = [
     stealing(1),
     stealing(WORKFORCE_DEFAULT_BATCH),
     stealing(100),
+    iterated(WORKFORCE_DEFAULT_BATCH),
+    iterated(100),
 ];
 
 /// W1 also measures the cost of metrics: off and latency percentiles beside the
 /// default (times), and of two middleware stacks.
-const W1_IMPLEMENTATIONS: [Implementation; 14] = [
+const W1_IMPLEMENTATIONS: [Implementation; 16] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
@@ -200,6 +216,8 @@ const W1_IMPLEMENTATIONS: [Implementation; 14] = [
     layered(Layers::PassThrough),
     layered(Layers::BuiltIn),
     stealing(100),
+    iterated(WORKFORCE_DEFAULT_BATCH),
+    iterated(100),
 ];
 
 /// W3: the seed's task; the static split is the floor.
@@ -365,10 +383,10 @@ impl Implementation {
                         Layers::PassThrough => " +3 pass-through layers",
                         Layers::BuiltIn => " +recovery,validator,retry",
                     },
-                    if via == Via::OneSubmitter {
-                        ", 1 producer"
-                    } else {
-                        ""
+                    match via {
+                        Via::OneSubmitter => ", 1 producer",
+                        Via::Iter => " submit_iter",
+                        Via::Submitters | Via::Senders => "",
                     }
                 )
             }
@@ -668,6 +686,14 @@ fn run_workforce(
             let submitters = (0..producers).map(|_| pool.submitter()).collect();
             produce(workload, submitters, |submitter, item| {
                 submitter.submit(item).map_err(|_| closed(item))
+            })?
+        }
+        Via::Iter => {
+            let submitters = (0..workload.producers).map(|_| pool.submitter()).collect();
+            produce_iter(workload, submitters, |submitter, items| {
+                submitter
+                    .submit_iter(items)
+                    .map_err(|error| closed(error.into_inner()))
             })?
         }
         Via::Senders => {

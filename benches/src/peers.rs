@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::hint::black_box;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Instant;
@@ -38,18 +39,32 @@ where
     H: Send,
     F: Fn(&mut H, u64) -> anyhow::Result<()> + Sync,
 {
+    produce_iter(workload, handles, |handle, items| {
+        items.into_iter().try_for_each(|item| submit(handle, item))
+    })
+}
+
+/// Like [`produce`], but each producer hands its whole share of the items
+/// (a range) to `submit_all` at once.
+pub(crate) fn produce_iter<H, F>(
+    workload: &Workload,
+    handles: Vec<H>,
+    submit_all: F,
+) -> anyhow::Result<Instant>
+where
+    H: Send,
+    F: Fn(&mut H, Range<u64>) -> anyhow::Result<()> + Sync,
+{
     let producers = handles.len();
     if producers <= 1 {
         let started = Instant::now();
         for mut handle in handles {
-            for item in 0..workload.n_items {
-                submit(&mut handle, item)?;
-            }
+            submit_all(&mut handle, 0..workload.n_items)?;
         }
         return Ok(started);
     }
     let start_line = Barrier::new(producers + 1);
-    let (start_line, submit) = (&start_line, &submit);
+    let (start_line, submit_all) = (&start_line, &submit_all);
     std::thread::scope(|scope| {
         let threads: Vec<_> = handles
             .into_iter()
@@ -58,10 +73,7 @@ where
                 let range = split_range(workload.n_items, producers, producer);
                 scope.spawn(move || -> anyhow::Result<()> {
                     start_line.wait();
-                    for item in range {
-                        submit(&mut handle, item)?;
-                    }
-                    Ok(())
+                    submit_all(&mut handle, range)
                 })
             })
             .collect();

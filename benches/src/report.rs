@@ -280,6 +280,7 @@ impl Table {
                             Via::Submitters => "submitters",
                             Via::Senders => "senders",
                             Via::OneSubmitter => "one_submitter",
+                            Via::Iter => "submit_iter",
                         }
                         .to_owned()
                     }),

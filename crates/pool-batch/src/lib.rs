@@ -228,6 +228,8 @@ impl<T> Batcher<T> {
     }
 
     /// A spare buffer if there is one, else a new one with room for a full batch.
+    /// Once per batch, so out of line: `push` stays small enough to inline.
+    #[inline(never)]
     fn take_buffer(&mut self) -> Vec<T> {
         self.spares
             .pop()
