@@ -265,11 +265,24 @@ impl<V> Shared<V> {
     }
 
     /// Cancels under the lock and wakes everyone; returns the dropped values.
+    ///
+    /// A collector that is closed and drained has ended its stream: every
+    /// accepted value was taken and none can come any more. Cancelling it then
+    /// drops nothing, and there is nothing to report either, so the report is
+    /// marked as made: a consumer whose iteration returned `None` must keep
+    /// getting `None` (`CollectorIter` is a `FusedIterator`), and one that has
+    /// not looked yet sees the same clean end.
     fn mark_cancelled(&self, state: &mut State<V>) -> VecDeque<V> {
         if state.cancelled {
             return VecDeque::new();
         }
         state.cancelled = true;
+        if state.closed && state.queue.is_empty() {
+            state.cancel_reported = true;
+            // Producers blocked on a closed collector have been woken by the
+            // close already, and no consumer waits on a closed one.
+            return VecDeque::new();
+        }
         let discarded = std::mem::take(&mut state.queue);
         state.dropped += discarded.len();
         self.readable.notify_all();
@@ -392,7 +405,9 @@ impl<V> Shared<V> {
 /// - **Cancelling** ([`cancel`](Collector::cancel), or the parent token of
 ///   [`with_token`](Collector::with_token)) ends the stream at once: buffered
 ///   values are dropped and counted, and the consumer's iteration ends with
-///   one `Err(`[`CollectError::Cancelled`]`)`.
+///   one `Err(`[`CollectError::Cancelled`]`)`. A stream that has already
+///   ended (closed, and every accepted value taken) stays ended: the cancel
+///   drops nothing and reports nothing.
 /// - **Dropping the consumer** drops the buffered values and makes every
 ///   submit, including one blocked at that moment, hand its value back as
 ///   [`SendError::Disconnected`] instead of blocking forever.
@@ -572,6 +587,27 @@ impl<V> Collector<V> {
     /// blocked), and the consumer's iteration ends with one
     /// [`CollectError::Cancelled`]. Idempotent. A parent token given to
     /// [`with_token`](Collector::with_token) is not cancelled by it.
+    ///
+    /// Once the collector is closed and every accepted value has been taken,
+    /// the stream has ended and cancelling changes nothing for the consumer:
+    /// there is nothing to drop, so no error is reported, and an iteration
+    /// that returned `None` keeps returning `None`.
+    /// [`is_cancelled`](Collector::is_cancelled) still says it was cancelled.
+    ///
+    /// ```
+    /// use pool_collect::Collector;
+    ///
+    /// let collector = Collector::new(2)?;
+    /// collector.sender().submit(1)?;
+    /// collector.close();
+    /// let mut stream = collector.iter();
+    /// assert_eq!(stream.next(), Some(Ok(1)));
+    /// assert_eq!(stream.next(), None); // closed and drained: the stream ended
+    /// collector.cancel();
+    /// assert_eq!(stream.next(), None); // and stays ended
+    /// assert!(collector.is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&self) {
         self.shared.cancel();
     }
@@ -715,7 +751,8 @@ impl<V> Iterator for CollectorIter<'_, V> {
 }
 
 /// Once `next` returns `None` the collector is closed and drained, or its
-/// cancellation was reported; both are permanent.
+/// cancellation was reported; both are permanent (a cancel after the stream
+/// ended reports nothing, see [`Collector::cancel`]).
 impl<V> FusedIterator for CollectorIter<'_, V> {}
 
 /// A producer's handle on a [`Collector`], from [`Collector::sender`].

@@ -176,6 +176,13 @@ pub enum DispatchError {
         /// The largest queue bound accepted with the requested workers.
         max: usize,
     },
+    /// `thread_name` contained a NUL byte, which no operating system accepts
+    /// in a thread name.
+    #[error("`thread_name` must not contain a NUL byte, got {name:?}")]
+    ThreadName {
+        /// The refused thread name prefix.
+        name: String,
+    },
     /// The underlying pool refused to start (for example, a thread could not
     /// be spawned).
     #[error("the dispatcher's pool could not start: {0}")]
@@ -344,7 +351,9 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
         self
     }
 
-    /// The prefix of worker thread names (`{prefix}-{index}`; default `dispatcher`).
+    /// The prefix of worker thread names (`{prefix}-{index}`; default
+    /// `dispatcher`). It must not contain a NUL byte
+    /// ([`DispatchError::ThreadName`]).
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name = prefix.into();
         self
@@ -359,6 +368,8 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
     /// assert_eq!(zero.unwrap_err(), DispatchError::ZeroWorkers);
     /// let no_queue = Dispatcher::<u8, String>::builder().workers(2).queue(0).build();
     /// assert_eq!(no_queue.unwrap_err(), DispatchError::ZeroQueue);
+    /// let bad_name = Dispatcher::<u8, String>::builder().workers(1).thread_name("a\0b").build();
+    /// assert_eq!(bad_name.unwrap_err(), DispatchError::ThreadName { name: "a\0b".into() });
     /// ```
     pub fn build(self) -> Result<Dispatcher<R, E>, DispatchError> {
         let n_workers = self.workers.ok_or(DispatchError::WorkersNotSet)?;
@@ -380,6 +391,13 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
             return Err(DispatchError::QueueTooLarge {
                 queue,
                 max: max_queue,
+            });
+        }
+        // The pool would refuse it too, but as its own error wrapped in
+        // `Pool`; this is a setting of the dispatcher's, so it is named here.
+        if self.thread_name.contains('\0') {
+            return Err(DispatchError::ThreadName {
+                name: self.thread_name,
             });
         }
         let sink = Arc::new(Sink {

@@ -17,7 +17,10 @@
 //!   ones after it finish and wait in the buffer, and the input is not read
 //!   further until the slow one is handed over; the buffer never holds more
 //!   than `window` results. The unordered map uses the same bound for items
-//!   in flight.
+//!   in flight. Nothing proportional to the window is allocated up front:
+//!   the reorder buffer grows with the results actually waiting, and the
+//!   pool reserves no memory for its capacity, so a window of
+//!   [`MAX_WINDOW`] costs only what is in flight.
 //! - **`'static` work, not scoped.** Pool threads outlive any borrow the
 //!   caller could hand them, so `f`, the items and the results are `'static`.
 //!   A scoped map would need either its own threads inside
@@ -54,7 +57,7 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::mpsc;
 
-use pool_core::{BuildError, Ctx, MAX_CAPACITY, MetricsMode, Pool, Sender};
+use pool_core::{BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool, Sender};
 
 /// The largest window accepted: half of [`pool_core::MAX_CAPACITY`], since a
 /// map's pool gets twice the window as its capacity.
@@ -93,14 +96,16 @@ impl Default for MapConfig {
 }
 
 impl MapConfig {
-    /// The number of worker threads (at least 1).
+    /// The number of worker threads (at least 1, at most
+    /// [`pool_core::MAX_WORKERS`]).
     pub fn workers(mut self, n_workers: usize) -> Self {
         self.workers = n_workers;
         self
     }
 
     /// The most items taken from the input and not yet handed to the consumer
-    /// (at least 1, at most [`MAX_WINDOW`]). Default: four per worker.
+    /// (at least 1, at most [`MAX_WINDOW`]). Default: four per worker, which
+    /// is always within the bounds once `workers` is.
     pub fn window(mut self, window: usize) -> Self {
         self.window = Some(window);
         self
@@ -120,6 +125,16 @@ impl MapConfig {
     fn validate(&self) -> Result<usize, MapError> {
         if self.workers == 0 {
             return Err(MapError::ZeroWorkers);
+        }
+        // Checked before the window: an unset window is derived from
+        // `workers`, and a derived window that is too large is the fault of
+        // `workers`, which the error must name. Within `MAX_WORKERS` the
+        // derived window (at most 4 * 4096) is far below `MAX_WINDOW`.
+        if self.workers > MAX_WORKERS {
+            return Err(MapError::Pool(BuildError::TooManyWorkers {
+                workers: self.workers,
+                max: MAX_WORKERS,
+            }));
         }
         let window = self.window_size();
         if window == 0 {
@@ -161,8 +176,9 @@ pub enum MapError {
         /// The largest window accepted.
         max: usize,
     },
-    /// The pool refused to start: too many workers for `pool-core`
-    /// ([`BuildError::TooManyWorkers`]), or a thread could not be spawned.
+    /// `workers` was above [`pool_core::MAX_WORKERS`]
+    /// ([`BuildError::TooManyWorkers`], checked before the window), or the
+    /// pool refused to start: a thread could not be spawned.
     #[error("the map's pool did not start: {0}")]
     Pool(#[from] BuildError),
 }
@@ -220,7 +236,9 @@ where
 {
     let engine = Engine::start(input.into_iter(), config, f, "map-ordered")?;
     Ok(MapOrdered {
-        reorder: VecDeque::with_capacity(engine.window),
+        // Empty: it grows with the results actually waiting, so a large
+        // window costs memory only when a slow item makes results pile up.
+        reorder: VecDeque::new(),
         engine,
     })
 }
@@ -273,7 +291,8 @@ where
 {
     engine: Engine<I, R>,
     /// Finished results waiting for the ones before them; slot `k` holds the
-    /// item `engine.yielded + k`. Never longer than the window.
+    /// item `engine.yielded + k`. Never longer than the window, and only as
+    /// long as the furthest result that arrived early.
     reorder: VecDeque<Option<Outcome<R>>>,
 }
 
@@ -574,6 +593,33 @@ mod tests {
             too_many,
             Some(MapError::Pool(BuildError::TooManyWorkers { .. }))
         ));
+        // With no window set, the window derived from `workers` would be too
+        // large too; the error names `workers`, the setting the user gave.
+        let derived = map_unordered(
+            0..1u8,
+            MapConfig::default().workers(MAX_WINDOW / 4 + 1),
+            |n| n,
+        )
+        .err();
+        assert_eq!(
+            derived,
+            Some(MapError::Pool(BuildError::TooManyWorkers {
+                workers: MAX_WINDOW / 4 + 1,
+                max: MAX_WORKERS
+            }))
+        );
+    }
+
+    #[test]
+    fn the_reorder_buffer_starts_empty() {
+        let map = map_ordered(
+            0..3u32,
+            MapConfig::default().workers(1).window(MAX_WINDOW),
+            |n| n + 1,
+        )
+        .expect("the largest window is valid");
+        assert_eq!(map.reorder.capacity(), 0);
+        assert_eq!(map.collect::<Vec<_>>(), [1, 2, 3]);
     }
 
     #[test]

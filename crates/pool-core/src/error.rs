@@ -31,9 +31,21 @@ pub enum BuildError {
         /// The largest number accepted.
         max: usize,
     },
-    /// `batch_size` was invalid.
+    /// `batch_size` was invalid for the item type: 0, or so large that one
+    /// batch of these items would exceed `isize::MAX` bytes (which takes an
+    /// item type of terabytes, since [`BatchTooLarge`](Self::BatchTooLarge)
+    /// is checked first).
     #[error("invalid `batch_size`: {0}")]
     BatchSize(#[from] pool_batch::BatchSizeError),
+    /// `batch_size` was larger than [`MAX_BATCH_SIZE`](crate::MAX_BATCH_SIZE),
+    /// for any item type.
+    #[error("`batch_size` must be at most {max}, got {batch_size}")]
+    BatchTooLarge {
+        /// The requested batch size.
+        batch_size: usize,
+        /// The largest batch size accepted.
+        max: usize,
+    },
     /// `capacity` was 0.
     #[error("`capacity` must be at least 1, got 0")]
     ZeroCapacity,
@@ -53,9 +65,19 @@ pub enum BuildError {
         /// The requested (or default) capacity.
         capacity: usize,
     },
-    /// `error_limit` was 0 with `continue_on_error`, which would keep no error at all.
+    /// `error_limit` was 0, so the report would keep no error at all. It is
+    /// refused under either error policy: with `stop_on_error` (the default)
+    /// the limit also applies, to the error that stops the pool and to any
+    /// that other workers hit before they see the cancel.
     #[error("`error_limit` must be at least 1")]
     ZeroErrorLimit,
+    /// `thread_name` contained a NUL byte, which no operating system accepts
+    /// in a thread name.
+    #[error("`thread_name` must not contain a NUL byte, got {name:?}")]
+    ThreadName {
+        /// The refused thread name prefix.
+        name: String,
+    },
     /// The operating system refused to start a worker thread.
     #[error("could not spawn worker thread {worker}: {message}")]
     Spawn {

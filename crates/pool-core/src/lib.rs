@@ -81,7 +81,8 @@ pub use error::{
 };
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, SharedFn, Stack, layer_fn};
 pub use pool::{
-    Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool,
+    Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS,
+    MetricsMode, Pool,
 };
 pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
 pub use report::{Ctx, Report, Snapshot, WorkerCounts, WorkerReport};

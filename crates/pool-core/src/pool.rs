@@ -35,6 +35,19 @@ pub const DEFAULT_MIN_CAPACITY: usize = 4096;
 pub const MAX_WORKERS: usize = 4096;
 /// The largest capacity a pool accepts (no memory is reserved up front for it).
 pub const MAX_CAPACITY: usize = 1 << 40;
+/// The largest batch size a pool accepts: 2^20 (1,048,576) items.
+///
+/// A [`Submitter`] allocates room for a whole batch (`batch_size` items) when
+/// it starts filling one, and a keyed pool's submitter fills one batch per
+/// worker, so the batch size is memory a producer commits to. No workload
+/// needs more: batching only amortises the per-batch queue and capacity
+/// operations, which [`DEFAULT_BATCH_SIZE`] already brings to about a
+/// nanosecond per item; and a batch goes to one worker as a unit, so a batch
+/// of millions of items is a chunk no idle worker can help with. At this
+/// bound a batch of `u64`s is 8 MiB; an item of a kilobyte makes it a
+/// gigabyte, so large items want much smaller batches. Nothing is reserved
+/// when the pool is built.
+pub const MAX_BATCH_SIZE: usize = 1 << 20;
 
 type PoolDoneFn = Box<dyn FnOnce(&Report) + Send>;
 
@@ -184,7 +197,8 @@ impl<T: Send + 'static, L> Builder<T, L> {
         self
     }
 
-    /// Items per batch in a [`Submitter`] (default [`DEFAULT_BATCH_SIZE`]).
+    /// Items per batch in a [`Submitter`] (default [`DEFAULT_BATCH_SIZE`], at
+    /// least 1, at most [`MAX_BATCH_SIZE`] and at most the capacity).
     /// `1` turns batching off: every item is pushed on its own, without allocating.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.settings.batch_size = batch_size;
@@ -216,7 +230,8 @@ impl<T: Send + 'static, L> Builder<T, L> {
         self
     }
 
-    /// How many errors the report keeps (default 1000); the count covers all.
+    /// How many errors the report keeps (default 1000, at least 1, under
+    /// either error policy); the count covers all.
     pub fn error_limit(mut self, error_limit: usize) -> Self {
         self.settings.error_limit = error_limit;
         self
@@ -236,7 +251,10 @@ impl<T: Send + 'static, L> Builder<T, L> {
         self
     }
 
-    /// The prefix of worker thread names (`{prefix}-{index}`; default `workforce`).
+    /// The prefix of worker thread names (`{prefix}-{index}`; default
+    /// `workforce`). It must not contain a NUL byte
+    /// ([`BuildError::ThreadName`]); the operating system may shorten long
+    /// names (Linux keeps 15 bytes).
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.settings.thread_name = prefix.into();
         self
@@ -380,6 +398,14 @@ impl<T: Send + 'static> Builder<T> {
                 max: MAX_WORKERS,
             });
         }
+        // The pool's own bound first: it is the tighter one for every item type
+        // smaller than terabytes, and it does not depend on the type.
+        if self.settings.batch_size > MAX_BATCH_SIZE {
+            return Err(BuildError::BatchTooLarge {
+                batch_size: self.settings.batch_size,
+                max: MAX_BATCH_SIZE,
+            });
+        }
         // Validates the batch size the same way the submitters' batchers will.
         Batcher::<T>::new(self.settings.batch_size)?;
         let capacity = match self.settings.capacity {
@@ -410,6 +436,14 @@ impl<T: Send + 'static> Builder<T> {
         }
         if self.settings.error_limit == 0 {
             return Err(BuildError::ZeroErrorLimit);
+        }
+        // `std::thread::Builder::spawn` panics on such a name (it becomes a C
+        // string) instead of returning an error; refusing it here keeps
+        // `build` from panicking on a setting.
+        if self.settings.thread_name.contains('\0') {
+            return Err(BuildError::ThreadName {
+                name: self.settings.thread_name.clone(),
+            });
         }
         Ok(Config {
             n_workers,
