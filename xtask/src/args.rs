@@ -12,13 +12,16 @@ Project automation for the workforce workspace.
 Usage: cargo xtask <COMMAND> [FLAGS]
 
 Commands:
-  lint    rustfmt check, clippy (-D warnings), rustdoc (-D warnings), cargo-deny if installed
-  loom    exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
-  bench   the peer comparison of BENCHMARKS.md (W1-W6 against sequential, rayon,
-          crossbeam-channel, threadpool, std mpsc and thread-per-item) and the pool's
-          idle CPU, wake-up latency and memory
-  ci      lint, tests, doc tests, loom and `bench --quick`; reports every step
-  help    print this help
+  lint      rustfmt check, clippy (-D warnings), rustdoc (-D warnings), cargo-deny if installed
+  loom      exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
+  valgrind  valgrind memcheck over a chosen subset of the pool-core tests (release build)
+  stress    the random-script stress test of pool-core, with a chosen number of scripts
+            and seed (--scripts N, --seed S)
+  bench     the peer comparison of BENCHMARKS.md (W1-W6 against sequential, rayon,
+            crossbeam-channel, threadpool, std mpsc and thread-per-item) and the pool's
+            idle CPU, wake-up latency and memory
+  ci        lint, tests, doc tests, loom, valgrind and `bench --quick`; reports every step
+  help      print this help
 
 Run `cargo xtask <COMMAND> --help` for the flags of one command.";
 
@@ -44,13 +47,82 @@ Run the loom model tests of pool-core.
 
 Usage: cargo xtask loom
 
-Runs `cargo test -p pool-core --release --lib loom` with:
+Runs `cargo test -p pool-core --release --lib loom -- --nocapture` with:
   RUSTFLAGS=\"--cfg loom\"          (appended to any RUSTFLAGS already set)
   LOOM_MAX_PREEMPTIONS=2          (unless already set in the environment)
   CARGO_TARGET_DIR=<target>/loom  (so the normal build cache is not invalidated)
 
+Models (each prints how many interleavings loom explored and how long it took):
+  sleep.rs     no lost wake-up (1 and 2 workers), shutdown drains, keyed inboxes
+               wake their own worker and drain on shutdown
+  capacity.rs  close while workers park, close racing a submit, cancel while a
+               producer waits at capacity (alone and with a draining worker), the
+               counter under 2 producers and 1-2 releasers (capacity 2, and 4 with
+               lingering producers)
+About a minute on 2 cores; a higher LOOM_MAX_PREEMPTIONS explores more and takes
+much longer.
+
 Flags:
   -h, --help    print this help";
+
+/// Help for `cargo xtask valgrind`.
+const VALGRIND_HELP: &str = "\
+Run valgrind memcheck over a subset of the pool-core tests.
+
+Usage: cargo xtask valgrind
+
+Builds the pool-core test binaries with `cargo test -p pool-core --release --no-run`
+(release: faster under valgrind, and the release profile keeps line tables), then runs
+each chosen test binary, one step per binary, under
+  valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible
+           --fair-sched=yes --suppressions=xtask/valgrind.supp <binary> --test-threads=1
+Any memory error or definitely/possibly lost block fails the step. The suppressions
+file holds two entries, each explained there: blocks that std (the main thread's
+handle) and crossbeam-epoch (per-thread records) keep alive on purpose until exit
+behind pointers valgrind cannot follow.
+
+The subset: every test of these targets, which between them hand items, batches,
+errors and panic payloads between threads and drop them on every path (processed,
+failed, refused, cancelled, dropped without wait), keyed and unkeyed. About 40 s of
+valgrind on 2 cores, plus the release build when it is not cached.
+  pool_core (unit tests)          drop_without_wait         panics_are_reported
+  accounting_invariant            cancel_never_hangs        panics_anywhere_are_reported
+  blocked_workers_strand_nothing  layers_compose            refused_items_come_back
+  metrics_in_the_pool             submit_iter_is_submit_per_item    worker_kinds
+Left out:
+  keyed_affinity                  1,000,000-item order checks (paths covered above)
+  settings_are_checked            builder validation only: no threads, no hand-offs
+  random_scripts_keep_the_invariant  ~100 s, and each script's pool is leaked by the
+                                  test itself (its callbacks own the pool's Sender);
+                                  run it with `cargo xtask stress`
+  any test file added later, until it is listed in xtask/src/tasks.rs
+
+Needs valgrind on PATH (`apt-get install valgrind`); fails when it is missing. In
+`cargo xtask ci` the step is skipped when valgrind is missing.
+
+Flags:
+  -h, --help    print this help";
+
+/// Help for `cargo xtask stress`.
+const STRESS_HELP: &str = "\
+Run the random-script stress test of pool-core.
+
+Usage: cargo xtask stress [--scripts N] [--seed S]
+
+Runs `cargo test --release -p pool-core --test random_scripts_keep_the_invariant`,
+which builds pools from random scripts (settings, producers, errors, panics,
+cancellation, close) and checks that every item is accounted for. The flags become
+the environment variables that test reads:
+  --scripts N   WORKFORCE_SCRIPTS=N: run N scripts (N >= 1)
+  --seed S      WORKFORCE_SEED=S: the first seed (a whole number); with --seed alone,
+                only that one script runs (to replay a failure)
+Without flags the test runs its default number of scripts from seed 0 (or what those
+variables already say in the environment). A failing script prints its seed.
+
+Flags:
+      --scripts N   how many scripts to run
+      --seed S      the seed of the first script
+  -h, --help        print this help";
 
 /// Help for `cargo xtask bench`.
 const BENCH_HELP: &str = "\
@@ -110,6 +182,8 @@ Steps:
   cargo test --workspace
   cargo test --workspace --doc
   loom                            see `cargo xtask loom --help`
+  valgrind                        see `cargo xtask valgrind --help` (skipped when
+                                  valgrind is not installed)
   bench --quick                   see `cargo xtask bench --help`
 
 Flags:
@@ -122,6 +196,10 @@ pub(crate) enum Command {
     Lint,
     /// `cargo xtask loom`.
     Loom,
+    /// `cargo xtask valgrind`.
+    Valgrind,
+    /// `cargo xtask stress …`.
+    Stress(StressArgs),
     /// `cargo xtask bench …`.
     Bench(BenchArgs),
     /// `cargo xtask ci`.
@@ -184,6 +262,30 @@ impl BenchArgs {
     }
 }
 
+/// Flags of `cargo xtask stress`: each, when given, becomes an environment
+/// variable of the stress test.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StressArgs {
+    /// How many scripts to run (`WORKFORCE_SCRIPTS`), when given.
+    pub(crate) scripts: Option<u64>,
+    /// The seed of the first script (`WORKFORCE_SEED`), when given.
+    pub(crate) seed: Option<u64>,
+}
+
+impl StressArgs {
+    /// The environment variables to set for the stress test.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = Vec::new();
+        if let Some(scripts) = self.scripts {
+            vars.push(("WORKFORCE_SCRIPTS", scripts.to_string()));
+        }
+        if let Some(seed) = self.seed {
+            vars.push(("WORKFORCE_SEED", seed.to_string()));
+        }
+        vars
+    }
+}
+
 /// Parses the arguments after `cargo xtask`.
 pub(crate) fn parse(raw_args: &[String]) -> anyhow::Result<ParseOutcome> {
     let Some((name, rest)) = raw_args.split_first() else {
@@ -194,13 +296,15 @@ pub(crate) fn parse(raw_args: &[String]) -> anyhow::Result<ParseOutcome> {
         "lint" => LINT_HELP,
         "loom" => LOOM_HELP,
         "ci" => CI_HELP,
+        "valgrind" => VALGRIND_HELP,
+        "stress" => STRESS_HELP,
         "bench" => BENCH_HELP,
         other => bail!("unknown command `{other}`"),
     };
     if rest.iter().any(|arg| arg == "-h" || arg == "--help") {
         return Ok(ParseOutcome::Help(help));
     }
-    if name != "bench"
+    if !matches!(name.as_str(), "bench" | "stress")
         && let Some(extra) = rest.first()
     {
         bail!("`{name}` takes no arguments, got `{extra}` (see `cargo xtask {name} --help`)");
@@ -209,9 +313,49 @@ pub(crate) fn parse(raw_args: &[String]) -> anyhow::Result<ParseOutcome> {
         "lint" => Command::Lint,
         "loom" => Command::Loom,
         "ci" => Command::Ci,
+        "valgrind" => Command::Valgrind,
+        "stress" => Command::Stress(parse_stress(rest)?),
         _ => Command::Bench(parse_bench(rest)?),
     };
     Ok(ParseOutcome::Run(command))
+}
+
+/// Parses the flags of `stress`. Accepts both `--flag value` and `--flag=value`.
+fn parse_stress(rest: &[String]) -> anyhow::Result<StressArgs> {
+    let mut parsed = StressArgs::default();
+    let mut remaining = rest.iter();
+    while let Some(arg) = remaining.next() {
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let value = match inline_value {
+            Some(value) => value,
+            None => match flag {
+                "--scripts" | "--seed" => remaining
+                    .next()
+                    .cloned()
+                    .with_context(|| format!("`{flag}` needs a value (a whole number)"))?,
+                other => {
+                    bail!("unknown flag `{other}` for `stress` (see `cargo xtask stress --help`)")
+                }
+            },
+        };
+        match flag {
+            "--scripts" => {
+                let scripts = parse_positive(flag, &value)?;
+                parsed.scripts = Some(u64::try_from(scripts).context("`--scripts` is too large")?);
+            }
+            "--seed" => {
+                parsed.seed =
+                    Some(value.parse().with_context(|| {
+                        format!("`--seed` expects a whole number, got `{value}`")
+                    })?)
+            }
+            other => bail!("unknown flag `{other}` for `stress` (see `cargo xtask stress --help`)"),
+        }
+    }
+    Ok(parsed)
 }
 
 /// Parses the flags of `bench`. Accepts both `--flag value` and `--flag=value`.
@@ -323,6 +467,27 @@ mod tests {
     }
 
     #[test]
+    fn stress_flags_become_environment_variables() {
+        let outcome =
+            parse(&owned(&["stress", "--scripts=200", "--seed", "7"])).expect("valid flags parse");
+        let ParseOutcome::Run(Command::Stress(stress)) = outcome else {
+            panic!("expected a stress command, got {outcome:?}");
+        };
+        assert_eq!(
+            stress.env(),
+            vec![
+                ("WORKFORCE_SCRIPTS", "200".to_owned()),
+                ("WORKFORCE_SEED", "7".to_owned())
+            ]
+        );
+        let outcome = parse(&owned(&["stress"])).expect("no flags parse");
+        assert_eq!(
+            outcome,
+            ParseOutcome::Run(Command::Stress(StressArgs::default()))
+        );
+    }
+
+    #[test]
     fn every_workload_and_measurement_is_accepted() {
         let cases = [
             ("w3", "W3"),
@@ -340,7 +505,7 @@ mod tests {
 
     #[test]
     fn help_is_offered_for_every_command() {
-        for name in ["lint", "loom", "bench", "ci"] {
+        for name in ["lint", "loom", "valgrind", "stress", "bench", "ci"] {
             let outcome = parse(&owned(&[name, "--help"])).expect("help parses");
             assert!(
                 matches!(outcome, ParseOutcome::Help(_)),
@@ -355,6 +520,11 @@ mod tests {
         assert!(parse(&owned(&["bench", "--workload", "W9"])).is_err());
         assert!(parse(&owned(&["bench", "--workers"])).is_err());
         assert!(parse(&owned(&["lint", "--fix"])).is_err());
+        assert!(parse(&owned(&["valgrind", "--all"])).is_err());
+        assert!(parse(&owned(&["stress", "--scripts", "0"])).is_err());
+        assert!(parse(&owned(&["stress", "--seed", "-1"])).is_err());
+        assert!(parse(&owned(&["stress", "--seed"])).is_err());
+        assert!(parse(&owned(&["stress", "--fast"])).is_err());
         assert!(parse(&owned(&["deploy"])).is_err());
     }
 }

@@ -9,8 +9,12 @@
 //! Commands:
 //! - `lint`: rustfmt, clippy, rustdoc and (when installed) cargo-deny.
 //! - `loom`: the exhaustive `loom` model tests of `pool-core`.
+//! - `valgrind`: valgrind memcheck over a subset of the `pool-core` tests.
+//! - `stress`: the random-script stress test of `pool-core`, with a chosen
+//!   number of scripts and seed.
 //! - `bench`: the peer comparison (`peer-bench` in `benches/`).
-//! - `ci`: all of the above plus the test suites, reporting every step.
+//! - `ci`: all of the above but `stress` plus the test suites, reporting every
+//!   step.
 //!
 //! Only `std` and `anyhow` are used; arguments are parsed by hand.
 
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
     let outcome = match command {
         Command::Lint => tasks::lint_command(),
         Command::Loom => tasks::loom_command(),
+        Command::Valgrind => tasks::valgrind_command(),
+        Command::Stress(stress_args) => tasks::stress_command(&stress_args),
         Command::Bench(bench_args) => tasks::bench_command(&bench_args),
         Command::Ci => tasks::ci_command(),
     };

@@ -5,7 +5,7 @@
 //! error at the very end.
 
 use std::fmt::Write as _;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -65,6 +65,41 @@ impl Steps {
             Err(error) => Status::Failed(format!("could not start: {error}")),
         };
         self.record(name, status, started.elapsed())
+    }
+
+    /// Runs `command` as the step `name` like [`Steps::run`], but captures its
+    /// standard output (its standard error still goes to the terminal).
+    /// Returns the output when the step passed.
+    pub(crate) fn run_captured(&mut self, name: &str, command: &mut Command) -> Option<String> {
+        println!();
+        println!("==> [{}] {name}: {}", self.title, describe(command));
+        let started = Instant::now();
+        let outcome = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output();
+        let (status, stdout) = match outcome {
+            Ok(output) if output.status.success() => (
+                Status::Passed,
+                Some(String::from_utf8_lossy(&output.stdout).into_owned()),
+            ),
+            Ok(output) => (
+                Status::Failed(format!("exited with {}", output.status)),
+                None,
+            ),
+            Err(error) => (Status::Failed(format!("could not start: {error}")), None),
+        };
+        self.record(name, status, started.elapsed());
+        stdout
+    }
+
+    /// Records a step that failed before it could run a command (a missing
+    /// tool, a missing input): prints `message` now and keeps it for the summary.
+    pub(crate) fn fail(&mut self, name: &str, message: &str) {
+        println!();
+        println!("==> [{}] {name}: {message}", self.title);
+        self.record(name, Status::Failed(message.to_owned()), Duration::ZERO);
     }
 
     /// Records a step that was not run: prints `message` in full now and

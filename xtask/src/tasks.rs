@@ -1,18 +1,55 @@
 //! The commands themselves: which cargo invocations each one runs, and how.
 //!
 //! Each command has a building block that adds its steps to a [`Steps`] run
-//! (`lint`, `loom`, `bench`), so `ci` calls exactly the same code as the
-//! stand-alone commands.
+//! (`lint`, `loom`, `valgrind`, `bench`), so `ci` calls exactly the same code
+//! as the stand-alone commands.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::args::BenchArgs;
+use crate::args::{BenchArgs, StressArgs};
 use crate::steps::Steps;
 
 /// Default preemption bound for loom; higher values explode the search space.
 const DEFAULT_LOOM_MAX_PREEMPTIONS: &str = "2";
+
+/// The pool-core test targets run under valgrind, every test in each (see
+/// `cargo xtask valgrind --help` for why these). An explicit list, so a new
+/// slow test file does not quietly lengthen every CI run.
+const VALGRIND_TESTS: &[&str] = &[
+    "pool_core",
+    "accounting_invariant",
+    "blocked_workers_strand_nothing",
+    "cancel_never_hangs",
+    "drop_without_wait",
+    "layers_compose",
+    "metrics_in_the_pool",
+    "panics_anywhere_are_reported",
+    "panics_are_reported",
+    "refused_items_come_back",
+    "submit_iter_is_submit_per_item",
+    "worker_kinds",
+];
+
+/// The memcheck flags (the suppressions file is added by [`valgrind`]). Leaks
+/// of the kinds that are errors by default (definitely and possibly lost) fail
+/// the run, named here so the rule is visible. `--fair-sched` hands valgrind's
+/// one running thread slot to all threads in turn, so a thread that spins or
+/// yields while it waits for another cannot starve it.
+const VALGRIND_FLAGS: &[&str] = &[
+    "--error-exitcode=1",
+    "--leak-check=full",
+    "--errors-for-leak-kinds=definite,possible",
+    "--fair-sched=yes",
+];
+
+/// The suppressions file, relative to the workspace root. It explains each entry.
+const VALGRIND_SUPPRESSIONS: &str = "xtask/valgrind.supp";
+
+/// What to print when valgrind is missing.
+const VALGRIND_MISSING: &str =
+    "valgrind not installed (install it with `apt-get install valgrind` or the like)";
 
 /// What to print when cargo-deny is missing.
 const DENY_MISSING: &str =
@@ -29,6 +66,37 @@ pub(crate) fn lint_command() -> anyhow::Result<()> {
 pub(crate) fn loom_command() -> anyhow::Result<()> {
     let mut steps = Steps::new("loom");
     loom(&mut steps);
+    steps.finish()
+}
+
+/// `cargo xtask valgrind`: fails when valgrind is missing, as it was asked for.
+pub(crate) fn valgrind_command() -> anyhow::Result<()> {
+    let mut steps = Steps::new("valgrind");
+    valgrind(&mut steps, IfMissing::Fail);
+    steps.finish()
+}
+
+/// `cargo xtask stress …`.
+pub(crate) fn stress_command(stress_args: &StressArgs) -> anyhow::Result<()> {
+    let mut steps = Steps::new("stress");
+    let mut command = cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "pool-core",
+        "--test",
+        "random_scripts_keep_the_invariant",
+    ]);
+    let vars = stress_args.env();
+    // Either flag decides both variables, so `--seed S` alone replays exactly
+    // one script even when WORKFORCE_SCRIPTS is set in the environment.
+    if !vars.is_empty() {
+        command
+            .env_remove("WORKFORCE_SCRIPTS")
+            .env_remove("WORKFORCE_SEED");
+    }
+    command.envs(vars);
+    steps.run("stress", &mut command);
     steps.finish()
 }
 
@@ -51,6 +119,7 @@ pub(crate) fn ci_command() -> anyhow::Result<()> {
         &mut cargo(&["test", "-p", "pool-metrics", "--features", "serde"]),
     );
     loom(&mut steps);
+    valgrind(&mut steps, IfMissing::Skip);
     let quick = BenchArgs {
         quick: true,
         ..BenchArgs::default()
@@ -96,7 +165,17 @@ fn lint(steps: &mut Steps, prefix: &str) {
 /// Adds the loom step: the model tests of pool-core, built with `--cfg loom`
 /// into their own target directory so the normal build cache stays valid.
 fn loom(steps: &mut Steps) {
-    let mut command = cargo(&["test", "-p", "pool-core", "--release", "--lib", "loom"]);
+    // `--nocapture` shows each model's line with its iteration count.
+    let mut command = cargo(&[
+        "test",
+        "-p",
+        "pool-core",
+        "--release",
+        "--lib",
+        "loom",
+        "--",
+        "--nocapture",
+    ]);
     let rustflags = match std::env::var("RUSTFLAGS") {
         Ok(existing) if !existing.trim().is_empty() => format!("{existing} --cfg loom"),
         _ => "--cfg loom".to_owned(),
@@ -108,6 +187,96 @@ fn loom(steps: &mut Steps) {
         .env("LOOM_MAX_PREEMPTIONS", preemptions)
         .env("CARGO_TARGET_DIR", target_dir().join("loom"));
     steps.run("loom", &mut command);
+}
+
+/// What to do when a tool a step needs is not installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfMissing {
+    /// Record the step as failed.
+    Fail,
+    /// Record the step as skipped.
+    Skip,
+}
+
+/// Adds the valgrind steps: build the pool-core test binaries (release), then
+/// run each of [`VALGRIND_TESTS`] under memcheck, one step per binary.
+fn valgrind(steps: &mut Steps, if_missing: IfMissing) {
+    if !tool_runs("valgrind", &["--version"]) {
+        match if_missing {
+            IfMissing::Fail => steps.fail("valgrind", VALGRIND_MISSING),
+            IfMissing::Skip => {
+                steps.skip("valgrind", VALGRIND_MISSING, "valgrind not installed");
+            }
+        }
+        return;
+    }
+    let mut build = cargo(&[
+        "test",
+        "-p",
+        "pool-core",
+        "--release",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    let Some(messages) = steps.run_captured("valgrind: build tests", &mut build) else {
+        return;
+    };
+    let binaries = test_executables(&messages);
+    for &target in VALGRIND_TESTS {
+        let name = format!("valgrind: {target}");
+        match binaries.iter().find(|(found, _)| found == target) {
+            Some((_, executable)) => {
+                let mut suppressions = OsString::from("--suppressions=");
+                suppressions.push(workspace_root().join(VALGRIND_SUPPRESSIONS));
+                let mut command = Command::new("valgrind");
+                command
+                    .args(VALGRIND_FLAGS)
+                    .arg(suppressions)
+                    .arg(executable)
+                    .arg("--test-threads=1")
+                    .current_dir(workspace_root().join("crates").join("pool-core"));
+                steps.run(&name, &mut command);
+            }
+            None => steps.fail(
+                &name,
+                &format!("cargo built no test binary named `{target}` (renamed or removed?)"),
+            ),
+        }
+    }
+}
+
+/// The test executables in cargo's JSON messages, as (target name, path).
+/// Only the two string fields are needed, so they are picked out by hand
+/// rather than with a JSON parser: in cargo's compact output, the target's
+/// `name` is the first `"name"` after `"target":{`.
+fn test_executables(messages: &str) -> Vec<(String, PathBuf)> {
+    messages
+        .lines()
+        .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
+        .filter_map(|line| {
+            let executable = json_string_after(line, r#""executable":""#)?;
+            let target = &line[line.find(r#""target":{"#)?..];
+            let name = json_string_after(target, r#""name":""#)?;
+            Some((name, PathBuf::from(executable)))
+        })
+        .collect()
+}
+
+/// The JSON string that follows `key` (which ends with the opening quote) in
+/// `text`, with `\\` and `\"` unescaped; `None` when `key` is absent (as with
+/// `"executable":null`).
+fn json_string_after(text: &str, key: &str) -> Option<String> {
+    let start = text.find(key)? + key.len();
+    let mut value = String::new();
+    let mut chars = text[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(value),
+            '\\' => value.push(chars.next()?),
+            c => value.push(c),
+        }
+    }
+    None
 }
 
 /// Adds the bench step: `peer-bench` in release mode with `bench_args`.
@@ -164,6 +333,16 @@ fn cargo(args: &[&str]) -> Command {
     command
 }
 
+/// Whether `program args` runs successfully (the tool is installed).
+fn tool_runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// Whether `cargo deny --version` runs successfully.
 fn cargo_deny_installed() -> bool {
     cargo(&["deny", "--version"])
@@ -171,4 +350,37 @@ fn cargo_deny_installed() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_executables_are_found_in_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","package_id":"x","target":{"kind":["lib"],"#,
+            r#""crate_types":["lib"],"name":"pool_core","src_path":"/w/src/lib.rs","test":true},"#,
+            r#""profile":{"test":true},"filenames":["/t/deps/pool_core-1"],"#,
+            r#""executable":"/t/deps/pool_core-1","fresh":true}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"y","target":{"kind":["lib"],"#,
+            r#""name":"pool_batch","test":false},"executable":null,"fresh":true}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"kind":["test"],"name":"worker_kinds"},"#,
+            r#""executable":"C:\\t\\worker_kinds-2.exe"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            test_executables(messages),
+            vec![
+                ("pool_core".to_owned(), PathBuf::from("/t/deps/pool_core-1")),
+                (
+                    "worker_kinds".to_owned(),
+                    PathBuf::from(r"C:\t\worker_kinds-2.exe")
+                ),
+            ]
+        );
+    }
 }

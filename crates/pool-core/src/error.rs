@@ -173,6 +173,11 @@ pub enum PanicSite {
     Finish,
     /// In an `on_worker_done` or `on_pool_done` callback.
     Callback,
+    /// In an item's `Drop`, when the pool dropped an item it owned: on cancel,
+    /// without a worker (its maker panicked), or left in its batch by a batch
+    /// worker. The item still counts as dropped (or as processed or failed,
+    /// with its batch); the rest of its batch is still dropped, one at a time.
+    Drop,
 }
 
 impl fmt::Display for PanicSite {
@@ -182,6 +187,7 @@ impl fmt::Display for PanicSite {
             PanicSite::Maker => "maker",
             PanicSite::Finish => "finish",
             PanicSite::Callback => "callback",
+            PanicSite::Drop => "dropping an item",
         })
     }
 }

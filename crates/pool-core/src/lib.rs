@@ -44,8 +44,9 @@
 //! batch, workers give it back in bulk) and the exit condition (workers leave when
 //! the pool is closed and nothing is in flight). Idle workers spin briefly and then
 //! park; a producer wakes one only if some sleep, which costs one atomic load when
-//! none do. The protocols and their proofs sit beside the code in `sleep.rs` and
-//! `shared.rs`.
+//! none do. The protocols and their proofs sit beside the code: sleeping and
+//! waking in `sleep.rs`, the capacity counter, close and lingering producers in
+//! `capacity.rs`; each has loom models (`cargo xtask loom`).
 //!
 //! A keyed pool ([`Builder::chunk_by`]) gives each worker an inbox of its own
 //! instead: the submitter routes each item with `pool_chunk::Router`, fills one
@@ -65,6 +66,7 @@
 #![deny(missing_docs)]
 
 mod cancel;
+mod capacity;
 mod error;
 mod layer;
 mod pool;
@@ -73,6 +75,7 @@ mod run;
 mod shared;
 mod sleep;
 mod submit;
+mod sync;
 mod worker;
 
 pub use cancel::CancelToken;

@@ -266,7 +266,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
         mut self,
         callback: impl Fn(WorkerId, &WorkerCounts) + Send + Sync + 'static,
     ) -> Self {
-        self.settings.on_worker_done = Some(Box::new(callback));
+        self.settings.on_worker_done = Some(Arc::new(callback));
         self
     }
 
@@ -753,6 +753,7 @@ impl<T: Send + 'static> Pool<T> {
                     .record_panic(WorkerId(0), PanicSite::Work, payload, false);
             }
         }
+        self.shared.drop_worker_done_callback();
         let shared = &self.shared;
         let workers: Vec<WorkerReport> = shared
             .metrics
@@ -784,7 +785,7 @@ impl<T: Send + 'static> Pool<T> {
             submitted: shared.submitted(),
             processed: sum(|counts| counts.processed),
             failed: sum(|counts| counts.failed),
-            dropped: sum(|counts| counts.dropped) + shared.producer_dropped(),
+            dropped: sum(|counts| counts.dropped),
             workers,
             errors,
             error_count,

@@ -99,8 +99,7 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
         let mut items = batch.drain(..);
         while let Some(item) = items.next() {
             if cancelled.load(Relaxed) {
-                // The rest of the batch is dropped with `items`.
-                dropped = 1 + items.len() as u64;
+                dropped = drop_items(shared, ctx, std::iter::once(item).chain(items.by_ref()));
                 break;
             }
             if self.call(ctx, item, shared) {
@@ -143,14 +142,15 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
     fn many(&mut self, ctx: &Ctx, batch: &mut Vec<T>, shared: &Shared<T>, out: &mut ShardWriter) {
         let n_items = batch.len() as u64;
         if shared.token.is_cancelled() {
-            batch.clear();
+            drop_items(shared, ctx, batch.drain(..));
             out.add_dropped(n_items);
             return;
         }
         let outcome = timed(out, || {
             catch_unwind(AssertUnwindSafe(|| self.worker.work_batch(ctx, batch)))
         });
-        batch.clear();
+        // What the batch worker left in the batch is part of the batch's count.
+        drop_items(shared, ctx, batch.drain(..));
         if succeeded(shared, ctx, outcome) {
             out.add_processed(n_items);
         } else {
@@ -316,7 +316,7 @@ pub(crate) fn worker_main<T, P>(
     }
     // The worker's own `Drop` is user code too.
     shared.guard(ctx.worker, PanicSite::Finish, || drop(processor));
-    if let Some(callback) = &shared.on_worker_done {
+    if let Some(callback) = shared.worker_done_callback() {
         let counts = ctx.counts();
         shared.guard(ctx.worker, PanicSite::Callback, || {
             callback(ctx.worker, &counts)
@@ -326,6 +326,26 @@ pub(crate) fn worker_main<T, P>(
         out.set_wrap_up(started.elapsed());
     }
     out.flush_latency();
+}
+
+/// Drops items the pool owns, one at a time, each under `catch_unwind`, and
+/// returns how many. A panicking `Drop` is recorded (`PanicSite::Drop`) and the
+/// rest are still dropped: a worker thread never dies of an item's `Drop`
+/// (which would leave its items uncounted and the pool waiting for them), and
+/// no `Drop` runs while another one's panic unwinds (which would abort).
+/// Types without drop glue skip the loop entirely.
+fn drop_items<T>(shared: &Shared<T>, ctx: &Ctx, items: impl Iterator<Item = T>) -> u64 {
+    if !std::mem::needs_drop::<T>() {
+        return items.count() as u64;
+    }
+    let mut n_items = 0;
+    for item in items {
+        n_items += 1;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(item))) {
+            shared.record_panic(ctx.worker, PanicSite::Drop, payload, false);
+        }
+    }
+    n_items
 }
 
 /// Runs one job and returns how many items it held.
@@ -344,8 +364,7 @@ fn run_job<T, P: Processor<T>>(
                     processor.one(ctx, item, shared, out);
                 }
                 _ => {
-                    drop(item);
-                    out.add_dropped(1);
+                    out.add_dropped(drop_items(shared, ctx, std::iter::once(item)));
                 }
             }
             1
@@ -355,8 +374,7 @@ fn run_job<T, P: Processor<T>>(
             match processor {
                 Some(processor) => processor.many(ctx, &mut batch, shared, out),
                 None => {
-                    batch.clear();
-                    out.add_dropped(n_items as u64);
+                    out.add_dropped(drop_items(shared, ctx, batch.drain(..)));
                 }
             }
             // A full recycle queue just means enough spares exist; drop this one.

@@ -1,30 +1,15 @@
 //! The state all threads of one pool share: queues, sleep slots, the capacity
-//! counter, the cancellation token and the error store.
+//! gate, the cancellation token and the error store.
 //!
-//! # Close, cancel and capacity: one counter
-//!
-//! `in_flight` counts items that a producer has reserved and no worker has
-//! finished. It is the capacity bound and the exit condition at once:
-//! - a producer reserves `k` items with a `SeqCst` CAS that keeps
-//!   `in_flight <= capacity`, and only then reads `closed` and the cancel flag
-//!   (`SeqCst`); if either is set it releases the `k` and hands the items back;
-//! - a worker exits only when `closed && in_flight == 0`.
-//!
-//! If a producer's reservation lands after a worker read `in_flight == 0`, the
-//! single `SeqCst` order puts the producer's read of `closed` after the close, so
-//! it backs out: no item is ever pushed into a pool whose workers have left.
-//! Reserved items are always pushed (or, when cancelled, dropped and counted), so
-//! workers never wait for an item that will not come.
-//!
-//! Workers release capacity in bulk (every `release_every` items and always before
-//! going idle), so the counter is touched once per batch, not per item. A release
-//! that brings the count to zero on a closed pool wakes every worker so they exit.
+//! The capacity protocol (the `in_flight` counter that is both the bound and
+//! the exit condition, close, and the producers' gate) lives in `capacity.rs`
+//! with its proof and its loom models; this file wires it to the queues, the
+//! sleeping workers and the cancellation token.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_queue::ArrayQueue;
@@ -33,6 +18,7 @@ use crossbeam_utils::CachePadded;
 use pool_chunk::Router;
 
 use crate::cancel::OnCancel;
+use crate::capacity::{Capacity, Surroundings};
 use crate::error::panic_message;
 use pool_metrics::Metrics;
 
@@ -40,46 +26,13 @@ use crate::report::WorkerCounts;
 use crate::sleep::Sleep;
 use crate::{CancelToken, PanicSite, PoolError, WorkerId};
 
-/// The longest a producer that sees room lingers for the pool to drain to its
-/// low-water mark (see `Shared::wait_for_room`).
-const LINGER: Duration = Duration::from_micros(500);
-
 /// A unit in the queues: a lone item (no allocation) or a batch.
 pub(crate) enum Job<T> {
     One(T),
     Many(Vec<T>),
 }
 
-/// How long a producer may wait for capacity.
-#[derive(Clone, Copy)]
-pub(crate) enum Wait {
-    No,
-    Until(Instant),
-    Forever,
-}
-
-impl Wait {
-    pub(crate) fn timeout(timeout: Duration) -> Wait {
-        match Instant::now().checked_add(timeout) {
-            Some(deadline) => Wait::Until(deadline),
-            None => Wait::Forever,
-        }
-    }
-}
-
-/// Why a reservation failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    Full,
-    Closed,
-    Cancelled,
-}
-
-/// The counters producers write: kept apart from the workers' shards.
-struct Flow {
-    in_flight: AtomicUsize,
-    submitted: AtomicU64,
-}
+pub(crate) use crate::capacity::{Refusal, Wait};
 
 /// Errors and the first panic payload, behind a lock taken only on failure.
 #[derive(Default)]
@@ -100,7 +53,7 @@ pub(crate) struct Config {
     pub(crate) metrics_mode: crate::MetricsMode,
 }
 
-pub(crate) type WorkerDoneFn = Box<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
+pub(crate) type WorkerDoneFn = Arc<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
 
 /// Routes an item: computes its key and asks the router for the worker. One
 /// monomorphised function, so the key function, the hash and the jump inline
@@ -154,16 +107,9 @@ pub(crate) struct Shared<T> {
     /// Set for pools built with `chunk_by`: then every item is keyed.
     pub(crate) keyed: Option<Keyed<T>>,
     pub(crate) sleep: Sleep,
-    flow: CachePadded<Flow>,
-    closed: CachePadded<AtomicBool>,
-    /// Items accepted by a producer and then dropped because the pool was
-    /// cancelled before the producer could push them.
-    producer_dropped: AtomicU64,
-    waiting_producers: AtomicUsize,
-    /// Waiting producers that found no room at all (a subset of the above).
-    full_waiters: AtomicUsize,
-    gate: Mutex<()>,
-    gate_signal: Condvar,
+    /// The capacity counter, the closed flag, the producers' gate, and the
+    /// count of accepted items.
+    capacity: Capacity,
     pub(crate) token: CancelToken,
     pub(crate) recycle: ArrayQueue<Vec<T>>,
     /// One shard per worker: counts, times, latencies, custom counters.
@@ -172,7 +118,10 @@ pub(crate) struct Shared<T> {
     /// Every error recorded, kept or not; readable without the lock, so a
     /// live snapshot never waits for a worker that records an error.
     error_total: AtomicU64,
-    pub(crate) on_worker_done: Option<WorkerDoneFn>,
+    /// Taken out once every worker has finished (`Pool::shut_down`): a
+    /// callback may own a `Sender` to this very pool, and that cycle would
+    /// keep the pool's memory alive forever.
+    on_worker_done: Mutex<Option<WorkerDoneFn>>,
 }
 
 impl<T> Shared<T> {
@@ -193,16 +142,7 @@ impl<T> Shared<T> {
             stealers: stealers.into_boxed_slice(),
             keyed,
             sleep,
-            flow: CachePadded::new(Flow {
-                in_flight: AtomicUsize::new(0),
-                submitted: AtomicU64::new(0),
-            }),
-            closed: CachePadded::new(AtomicBool::new(false)),
-            producer_dropped: AtomicU64::new(0),
-            waiting_producers: AtomicUsize::new(0),
-            full_waiters: AtomicUsize::new(0),
-            gate: Mutex::new(()),
-            gate_signal: Condvar::new(),
+            capacity: Capacity::new(config.capacity, config.batch_size),
             token,
             recycle: ArrayQueue::new(recycle_slots),
             metrics: Metrics::with_latency(
@@ -211,7 +151,7 @@ impl<T> Shared<T> {
             ),
             errors: Mutex::new(ErrorStore::default()),
             error_total: AtomicU64::new(0),
-            on_worker_done,
+            on_worker_done: Mutex::new(on_worker_done),
             config,
         }
     }
@@ -219,45 +159,28 @@ impl<T> Shared<T> {
     /// Whether no new input is accepted (closed, waited, dropped or cancelled).
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(SeqCst)
+        self.capacity.is_closed()
     }
 
-    /// A cheap early refusal for the submit paths; the authoritative check is the
-    /// one after the reservation. One load per item: cancelling the pool also
-    /// closes it (the pool listens to its token, and `cancel` tells listeners
-    /// before it returns), so `closed` covers both, and the token is read only
-    /// to say which.
+    /// A cheap early refusal for the submit paths (see
+    /// [`Capacity::refuses_quickly`]).
     #[inline]
     pub(crate) fn refuses_quickly(&self) -> Option<Refusal> {
-        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
-            Some(self.refusal())
-        } else {
-            None
-        }
-    }
-
-    /// Why a closed pool refuses.
-    #[cold]
-    fn refusal(&self) -> Refusal {
-        if self.token.is_cancelled() {
-            Refusal::Cancelled
-        } else {
-            Refusal::Closed
-        }
+        self.capacity.refuses_quickly(self)
     }
 
     /// Workers may exit: no input will come and every reserved item is finished.
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        self.closed.load(SeqCst) && self.flow.in_flight.load(SeqCst) == 0
+        self.capacity.is_done()
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.flow.in_flight.load(SeqCst)
+        self.capacity.in_flight()
     }
 
     pub(crate) fn submitted(&self) -> u64 {
-        self.flow.submitted.load(SeqCst)
+        self.capacity.submitted()
     }
 
     /// Errors recorded so far (item errors, finish errors, panics).
@@ -265,197 +188,60 @@ impl<T> Shared<T> {
         self.error_total.load(SeqCst)
     }
 
-    /// The merged metrics, with the items producers dropped (accepted, then
-    /// cancelled before the push) counted as dropped, like the report does.
+    /// The merged metrics.
     pub(crate) fn stats(&self, total_time: std::time::Duration) -> pool_metrics::Stats {
-        let mut stats = self.metrics.stats_with_total(total_time);
-        stats.dropped = stats.dropped.wrapping_add(self.producer_dropped());
-        stats
+        self.metrics.stats_with_total(total_time)
     }
 
-    pub(crate) fn producer_dropped(&self) -> u64 {
-        self.producer_dropped.load(SeqCst)
+    /// The `on_worker_done` callback, if any and not yet taken out.
+    pub(crate) fn worker_done_callback(&self) -> Option<WorkerDoneFn> {
+        self.on_worker_done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the `on_worker_done` callback; call once every worker finished.
+    pub(crate) fn drop_worker_done_callback(&self) {
+        let callback = self
+            .on_worker_done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Dropped outside the lock: its captures may be anything, this pool's
+        // own `Sender` included.
+        drop(callback);
     }
 
     /// Counts `n` items as accepted. Called before they are pushed, so the count is
     /// complete by the time a worker can finish them.
     #[inline]
     pub(crate) fn count_submitted(&self, n: u64) {
-        self.flow.submitted.fetch_add(n, SeqCst);
-    }
-
-    /// Counts `n` accepted items that were dropped before they could be pushed.
-    pub(crate) fn count_producer_dropped(&self, n: u64) {
-        self.producer_dropped.fetch_add(n, SeqCst);
+        self.capacity.count_submitted(n);
     }
 
     /// Reserves room for `k` items, waiting as `wait` allows.
-    pub(crate) fn reserve(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
-        loop {
-            let mut current = self.flow.in_flight.load(SeqCst);
-            while current + k <= self.config.capacity {
-                match self.flow.in_flight.compare_exchange_weak(
-                    current,
-                    current + k,
-                    SeqCst,
-                    SeqCst,
-                ) {
-                    Ok(_) => {
-                        let refusal = if self.token.is_cancelled() {
-                            Some(Refusal::Cancelled)
-                        } else if self.closed.load(SeqCst) {
-                            Some(Refusal::Closed)
-                        } else {
-                            None
-                        };
-                        return match refusal {
-                            Some(refusal) => {
-                                self.release(k);
-                                Err(refusal)
-                            }
-                            None => Ok(()),
-                        };
-                    }
-                    Err(actual) => current = actual,
-                }
-            }
-            if let Some(refusal) = self.refuses_quickly() {
-                return Err(refusal);
-            }
-            match wait {
-                Wait::No => return Err(Refusal::Full),
-                Wait::Until(_) | Wait::Forever => self.wait_for_room(k, wait)?,
-            }
-        }
-    }
-
-    /// Blocks until `k` items might fit, the deadline passes, or the pool closes.
-    ///
-    /// # Hysteresis
-    ///
-    /// Waking the producer for every release costs two context switches and a
-    /// futex call per release; on a machine with as many workers as cores the
-    /// woken producer also preempts a worker. So a producer that finds room, but
-    /// the pool still above its low-water mark (see [`Shared::low_water`]),
-    /// lingers for at most [`LINGER`] before it takes the room: the pool has
-    /// plenty of queued work meanwhile, and the wake-up at the low-water mark
-    /// lets it refill half the pool at once. It stops lingering at once when a
-    /// worker runs out of work (see [`Shared::wake_producers_if_waiting`]), so
-    /// a pool never idles while a producer waits. Room is never withheld for
-    /// longer than `LINGER`: workers that hold items for long (or forever,
-    /// waiting for this very producer) cannot stall it.
-    #[cold]
-    fn wait_for_room(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
-        let deadline = match wait {
-            Wait::No => return Err(Refusal::Full),
-            Wait::Until(deadline) => Some(deadline),
-            Wait::Forever => None,
-        };
-        let mut guard = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
-        self.waiting_producers.fetch_add(1, SeqCst);
-        let mut linger_until: Option<Instant> = None;
-        let outcome = loop {
-            if self.token.is_cancelled() {
-                break Err(Refusal::Cancelled);
-            }
-            if self.closed.load(SeqCst) {
-                break Err(Refusal::Closed);
-            }
-            // Counted as a full waiter before reading the count: a release
-            // that this read misses then sees the count and wakes us.
-            self.full_waiters.fetch_add(1, SeqCst);
-            let in_flight = self.flow.in_flight.load(SeqCst);
-            let has_room = in_flight + k <= self.config.capacity;
-            if has_room {
-                self.full_waiters.fetch_sub(1, SeqCst);
-                if in_flight <= self.low_water() {
-                    break Ok(());
-                }
-            }
-            let now = Instant::now();
-            // With room: linger (see above). Without: any release may bring
-            // room, and releases wake full waiters.
-            let until = if has_room {
-                let linger = *linger_until.get_or_insert(now + LINGER);
-                if now >= linger {
-                    break Ok(());
-                }
-                Some(deadline.map_or(linger, |deadline| deadline.min(linger)))
-            } else {
-                deadline
-            };
-            guard = match until {
-                Some(until) if now >= until => {
-                    if !has_room {
-                        self.full_waiters.fetch_sub(1, SeqCst);
-                    }
-                    // The caller's deadline passed (lingering never outlasts it).
-                    break if has_room { Ok(()) } else { Err(Refusal::Full) };
-                }
-                Some(until) => {
-                    self.gate_signal
-                        .wait_timeout(guard, until - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-                None => self
-                    .gate_signal
-                    .wait(guard)
-                    .unwrap_or_else(PoisonError::into_inner),
-            };
-            if !has_room {
-                self.full_waiters.fetch_sub(1, SeqCst);
-            }
-        };
-        self.waiting_producers.fetch_sub(1, SeqCst);
-        outcome
-    }
-
-    /// The in-flight count at or below which every waiting producer is woken:
-    /// room for at least half the pool, and for any one reservation (`k` is at
-    /// most the batch size).
     #[inline]
-    fn low_water(&self) -> usize {
-        let capacity = self.config.capacity;
-        capacity - self.config.batch_size.max(capacity / 2)
+    pub(crate) fn reserve(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
+        self.capacity.reserve(k, wait, self)
     }
 
     /// Wakes waiting producers, lingering ones included: called by a worker
     /// that found no work, so the pool needs input now.
     #[inline]
     pub(crate) fn wake_producers_if_waiting(&self) {
-        if self.waiting_producers.load(SeqCst) > 0 {
-            self.wake_producers();
-        }
+        self.capacity.wake_producers_if_waiting();
     }
 
     /// Gives back room for `k` finished (or backed-out) items.
+    #[inline]
     pub(crate) fn release(&self, k: usize) {
-        let previous = self.flow.in_flight.fetch_sub(k, SeqCst);
-        debug_assert!(previous >= k, "released more than reserved");
-        // Producers that found no room wait for any release; lingering ones
-        // (they saw room) only for the low-water mark. See `wait_for_room`.
-        if self.waiting_producers.load(SeqCst) > 0
-            && (self.full_waiters.load(SeqCst) > 0 || previous - k <= self.low_water())
-        {
-            self.wake_producers();
-        }
-        if previous == k && self.closed.load(SeqCst) {
-            self.sleep.notify_all();
-        }
-    }
-
-    #[cold]
-    fn wake_producers(&self) {
-        let _guard = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
-        self.gate_signal.notify_all();
+        self.capacity.release(k, self);
     }
 
     /// Stops accepting input and wakes everyone so they can drain and exit.
     pub(crate) fn close(&self) {
-        self.closed.store(true, SeqCst);
-        self.sleep.notify_all();
-        self.wake_producers();
+        self.capacity.close(self);
     }
 
     /// Publishes an unkeyed job and wakes a sleeper if there is one.
@@ -606,6 +392,17 @@ impl<T> Shared<T> {
                 None
             }
         }
+    }
+}
+
+impl<T> Surroundings for Shared<T> {
+    #[inline]
+    fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    fn wake_workers(&self) {
+        self.sleep.notify_all();
     }
 }
 

@@ -37,25 +37,11 @@
 //! the same argument covers shutdown. The `loom` model at the bottom of this file
 //! checks the protocol exhaustively for two workers and one producer.
 
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::SeqCst};
-
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::SeqCst};
-
 use crossbeam_utils::CachePadded;
 
-/// Loom treats `SeqCst` loads and stores as `AcqRel` (its README, "Unsupported
-/// features"), so it would report the store-buffering pattern above as a lost
-/// wake-up although the C11 model forbids it for `SeqCst` accesses (and x86's
-/// locked instructions do too). Under loom, a `SeqCst` fence, which loom does
-/// model, restores the guarantee the real code gets from its `SeqCst` accesses;
-/// in normal builds this is nothing, so the producer's hot path stays one load.
-#[inline(always)]
-fn seq_cst_point() {
-    #[cfg(loom)]
-    loom::sync::atomic::fence(SeqCst);
-}
+// Under loom, `seq_cst_point` is a fence that gives loom the `SeqCst` guarantee
+// the protocol above relies on (see its comment); otherwise it is nothing.
+use crate::sync::{AtomicU8, AtomicUsize, SeqCst, seq_cst_point};
 
 const AWAKE: u8 = 0;
 const SLEEPING: u8 = 1;
@@ -273,6 +259,7 @@ mod loom_tests {
     //! it leaves every thread blocked, which loom reports as a deadlock.
 
     use super::*;
+    use crate::sync::check_model;
     use loom::sync::atomic::{AtomicBool, AtomicUsize};
     use loom::sync::{Arc, Condvar, Mutex};
 
@@ -343,12 +330,13 @@ mod loom_tests {
     /// Runs `n_workers` workers and one producer pushing one item per entry of
     /// `targets` (a worker index in keyed mode, a wake-up hint otherwise).
     fn run_model(
+        name: &'static str,
         n_workers: usize,
         keyed: bool,
         targets: &'static [usize],
         wake_before_close: bool,
     ) {
-        loom::model(move || {
+        check_model(name, move || {
             let parkers: Vec<Parker> = (0..n_workers).map(|_| Parker::new()).collect();
             let unparkers = parkers.iter().map(unparker_of).collect();
             let n_queues = if keyed { n_workers } else { 1 };
@@ -398,31 +386,31 @@ mod loom_tests {
 
     #[test]
     fn loom_one_worker_no_lost_wakeup() {
-        run_model(1, false, &[0, 1], true);
+        run_model("one_worker_no_lost_wakeup", 1, false, &[0, 1], true);
     }
 
     #[test]
     fn loom_two_workers_no_lost_wakeup() {
-        run_model(2, false, &[0, 1], true);
+        run_model("two_workers_no_lost_wakeup", 2, false, &[0, 1], true);
     }
 
     #[test]
     fn loom_two_workers_shutdown_drains() {
-        run_model(2, false, &[0, 1, 2], false);
+        run_model("two_workers_shutdown_drains", 2, false, &[0, 1, 2], false);
     }
 
     #[test]
     fn loom_keyed_wakes_the_target_worker() {
-        run_model(2, true, &[1, 1], true);
+        run_model("keyed_wakes_the_target_worker", 2, true, &[1, 1], true);
     }
 
     #[test]
     fn loom_keyed_items_for_both_workers() {
-        run_model(2, true, &[0, 1], true);
+        run_model("keyed_items_for_both_workers", 2, true, &[0, 1], true);
     }
 
     #[test]
     fn loom_keyed_shutdown_drains() {
-        run_model(2, true, &[1, 0], false);
+        run_model("keyed_shutdown_drains", 2, true, &[1, 0], false);
     }
 }

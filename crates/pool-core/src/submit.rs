@@ -330,19 +330,14 @@ impl<'pool, T> Submitter<'pool, T> {
     /// in a keyed pool or to the shared queue otherwise. Once per batch, so out
     /// of line: the per-item path stays small.
     #[inline(never)]
-    fn push_batch(&mut self, target: usize, mut batch: Vec<T>) {
+    fn push_batch(&mut self, target: usize, batch: Vec<T>) {
         let shared = self.shared;
         // Counted before the push, so `submitted` is complete when they finish.
         shared.count_submitted(batch.len() as u64);
         let batcher = &mut self.batchers[target];
-        if shared.token.is_cancelled() {
-            let n_items = batch.len();
-            batch.clear();
-            shared.count_producer_dropped(n_items as u64);
-            shared.release(n_items);
-            batcher.recycle(batch);
-            return;
-        }
+        // Pushed even when the pool was cancelled: the workers drop and count
+        // it (they are still there, its reserved room keeps them), on the one
+        // path that survives items whose `Drop` panics (see `run::drop_items`).
         match &shared.keyed {
             Some(keyed) => shared.push_to(keyed, Job::Many(batch), target),
             None => shared.push(Job::Many(batch), self.hint),
