@@ -677,8 +677,9 @@ mod tests {
                 );
             }
         }
-        // 14 implementations: 13 x (5 + warm-up) + thread per item x 3.
-        assert_eq!(overhead.runs(), 13 * 6 + 3);
+        // 16 implementations: 15 x (5 + warm-up) + thread per item x 3.
+        assert_eq!(overhead.entries.len(), 16);
+        assert_eq!(overhead.runs(), 15 * 6 + 3);
         assert!(
             overhead
                 .notes
