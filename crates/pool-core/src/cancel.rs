@@ -17,6 +17,12 @@ struct Inner {
     /// Signalled (under the `listeners` lock) when the token is cancelled, for
     /// threads in [`CancelToken::wait_timeout`].
     cancelled_signal: Condvar,
+    /// The parent of a child token, kept alive by it. A parent holds its
+    /// children only weakly (a dropped child must not pile up in its list), so
+    /// without this a chain `root -> child -> grandchild` broke as soon as
+    /// nobody held `child`: `root.cancel()` then never reached the grandchild.
+    /// `builder.cancel_token(service.child())` is exactly that chain.
+    _parent: Option<Arc<Inner>>,
 }
 
 impl OnCancel for Inner {
@@ -63,11 +69,16 @@ impl fmt::Debug for CancelToken {
 impl CancelToken {
     /// A token that is not cancelled.
     pub fn new() -> Self {
+        Self::with_parent(None)
+    }
+
+    fn with_parent(parent: Option<Arc<Inner>>) -> Self {
         CancelToken {
             inner: Arc::new(Inner {
                 cancelled: AtomicBool::new(false),
                 listeners: Mutex::new(Vec::new()),
                 cancelled_signal: Condvar::new(),
+                _parent: parent,
             }),
         }
     }
@@ -146,7 +157,7 @@ impl CancelToken {
 
     /// A new token that is cancelled when this one is (but not the other way round).
     pub fn child(&self) -> CancelToken {
-        let child = CancelToken::new();
+        let child = CancelToken::with_parent(Some(Arc::clone(&self.inner)));
         let weak: Weak<dyn OnCancel> = Arc::downgrade(&child.inner) as Weak<dyn OnCancel>;
         self.subscribe(weak);
         child
@@ -223,6 +234,16 @@ mod tests {
             root.cancel();
             assert!(waiter.join().expect("waiter thread"));
         });
+    }
+
+    #[test]
+    fn a_chain_holds_when_nobody_keeps_the_middle_token() {
+        let root = CancelToken::new();
+        // The middle token is dropped at once, as in
+        // `builder.cancel_token(service.child())`.
+        let grandchild = root.child().child();
+        root.cancel();
+        assert!(grandchild.is_cancelled());
     }
 
     #[test]

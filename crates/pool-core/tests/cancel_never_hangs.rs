@@ -66,13 +66,13 @@ fn a_parent_token_cancels_several_pools() {
     let parent = CancelToken::new();
     let gate = Gate::default();
     let in_hand = Arc::new(AtomicU64::new(0));
-    let make = |gate: Gate| {
+    let make = |gate: Gate, token: CancelToken| {
         let in_hand = Arc::clone(&in_hand);
         Pool::builder()
             .workers(1)
             .batch_size(1)
             .capacity(100)
-            .cancel_token(parent.clone())
+            .cancel_token(token)
             .build(move |ctx: &Ctx, _item: u64| {
                 in_hand.fetch_add(1, SeqCst);
                 gate.wait();
@@ -81,7 +81,12 @@ fn a_parent_token_cancels_several_pools() {
             })
             .expect("valid settings")
     };
-    let pools = [make(gate.clone()), make(gate.clone())];
+    // The parent itself, and a child of it that nobody else holds (the link
+    // from the parent must survive the child token being dropped).
+    let pools = [
+        make(gate.clone(), parent.clone()),
+        make(gate.clone(), parent.child()),
+    ];
     for pool in &pools {
         let mut submitter = pool.submitter();
         for item in 0..50 {
