@@ -118,6 +118,20 @@ pub(crate) fn ci_command() -> anyhow::Result<()> {
         "test: serde feature",
         &mut cargo(&["test", "-p", "pool-metrics", "--features", "serde"]),
     );
+    // pool-core's `tracing` feature: clippy above checks it (`--all-features`);
+    // its test installs a global subscriber, so it is a binary of its own.
+    steps.run(
+        "test: tracing feature",
+        &mut cargo(&[
+            "test",
+            "-p",
+            "pool-core",
+            "--features",
+            "tracing",
+            "--test",
+            "tracing_feature",
+        ]),
+    );
     loom(&mut steps);
     valgrind(&mut steps, IfMissing::Skip);
     let quick = BenchArgs {

@@ -62,6 +62,48 @@
 //!   [`PoolError::Panicked`]), on cancel while producers are blocked, or on drop
 //!   without `wait`.
 //! - **Bad settings fail at build** with a [`BuildError`] that names the setting.
+//!
+//! # Tracing
+//!
+//! With the `tracing` feature (off by default; `workforce/tracing` in the
+//! facade) the pool reports to whatever [`tracing`](https://docs.rs/tracing)
+//! subscriber is installed. Every span and event has the target `pool_core`,
+//! so `RUST_LOG=pool_core=debug` (with `EnvFilter`) shows them all.
+//!
+//! | What | Kind, name | Level | Fields |
+//! |---|---|---|---|
+//! | a worker thread's life: maker, jobs, `finish`, callback | span `worker` | INFO | `worker` |
+//! | one batch, processed or dropped | span `batch` | DEBUG | `worker`, `n_items` |
+//! | an item (or a batch worker's batch) failed | event "work failed" | WARN | `worker`, `site = "work"`, `error` |
+//! | a worker's `finish` failed | event "finish failed" | ERROR | `worker`, `site = "finish"`, `error` |
+//! | user code panicked (caught) | event "panic caught" | ERROR | `worker`, `site`, `panic` |
+//! | a worker leaves | event "worker finished" | DEBUG | `worker`, `processed`, `failed`, `dropped` |
+//! | the pool was cancelled, once | event "pool cancelled" | INFO | `submitted`, `in_flight` |
+//! | the pool stopped taking input, once | event "pool closed" | DEBUG | `submitted` |
+//!
+//! `worker` is the worker's index ([`WorkerId::index`]). `error` is the
+//! worker's error as a `dyn Error` (subscribers can walk its sources); `panic`
+//! is the payload's text as in [`PoolError::Panicked`]; `site` is `work`,
+//! `maker`, `finish`, `callback` or `drop` (the [`PanicSite`]). An event is
+//! emitted for every error, also past [`Builder::error_limit`], which bounds
+//! only what the report keeps. Error events happen inside the `worker` span
+//! (and the `batch` span when a batch was running). The cancel and close
+//! events come from the thread that cancelled or closed the pool. Worker spans
+//! are roots: the worker threads do not know the span their pool was built in.
+//!
+//! Lone items (`batch_size(1)`, [`Sender::send`]) get no span of their own:
+//! that is where a span per item would cost most, relative to the item, and
+//! a worker that wants one can open it in its own `work`.
+//!
+//! **Cost.** Without the feature none of this is compiled in: the worker
+//! loop's machine code is the same as before the feature existed. With it and
+//! no subscriber (or one that filters `pool_core` out), each batch pays a
+//! check of tracing's cached level and callsite interest; errors, panics and
+//! the per-thread and per-pool events are rare. With a subscriber that records
+//! `batch` spans, the subscriber's cost per span is paid once per batch, never
+//! per item. A subscriber must be global (`set_global_default`) to see the
+//! worker threads: a thread-local default (`with_default`) covers only the
+//! thread that set it.
 
 #![deny(missing_docs)]
 
@@ -76,6 +118,7 @@ mod shared;
 mod sleep;
 mod submit;
 mod sync;
+mod trace;
 mod worker;
 
 pub use cancel::CancelToken;

@@ -12,6 +12,7 @@ use pool_metrics::ShardWriter;
 
 use crate::shared::{Job, Shared};
 use crate::sleep::Parker;
+use crate::trace;
 use crate::{BatchWorker, BoxError, Ctx, MetricsMode, PanicSite, PoolError, Worker, WorkerId};
 
 /// How a worker thread turns jobs into outcomes. One implementation for per-item
@@ -236,6 +237,10 @@ pub(crate) fn worker_main<T, P>(
 ) where
     P: Processor<T>,
 {
+    // Entered for the thread's whole life, so the maker's, `finish`'s and the
+    // callback's events fall in it too. Without the `tracing` feature this and
+    // every other `trace` hook compile to nothing.
+    let _worker_span = trace::worker_span(index);
     let ctx = Ctx::new(
         WorkerId(index),
         shared.token.clone(),
@@ -326,6 +331,7 @@ pub(crate) fn worker_main<T, P>(
         out.set_wrap_up(started.elapsed());
     }
     out.flush_latency();
+    trace::worker_finished(&ctx);
 }
 
 /// Drops items the pool owns, one at a time, each under `catch_unwind`, and
@@ -371,6 +377,9 @@ fn run_job<T, P: Processor<T>>(
         }
         Job::Many(mut batch) => {
             let n_items = batch.len();
+            // Once per batch, never per item: lone items (`Job::One`) get no
+            // span, since that is where one would cost most per item.
+            let _batch_span = trace::batch_span(ctx.worker.0, n_items);
             match processor {
                 Some(processor) => processor.many(ctx, &mut batch, shared, out),
                 None => {

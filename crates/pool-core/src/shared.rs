@@ -241,7 +241,16 @@ impl<T> Shared<T> {
 
     /// Stops accepting input and wakes everyone so they can drain and exit.
     pub(crate) fn close(&self) {
+        // With the `tracing` feature, the closer that finds the pool open
+        // reports it: once per pool, unless two threads close it at the very
+        // same moment (the flag is stored, not swapped, by `Capacity::close`).
+        #[cfg(feature = "tracing")]
+        let was_open = !self.is_closed();
         self.capacity.close(self);
+        #[cfg(feature = "tracing")]
+        if was_open {
+            crate::trace::pool_closed(self.submitted());
+        }
     }
 
     /// Publishes an unkeyed job and wakes a sleeper if there is one.
@@ -341,6 +350,9 @@ impl<T> Shared<T> {
         panic_payload: Option<Box<dyn Any + Send>>,
         force_cancel: bool,
     ) {
+        // Outside the lock (a subscriber may be slow), and for every error,
+        // kept in the store or not.
+        crate::trace::error_recorded(&error);
         {
             let mut store = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
             store.total += 1;
@@ -408,6 +420,9 @@ impl<T> Surroundings for Shared<T> {
 
 impl<T: Send> OnCancel for Shared<T> {
     fn on_cancel(&self) {
+        // A token tells each listener once, so this is once per pool.
+        #[cfg(feature = "tracing")]
+        crate::trace::pool_cancelled(self.submitted(), self.in_flight());
         self.close();
     }
 }
