@@ -15,6 +15,12 @@
 //! | [`collect`] | `pool-collect` | [`Collector`](collect::Collector), [`Dispatcher`](collect::Dispatcher), `parallel`, ordered `map` |
 //! | [`middleware`] | `pool-middleware` | retry with backoff, timeout, panic recovery, validation, a shared rate limiter |
 //!
+//! The [`guide`] walks through every concept with runnable examples;
+//! [`coming_from_go`] maps go-pkgz/pool and bigopool calls to these. The
+//! examples in `crates/workforce/examples/` are small real programs (`cargo run
+//! -p workforce --example NAME`): `fetch_urls`, `sqlite_ingest`, `hash_files`,
+//! `pipeline`, `graceful_shutdown`, `dispatcher`, `parallel`, `progress`.
+//!
 //! # A first pool
 //!
 //! ```
@@ -123,6 +129,9 @@
 //! ```
 
 #![deny(missing_docs)]
+
+pub mod coming_from_go;
+pub mod guide;
 
 /// The executor (`pool-core`).
 pub use pool_core as core;

@@ -1,0 +1,356 @@
+//! # The workforce guide
+//!
+//! One chapter per concept, each with an example that runs as a doc test
+//! (`cargo test --doc -p workforce`). The [crate root](crate) has the map of
+//! the crates; [`coming_from_go`](crate::coming_from_go) puts go-pkgz/pool and
+//! bigopool calls beside these.
+//!
+//! 1. [Workers: shared, stateful, batch](#1-workers-shared-stateful-batch)
+//! 2. [Submitting: `Submitter`, `Sender`, backpressure](#2-submitting-submitter-sender-backpressure)
+//! 3. [Batching](#3-batching)
+//! 4. [Keys](#4-keys)
+//! 5. [Errors and panics](#5-errors-and-panics)
+//! 6. [Cancellation and shutdown](#6-cancellation-and-shutdown)
+//! 7. [Metrics](#7-metrics)
+//! 8. [Middleware](#8-middleware)
+//! 9. [Collecting results](#9-collecting-results)
+//! 10. [Tracing](#10-tracing)
+//!
+//! The promise behind every chapter: each item you hand to a pool ends up
+//! **processed**, **failed** or **dropped**, and the [`Report`](crate::Report)
+//! says how many of each (`submitted == processed + failed + dropped`); an
+//! item the pool refuses comes back to you inside the error.
+//!
+//! # 1. Workers: shared, stateful, batch
+//!
+//! [`Builder::build`](crate::Builder::build) takes one function shared by every
+//! worker thread (`Fn`, so it needs `Sync` state). [`build_stateful`](crate::Builder::build_stateful)
+//! takes a *maker*, called once on each worker thread: the worker it returns
+//! is owned by that thread, may be `FnMut` or any [`Worker`](crate::Worker)
+//! type, need not be `Send`, and gets a [`finish`](crate::Worker::finish) call
+//! after the last item (flush a buffer, commit, close a connection).
+//! [`build_batch`](crate::Builder::build_batch) (and `build_batch_stateful`)
+//! hands whole batches, `&mut Vec<T>`, for one round trip per batch.
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! /// A worker that owns a buffer and writes it out in `finish`.
+//! struct Writer {
+//!     lines: Vec<String>,
+//!     written: std::sync::Arc<std::sync::Mutex<usize>>,
+//! }
+//!
+//! impl Worker<u32> for Writer {
+//!     type Error = std::io::Error;
+//!     fn work(&mut self, _ctx: &Ctx, n: u32) -> Result<(), Self::Error> {
+//!         self.lines.push(format!("line {n}"));
+//!         Ok(())
+//!     }
+//!     fn finish(&mut self, _ctx: &Ctx) -> Result<(), Self::Error> {
+//!         *self.written.lock().expect("not poisoned") += self.lines.len();
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let written = std::sync::Arc::new(std::sync::Mutex::new(0));
+//! let total = std::sync::Arc::clone(&written);
+//! let pool = Pool::builder()
+//!     .workers(3)
+//!     .build_stateful(move |_worker: WorkerId| Writer { lines: Vec::new(), written: total.clone() })?;
+//! pool.submitter().submit_iter(0..1_000)?;
+//! assert_eq!(pool.wait()?.processed(), 1_000);
+//! assert_eq!(*written.lock().expect("not poisoned"), 1_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 2. Submitting: `Submitter`, `Sender`, backpressure
+//!
+//! A [`Submitter`](crate::Submitter) is a producer's own handle (`&mut self`,
+//! one per thread): it fills a batch locally and pushes it whole, so the cost
+//! per item is a few nanoseconds. [`submit_iter`](crate::Submitter::submit_iter)
+//! takes a whole iterator. A [`Sender`](crate::Sender) is `Clone + Send +
+//! Sync` and pushes one item at a time: hand it to other threads, or to the
+//! workers of another pool to chain stages.
+//!
+//! `capacity` bounds the items in flight (queued or being processed). At the
+//! bound, `submit` blocks; `try_submit` and `submit_timeout` hand the item
+//! back in [`TrySubmitError`](crate::TrySubmitError), and `submit` on a closed
+//! or cancelled pool hands it back in [`SubmitError`](crate::SubmitError).
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! let gate = CancelToken::new(); // used here as a latch the workers wait on
+//! let worker_gate = gate.clone();
+//! let pool = Pool::builder()
+//!     .workers(1)
+//!     .batch_size(1)
+//!     .capacity(2)
+//!     .build(move |_ctx: &Ctx, _n: u32| {
+//!         let _opened = worker_gate.wait_timeout(std::time::Duration::from_secs(60));
+//!         Ok::<(), std::convert::Infallible>(())
+//!     })?;
+//! let mut submitter = pool.submitter();
+//! submitter.submit(1)?;
+//! submitter.submit(2)?;
+//! // Two items in flight: the third is handed back, not lost.
+//! assert_eq!(submitter.try_submit(3), Err(TrySubmitError::Full(3)));
+//! gate.cancel(); // opens the latch
+//! drop(submitter);
+//! assert_eq!(pool.wait()?.processed(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 3. Batching
+//!
+//! `batch_size` (default 64) is how many items a `Submitter` groups before it
+//! pushes them as one job; a worker takes a job at a time, so the queue, the
+//! capacity counter and the wake-ups are touched once per batch. Batch 1
+//! hands over every item alone (lowest latency, about 5× the cost per item).
+//! Items buffered in a `Submitter` are pushed on [`flush`](crate::Submitter::flush)
+//! and on drop: flush before you wait on something the workers produce.
+//! [`batch::Batcher`](crate::batch::Batcher) is the same buffer on its own.
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .batch_size(100)
+//!     .build_batch(|_ctx: &Ctx, rows: &mut Vec<u64>| {
+//!         // One "INSERT ... VALUES (...), (...), ..." per batch.
+//!         assert!(rows.len() <= 100);
+//!         Ok::<(), std::convert::Infallible>(())
+//!     })?;
+//! pool.submitter().submit_iter(0..1_050)?;
+//! assert_eq!(pool.wait()?.processed(), 1_050);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 4. Keys
+//!
+//! [`Builder::chunk_by`](crate::Builder::chunk_by) routes every item with the
+//! same key to the same worker (ahash with fixed seeds, then jump consistent
+//! hashing), in each producer's order, and no other worker may steal it. A
+//! stateful worker can then keep a per-key cache without locks, and events of
+//! one account are applied in order. [`Pool::worker_for`](crate::Pool::worker_for)
+//! tells which worker a key goes to; [`Report::imbalance`](crate::Report::imbalance)
+//! shows a hot key. The price: a key's items cannot be balanced across workers.
+//!
+//! ```
+//! use std::collections::{HashMap, HashSet};
+//! use std::sync::{Arc, Mutex};
+//! use workforce::prelude::*;
+//!
+//! // Which workers saw each customer.
+//! let seen: Arc<Mutex<HashMap<String, HashSet<usize>>>> = Arc::default();
+//! let record = Arc::clone(&seen);
+//! let pool = Pool::builder()
+//!     .workers(4)
+//!     .chunk_by(|order: &(String, u32)| order.0.clone())
+//!     .build(move |ctx: &Ctx, (customer, _amount): (String, u32)| {
+//!         let mut seen = record.lock().expect("not poisoned");
+//!         seen.entry(customer).or_default().insert(ctx.worker_id().index());
+//!         Ok::<(), std::convert::Infallible>(())
+//!     })?;
+//! let alice = pool.worker_for(&("alice".to_owned(), 0)).expect("a keyed pool names the worker");
+//! let mut submitter = pool.submitter();
+//! for n in 0..300 {
+//!     let customer = ["alice", "bob", "carol"][n % 3];
+//!     submitter.submit((customer.to_owned(), n as u32))?;
+//! }
+//! drop(submitter);
+//! pool.wait()?;
+//! let seen = seen.lock().expect("not poisoned");
+//! assert!(seen.values().all(|workers| workers.len() == 1)); // one worker per customer
+//! assert_eq!(seen["alice"], HashSet::from([alice.index()]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 5. Errors and panics
+//!
+//! The default policy stops at the first error: the pool is cancelled, queued
+//! items are dropped (and counted), and [`wait`](crate::Pool::wait) returns
+//! that error. [`continue_on_error`](crate::Builder::continue_on_error) keeps
+//! going and returns every error (up to `error_limit`, with the total). A
+//! panic in a worker, a maker, `finish`, a callback or an item's `Drop` is
+//! caught and reported as [`PoolError::Panicked`](crate::PoolError::Panicked)
+//! with the worker and the [`PanicSite`](crate::PanicSite); the worker thread
+//! goes on. [`resume_panics`](crate::Builder::resume_panics) re-raises the
+//! first panic from `wait` instead, after the accounting is done.
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .continue_on_error()
+//!     .build(|_ctx: &Ctx, n: u32| {
+//!         if n == 7 {
+//!             panic!("seven is not allowed");
+//!         }
+//!         if n % 5 == 0 { Err(std::io::Error::other(format!("{n}: divisible by 5"))) } else { Ok(()) }
+//!     })?;
+//! pool.submitter().submit_iter(1..=20)?;
+//! let report = pool.finish(); // the report even when there were errors
+//! assert_eq!((report.processed(), report.failed()), (15, 5));
+//! assert!(report.errors().iter().any(|error| matches!(error, PoolError::Panicked { .. })));
+//! assert!(report.is_balanced());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 6. Cancellation and shutdown
+//!
+//! [`Pool::cancel`](crate::Pool::cancel), or a [`CancelToken`](crate::CancelToken)
+//! given to the builder (a child of your service's token, say): queued items
+//! are dropped and counted as dropped, producers blocked at capacity get their
+//! item back, workers see `ctx.is_cancelled()` and may stop early.
+//! [`close`](crate::Pool::close) stops accepting input and lets the queue
+//! drain; `wait` and `finish` close, drain and join; dropping the pool does
+//! too. No pool leaves a thread behind.
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! let service = CancelToken::new();
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .capacity(64)
+//!     .cancel_token(service.child())
+//!     .build(|ctx: &Ctx, _n: u64| {
+//!         // A long item checks the token now and then.
+//!         if ctx.is_cancelled() { return Ok(()); }
+//!         Ok::<(), std::convert::Infallible>(())
+//!     })?;
+//! std::thread::scope(|scope| {
+//!     scope.spawn(|| {
+//!         let mut submitter = pool.submitter();
+//!         for n in 0.. {
+//!             if let Err(refused) = submitter.submit(n) {
+//!                 // Cancelled while blocked or between items: the item is ours again.
+//!                 assert!(matches!(refused, SubmitError::Cancelled(_)));
+//!                 break;
+//!             }
+//!         }
+//!     });
+//!     service.cancel(); // e.g. on Ctrl-C
+//! });
+//! let report = pool.finish();
+//! assert!(report.was_cancelled());
+//! assert!(report.is_balanced());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 7. Metrics
+//!
+//! Each worker writes its own shard, so counting costs no shared write:
+//! `ctx.metrics().inc("name")`, or a [`Counter`](crate::Counter) handle
+//! resolved once. [`Pool::metrics`](crate::Pool::metrics) is a live
+//! [`Snapshot`](crate::Snapshot) any thread may take without stopping the
+//! workers (drive a progress bar with it: the `progress` and `hash_files`
+//! examples). [`Report::stats`](crate::Report::stats) holds the final
+//! [`Stats`](crate::Stats): counts, times, rate, utilization, the custom
+//! counters, and latency percentiles with [`MetricsMode::Latency`](crate::MetricsMode::Latency).
+//! [`metrics::prometheus_text`](crate::metrics::prometheus_text) exports them.
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .metrics(MetricsMode::Latency)
+//!     .build(|ctx: &Ctx, word: String| {
+//!         ctx.metrics().add("bytes", word.len() as u64);
+//!         Ok::<(), std::convert::Infallible>(())
+//!     })?;
+//! pool.submitter().submit_iter(["one", "two", "three"].map(String::from))?;
+//! let report = pool.wait()?;
+//! let stats = report.stats();
+//! assert_eq!(stats.counters.get("bytes"), 11);
+//! assert_eq!(stats.latency.as_ref().map(|latency| latency.count), Some(3));
+//! println!("{stats}"); // a table: counts, times, rate, utilization, percentiles
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 8. Middleware
+//!
+//! [`Builder::layer`](crate::Builder::layer) wraps every worker in a
+//! [`Layer`](crate::Layer), the way `tower` wraps services: [`middleware`](crate::middleware)
+//! has `Retry` (backoff, jitter, a predicate), `Timeout` (a deadline the
+//! worker can poll), `Recovery` (a panic becomes an error), `Validator` and a
+//! `RateLimiter` shared by all workers; [`layer_fn`](crate::layer_fn) makes one
+//! from a closure. The first layer added is the outermost. Each worker thread
+//! builds its own stack, and the stack is a type, so it inlines.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::time::Duration;
+//! use workforce::middleware::{Retry, Validator};
+//! use workforce::prelude::*;
+//!
+//! let attempts = std::sync::Arc::new(AtomicU32::new(0));
+//! let counted = attempts.clone();
+//! let pool = Pool::builder()
+//!     .workers(1)
+//!     .continue_on_error()
+//!     .layer(Validator::predicate("not empty", |url: &String| !url.is_empty()))
+//!     .layer(Retry::new(3, Duration::from_micros(10))?)
+//!     .build(move |_ctx: &Ctx, url: String| {
+//!         // Fails twice, then works: the retry hides it.
+//!         anyhow::ensure!(counted.fetch_add(1, Ordering::Relaxed) >= 2, "{url}: busy");
+//!         Ok(())
+//!     })?;
+//! pool.submitter().submit_iter(["http://a".to_owned(), String::new()])?;
+//! let report = pool.finish();
+//! assert_eq!((report.processed(), report.failed()), (1, 1)); // the empty URL never reached the worker
+//! assert_eq!(attempts.load(Ordering::Relaxed), 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 9. Collecting results
+//!
+//! A pool's workers return `Result<(), E>`: results leave through something
+//! the worker owns. [`collect`](crate::collect) has the usual shapes:
+//! - [`Collector`](crate::collect::Collector): a bounded collection point;
+//!   workers send through a cloneable sender, the consumer iterates.
+//! - [`Dispatcher`](crate::collect::Dispatcher): jobs returning `Result<R, E>`;
+//!   `wait()` gives every result and every error (bigopool's shape).
+//! - [`map_ordered`](crate::collect::map_ordered) / `map_unordered`: a function
+//!   over an iterator, results in input order (bounded reorder window) or as
+//!   they come.
+//! - [`parallel`](crate::collect::parallel) / `cancelable_parallel`: a few
+//!   closures at once, every error back in closure order.
+//!
+//! ```
+//! use workforce::collect::{Collector, MapConfig, map_ordered, parallel};
+//! use workforce::prelude::*;
+//!
+//! // Workers send results to a collector; the consumer takes them all.
+//! let collector = Collector::new(1_000)?;
+//! let results = collector.sender();
+//! let pool = Pool::builder().workers(2).build(move |_ctx: &Ctx, n: u64| {
+//!     results.submit(n * n).map_err(|refused| anyhow::anyhow!("collector gone: {refused}"))
+//! })?;
+//! pool.submitter().submit_iter(0..10)?;
+//! pool.wait()?; // drops the pool's worker, and with it the last sender
+//! let mut squares = collector.all()?;
+//! squares.sort_unstable();
+//! assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+//!
+//! // A function over an iterator, results in input order.
+//! let lengths: Vec<usize> = map_ordered(["a", "bb", "ccc"], MapConfig::default().workers(2), str::len)?.collect();
+//! assert_eq!(lengths, [1, 2, 3]);
+//!
+//! // Three calls at once; every error comes back, in closure order.
+//! let outcome = parallel((0..3).map(|i| move || if i == 0 { Ok(()) } else { Err(format!("call {i} failed")) }));
+//! assert_eq!(outcome.map_err(|errors| errors.len()), Err(2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 10. Tracing
+//!
+//! With the `tracing` feature (off by default, and then compiled out), the
+//! pool emits a span per worker thread and per batch and an event per error
+//! and per panic, for any `tracing` subscriber. See the `pool-core` crate
+//! docs for the names, fields and levels.
