@@ -17,9 +17,11 @@
 //!   pool, results in input order (with a bounded reorder window) or as they
 //!   come.
 //!
-//! A multi-stage pipeline needs none of these: each stage is a pool whose
-//! workers feed the next through a `pool_core::Sender`; see the `workforce`
-//! crate's `pipeline` example and its `pipeline_keeps_every_item` test.
+//! In a multi-stage pipeline the stages need none of these: each stage is a
+//! pool whose workers feed the next through a `pool_core::Sender`; only the
+//! end, where the results leave the pools, is a `Collector`. See the
+//! `workforce` crate's `pipeline` example and its `pipeline_keeps_every_item`
+//! test.
 //!
 //! # What it is not for
 //!
