@@ -35,8 +35,10 @@ pub enum BuildError {
     /// batch of these items would exceed `isize::MAX` bytes (which takes an
     /// item type of terabytes, since [`BatchTooLarge`](Self::BatchTooLarge)
     /// is checked first).
+    // Not `#[from]`: that would also make the inner error the `source`, and
+    // reporters that print the chain (anyhow's `{:#}`) showed it twice.
     #[error("invalid `batch_size`: {0}")]
-    BatchSize(#[from] pool_batch::BatchSizeError),
+    BatchSize(pool_batch::BatchSizeError),
     /// `batch_size` was larger than [`MAX_BATCH_SIZE`](crate::MAX_BATCH_SIZE),
     /// for any item type.
     #[error("`batch_size` must be at most {max}, got {batch_size}")]
@@ -86,6 +88,12 @@ pub enum BuildError {
         /// The operating system's message.
         message: String,
     },
+}
+
+impl From<pool_batch::BatchSizeError> for BuildError {
+    fn from(error: pool_batch::BatchSizeError) -> Self {
+        BuildError::BatchSize(error)
+    }
 }
 
 /// Why a submission was refused. Every variant hands the item back.

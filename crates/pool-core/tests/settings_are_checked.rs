@@ -45,3 +45,16 @@ fn defaults_are_documented_values() {
         pool_core::DEFAULT_MIN_CAPACITY.max(4 * pool_core::DEFAULT_BATCH_SIZE * 3)
     );
 }
+
+/// The batch-size error says everything in its own message and has no
+/// `source`: reporters that print the chain (anyhow's `{:#}`) show it once.
+#[test]
+fn a_zero_batch_error_is_printed_once_in_a_chain() {
+    let error = Pool::<u64>::builder()
+        .workers(1)
+        .batch_size(0)
+        .build(|_ctx: &pool_core::Ctx, _item: u64| Ok::<(), std::convert::Infallible>(()))
+        .expect_err("batch 0 is refused");
+    assert!(error.to_string().contains("`batch_size`"), "{error}");
+    assert!(std::error::Error::source(&error).is_none());
+}
