@@ -95,18 +95,29 @@ impl<'a, E> IntoIterator for &'a Errors<E> {
     }
 }
 
+/// Writes `error` with the caller's alternate flag (`{:#}`), so an error that
+/// prints its causes that way (anyhow's does) still does inside a list.
+fn write_passing_flags<E: fmt::Display>(f: &mut fmt::Formatter<'_>, error: &E) -> fmt::Result {
+    if f.alternate() {
+        write!(f, "{error:#}")
+    } else {
+        write!(f, "{error}")
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Errors<E> {
+    /// `"3 errors: a; b; c"`. With `{:#}` each error is written with `{:#}`
+    /// too, so anyhow errors show their causes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.errors.len() {
             0 => write!(f, "no errors"),
-            1 => write!(f, "1 error: {}", self.errors[0]),
             n => {
-                write!(f, "{n} errors: ")?;
+                write!(f, "{n} error{}: ", if n == 1 { "" } else { "s" })?;
                 for (index, error) in self.errors.iter().enumerate() {
                     if index > 0 {
                         f.write_str("; ")?;
                     }
-                    write!(f, "{error}")?;
+                    write_passing_flags(f, error)?;
                 }
                 Ok(())
             }

@@ -121,6 +121,10 @@ impl<E> ParallelError<E> {
 impl<E: fmt::Display> fmt::Display for ParallelError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // `{:#}` reaches the closure's error (anyhow prints its causes then).
+            ParallelError::Failed { index, error } if f.alternate() => {
+                write!(f, "closure {index} failed: {error:#}")
+            }
             ParallelError::Failed { index, error } => write!(f, "closure {index} failed: {error}"),
             ParallelError::Panicked { index, message } => {
                 write!(f, "closure {index} panicked: {message}")

@@ -201,3 +201,24 @@ fn the_errors_convert_into_anyhow_with_the_question_mark() {
         "2 errors: closure 0 failed: no disk; closure 1 failed: no network"
     );
 }
+
+/// `{:#}` on the error list reaches each closure's error, so an anyhow error
+/// shows its causes; `{}` shows only the outermost message.
+#[test]
+fn the_alternate_format_shows_every_cause() {
+    let errors = parallel((0..2).map(|index| {
+        move || -> anyhow::Result<()> {
+            Err(anyhow::anyhow!("disk full").context(format!("writing part {index}")))
+        }
+    }))
+    .expect_err("both closures fail");
+    assert_eq!(
+        errors.to_string(),
+        "2 errors: closure 0 failed: writing part 0; closure 1 failed: writing part 1"
+    );
+    assert_eq!(
+        format!("{errors:#}"),
+        "2 errors: closure 0 failed: writing part 0: disk full; \
+         closure 1 failed: writing part 1: disk full"
+    );
+}
