@@ -224,10 +224,11 @@ pub enum PoolError {
         source: BoxError,
     },
     /// User code panicked; the panic was caught and the pool kept its accounting.
-    #[error("worker {worker} panicked in {site}: {message}")]
+    #[error("{} panicked in {site}: {message}", Who(*.worker))]
     Panicked {
-        /// The worker thread that caught the panic (worker 0 for `on_pool_done`).
-        worker: WorkerId,
+        /// The worker thread that caught the panic; `None` for code that runs
+        /// on no worker (the `on_pool_done` callback).
+        worker: Option<WorkerId>,
         /// Which piece of user code panicked.
         site: PanicSite,
         /// The panic payload rendered as text (`&str` and `String` payloads; others say so).
@@ -249,6 +250,18 @@ pub enum PoolError {
     },
 }
 
+/// Who panicked: a worker, or the pool itself (code run on no worker).
+struct Who(Option<WorkerId>);
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(worker) => write!(f, "worker {worker}"),
+            None => f.write_str("the pool"),
+        }
+    }
+}
+
 struct FirstError<'a>(&'a [PoolError]);
 
 impl fmt::Display for FirstError<'_> {
@@ -264,9 +277,8 @@ impl PoolError {
     /// The worker the error came from, where there is one.
     pub fn worker(&self) -> Option<WorkerId> {
         match self {
-            PoolError::Worker { worker, .. }
-            | PoolError::Finish { worker, .. }
-            | PoolError::Panicked { worker, .. } => Some(*worker),
+            PoolError::Worker { worker, .. } | PoolError::Finish { worker, .. } => Some(*worker),
+            PoolError::Panicked { worker, .. } => *worker,
             PoolError::Cancelled { .. } | PoolError::Many { .. } => None,
         }
     }

@@ -109,19 +109,28 @@
 
 mod cancel;
 mod capacity;
+mod ctx;
 mod error;
 mod layer;
+mod ledger;
+#[cfg(all(test, loom))]
+mod loom_capacity;
+#[cfg(all(test, loom))]
+mod loom_sleep;
 mod pool;
+mod process;
+mod queues;
 mod report;
-mod run;
 mod shared;
 mod sleep;
 mod submit;
 mod sync;
+mod thread;
 mod trace;
 mod worker;
 
 pub use cancel::CancelToken;
+pub use ctx::Ctx;
 pub use error::{
     BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError, panic_message,
 };
@@ -131,6 +140,6 @@ pub use pool::{
     MetricsMode, Pool,
 };
 pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
-pub use report::{Ctx, Report, Snapshot, WorkerCounts, WorkerReport};
+pub use report::{Report, Snapshot, WorkerCounts, WorkerReport};
 pub use submit::{Sender, Submitter};
 pub use worker::{BatchWorker, Worker, WorkerId};

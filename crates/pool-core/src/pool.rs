@@ -1,4 +1,6 @@
-//! The pool, its builder and its lifecycle.
+//! The pool's public face: the builder (settings, validation, defaults) and
+//! the `Pool` handle (submitters, senders, close, cancel, wait). The parts it
+//! puts together live in `shared.rs`; the threads in `thread.rs`.
 
 use std::any::Any;
 use std::fmt;
@@ -10,19 +12,21 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_deque::Worker as LocalQueue;
 use pool_batch::Batcher;
 use pool_chunk::Router;
 
 use crate::cancel::OnCancel;
+use crate::capacity::Capacity;
 use crate::layer::{Identity, Layer, SharedFn, Stack};
+use crate::ledger::Ledger;
+use crate::process::{BatchProcessor, ItemProcessor, Processor};
+use crate::queues::{Queues, RouteFn};
 use crate::report::WorkerCounts;
-use crate::run::{BatchProcessor, ItemProcessor, Processor, worker_main};
-use crate::shared::{Config, Keyed, RouteFn, Shared, WorkerDoneFn};
-use crate::sleep::{Parker, Sleep, unparker_of};
+use crate::shared::{Config, Shared};
+use crate::thread::{self, Seats, WorkerDoneFn, WorkerDoneHook};
 use crate::{
-    BatchWorker, BoxError, BuildError, CancelToken, Ctx, PanicSite, PoolError, Report, Sender,
-    Snapshot, Submitter, Worker, WorkerId, WorkerReport,
+    BatchWorker, BoxError, BuildError, CancelToken, Ctx, PoolError, Report, Sender, Snapshot,
+    Submitter, Worker, WorkerId,
 };
 
 /// The default batch size: large enough to amortise the per-batch queue and
@@ -466,10 +470,6 @@ impl<T: Send + 'static> Builder<T> {
         let config = self.config()?;
         let n_workers = config.n_workers;
         let started = Instant::now();
-        let parkers: Vec<Parker> = (0..n_workers).map(|_| Parker::new()).collect();
-        let locals: Vec<LocalQueue<_>> = (0..n_workers).map(|_| LocalQueue::new_fifo()).collect();
-        let stealers = locals.iter().map(LocalQueue::stealer).collect();
-        let sleep = Sleep::new(parkers.iter().map(unparker_of).collect());
         let keyed = match self.settings.route {
             Some(route) => {
                 let router =
@@ -477,7 +477,7 @@ impl<T: Send + 'static> Builder<T> {
                         workers: n_workers,
                         max: MAX_WORKERS,
                     })?;
-                Some(Keyed::new(route, router))
+                Some((route, router))
             }
             None => None,
         };
@@ -485,50 +485,45 @@ impl<T: Send + 'static> Builder<T> {
             Some(parent) => parent.child(),
             None => CancelToken::new(),
         };
-        let shared = Arc::new(Shared::new(
-            config,
-            stealers,
-            keyed,
-            sleep,
+        let seats = Seats::new(n_workers);
+        // Enough spare batches for every batch that can be in flight, within
+        // reason: more would only hold memory.
+        let n_spares = (config.capacity / config.batch_size + 2 * n_workers).clamp(1, 1024);
+        let shared = Arc::new(Shared {
+            queues: Queues::new(seats.stealers(), keyed, n_spares, seats.sleep()),
+            capacity: Capacity::new(config.capacity, config.batch_size),
+            ledger: Ledger::new(
+                n_workers,
+                config.metrics_mode == MetricsMode::Latency,
+                config.error_limit,
+                config.stop_on_error,
+                token.clone(),
+            ),
+            worker_done: WorkerDoneHook::new(self.settings.on_worker_done),
             token,
-            self.settings.on_worker_done,
-        ));
+            config,
+        });
         let listener: Weak<dyn OnCancel> = Arc::downgrade(&shared) as Weak<dyn OnCancel>;
         shared.token.subscribe(listener);
 
-        let make = Arc::new(make);
         let mut pool = Pool {
-            shared,
             threads: Vec::with_capacity(n_workers),
+            shared,
             started,
             on_pool_done: Mutex::new(self.settings.on_pool_done),
             resume_panics: self.settings.resume_panics,
             next_hint: AtomicUsize::new(0),
         };
-        for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
-            let shared = Arc::clone(&pool.shared);
-            let make = Arc::clone(&make);
-            let out = shared
-                .metrics
-                .writer(index)
-                .expect("a new pool's metrics shards have no writer yet");
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-{index}", self.settings.thread_name))
-                .spawn(move || {
-                    worker_main(shared, index, local, parker, out, |ctx: &Ctx| make(ctx))
-                });
-            match spawned {
-                Ok(handle) => pool.threads.push(handle),
-                Err(error) => {
-                    // The pool's drop closes it and joins the threads started so far.
-                    drop(pool);
-                    return Err(BuildError::Spawn {
-                        worker: WorkerId(index),
-                        message: error.to_string(),
-                    });
-                }
-            }
-        }
+        let shared = Arc::clone(&pool.shared);
+        // On a failed spawn, the pool's drop closes it and joins the threads
+        // started so far.
+        thread::spawn(
+            &shared,
+            seats,
+            &self.settings.thread_name,
+            make,
+            &mut pool.threads,
+        )?;
         Ok(pool)
     }
 }
@@ -564,7 +559,7 @@ impl<T: Send + 'static> Builder<T> {
 /// assert_eq!(report.submitted(), 1000);
 /// assert_eq!(report.processed(), 900);
 /// assert_eq!(report.failed(), 100);
-/// assert_eq!(report.error_count(), 100);
+/// assert_eq!(report.error_total(), 100);
 /// assert!(report.is_balanced());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -585,8 +580,8 @@ impl<T: Send + 'static> fmt::Debug for Pool<T> {
             .field("workers", &self.shared.config.n_workers)
             .field("batch_size", &self.shared.config.batch_size)
             .field("capacity", &self.shared.config.capacity)
-            .field("in_flight", &self.shared.in_flight())
-            .field("closed", &self.shared.is_closed())
+            .field("in_flight", &self.shared.capacity.in_flight())
+            .field("closed", &self.shared.capacity.is_closed())
             .field("cancelled", &self.shared.token.is_cancelled())
             .finish()
     }
@@ -601,9 +596,10 @@ impl<T: Send + 'static> Pool<T> {
     /// A batching handle for one producer thread.
     pub fn submitter(&self) -> Submitter<'_, T> {
         let batch_size = self.shared.config.batch_size;
-        let open_batches = match &self.shared.keyed {
-            Some(_) if batch_size > 1 => self.shared.config.n_workers,
-            _ => 1,
+        let open_batches = if self.shared.queues.is_keyed() && batch_size > 1 {
+            self.shared.config.n_workers
+        } else {
+            1
         };
         let batchers = (0..open_batches)
             .map(|_| Batcher::new(batch_size).expect("the batch size was validated at build"))
@@ -643,7 +639,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// Whether the pool no longer accepts input.
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
+        self.shared.capacity.is_closed()
     }
 
     /// The number of worker threads.
@@ -663,19 +659,18 @@ impl<T: Send + 'static> Pool<T> {
 
     /// Whether the pool routes items by key ([`Builder::chunk_by`]).
     pub fn is_keyed(&self) -> bool {
-        self.shared.keyed.is_some()
+        self.shared.queues.is_keyed()
     }
 
     /// The worker that processes `item` in a keyed pool ([`Builder::chunk_by`]),
     /// or `None` if the pool is not keyed (any worker may take it).
     pub fn worker_for(&self, item: &T) -> Option<WorkerId> {
-        let keyed = self.shared.keyed.as_ref()?;
-        Some(WorkerId(keyed.target(item)))
+        self.shared.queues.worker_for(item).map(WorkerId)
     }
 
     /// Items reserved and not yet finished, right now.
     pub fn in_flight(&self) -> usize {
-        self.shared.in_flight()
+        self.shared.capacity.in_flight()
     }
 
     /// A live snapshot: counts so far, queued and in-flight items, errors,
@@ -703,21 +698,11 @@ impl<T: Send + 'static> Pool<T> {
     /// ```
     pub fn metrics(&self) -> Snapshot {
         let shared = &self.shared;
-        // Read `submitted` before the counts, so `finished <= submitted` holds
-        // in the snapshot as it does in the pool.
-        let submitted = shared.submitted();
-        let in_flight = shared.in_flight();
-        let stats = shared.stats(self.started.elapsed());
-        let finished = stats.total_items();
-        Snapshot {
-            submitted,
-            queued: submitted.saturating_sub(finished),
-            in_flight,
-            error_count: shared.error_total(),
-            closed: shared.is_closed(),
-            cancelled: shared.token.is_cancelled(),
-            stats,
-        }
+        shared.ledger.snapshot(
+            shared.capacity.in_flight(),
+            shared.capacity.is_closed(),
+            self.started.elapsed(),
+        )
     }
 
     /// Closes the pool, waits for every accepted item, joins the threads and
@@ -745,55 +730,8 @@ impl<T: Send + 'static> Pool<T> {
     /// finds no threads and returns an empty-handed report).
     fn shut_down(&mut self) -> (Report, Option<Box<dyn Any + Send>>) {
         self.shared.close();
-        for handle in self.threads.drain(..) {
-            // Worker threads catch every panic of user code, so a join error would be
-            // a bug in the pool itself; the accounting below still reports it.
-            if let Err(payload) = handle.join() {
-                self.shared
-                    .record_panic(WorkerId(0), PanicSite::Work, payload, false);
-            }
-        }
-        self.shared.drop_worker_done_callback();
-        let shared = &self.shared;
-        let workers: Vec<WorkerReport> = shared
-            .metrics
-            .shards()
-            .enumerate()
-            .map(|(index, shard)| WorkerReport {
-                worker: WorkerId(index),
-                counts: WorkerCounts::of(shard),
-                busy: shard.busy(),
-                idle: shard.idle(),
-                init: shard.init(),
-                wrap_up: shard.wrap_up(),
-            })
-            .collect();
-        let sum = |field: fn(&WorkerCounts) -> u64| -> u64 {
-            workers.iter().map(|worker| field(&worker.counts)).sum()
-        };
-        let (errors, error_count, first_panic) = {
-            let mut store = shared.errors.lock().unwrap_or_else(PoisonError::into_inner);
-            (
-                std::mem::take(&mut store.errors),
-                store.total,
-                store.first_panic.take(),
-            )
-        };
-        let elapsed = self.started.elapsed();
-        let stats = shared.stats(elapsed);
-        let mut report = Report {
-            submitted: shared.submitted(),
-            processed: sum(|counts| counts.processed),
-            failed: sum(|counts| counts.failed),
-            dropped: sum(|counts| counts.dropped),
-            workers,
-            errors,
-            error_count,
-            cancelled: shared.token.is_cancelled(),
-            stop_on_error: shared.config.stop_on_error,
-            elapsed,
-            stats,
-        };
+        thread::join(&self.shared, std::mem::take(&mut self.threads));
+        let (mut report, first_panic) = self.shared.ledger.close_books(self.started.elapsed());
         let callback = self
             .on_pool_done
             .get_mut()
@@ -802,12 +740,7 @@ impl<T: Send + 'static> Pool<T> {
         if let Some(callback) = callback
             && let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(&report)))
         {
-            report.error_count += 1;
-            report.errors.push(PoolError::Panicked {
-                worker: WorkerId(0),
-                site: PanicSite::Callback,
-                message: crate::error::panic_message(&*payload),
-            });
+            report.record_callback_panic(crate::error::panic_message(&*payload));
         }
         let panic = if self.resume_panics {
             first_panic

@@ -1,13 +1,12 @@
-//! Per-worker counters, the context handed to workers, and the final report.
+//! What a run reports: per-worker counts, the final [`Report`] and the live
+//! [`Snapshot`]. Both are built by the ledger (`ledger.rs`).
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pool_metrics::{Metrics, Shard, Stats};
+use pool_metrics::{Shard, Stats};
 
-use crate::{CancelToken, PoolError, WorkerId};
+use crate::{PanicSite, PoolError, WorkerId};
 
 /// A worker's item counts at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,162 +36,6 @@ impl WorkerCounts {
             failed: shard.failed(),
             dropped: shard.dropped(),
         }
-    }
-}
-
-/// What a worker can see of its pool while it runs: its id, cancellation, its
-/// counts and its metrics shard. One `Ctx` lives on each worker thread and is
-/// passed by reference.
-pub struct Ctx {
-    pub(crate) worker: WorkerId,
-    pub(crate) token: CancelToken,
-    pub(crate) metrics: Arc<Metrics>,
-    /// The origin of `deadline`.
-    pub(crate) epoch: Instant,
-    /// The current call's deadline as nanoseconds after `epoch`, plus one; 0 for
-    /// none. Set by [`Ctx::with_deadline`] (the `Timeout` middleware).
-    pub(crate) deadline: AtomicU64,
-}
-
-impl Ctx {
-    pub(crate) fn new(worker: WorkerId, token: CancelToken, metrics: Arc<Metrics>) -> Self {
-        Ctx {
-            worker,
-            token,
-            metrics,
-            epoch: Instant::now(),
-            deadline: AtomicU64::new(0),
-        }
-    }
-}
-
-impl fmt::Debug for Ctx {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx")
-            .field("worker", &self.worker)
-            .field("cancelled", &self.is_cancelled())
-            .finish()
-    }
-}
-
-impl Ctx {
-    /// The id of the worker running this call.
-    #[inline]
-    pub fn worker_id(&self) -> WorkerId {
-        self.worker
-    }
-
-    /// Whether the work should stop: the pool has been cancelled (explicitly,
-    /// through its token, or by the first error under the stop-on-error policy),
-    /// or the current call's [`deadline`](Ctx::deadline) has passed.
-    /// Long-running work should poll it: a thread cannot be pre-empted, so a
-    /// worker that never looks runs to its end.
-    #[inline]
-    pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled() || self.is_past_deadline()
-    }
-
-    /// The current call's deadline, if a [`with_deadline`](Ctx::with_deadline)
-    /// (the `Timeout` middleware) set one.
-    pub fn deadline(&self) -> Option<Instant> {
-        match self.deadline.load(Relaxed) {
-            0 => None,
-            nanos => Some(self.epoch + Duration::from_nanos(nanos - 1)),
-        }
-    }
-
-    /// Whether the current call has a deadline and it has passed. Reads the
-    /// clock only when there is a deadline.
-    #[inline]
-    pub fn is_past_deadline(&self) -> bool {
-        self.deadline.load(Relaxed) != 0 && self.deadline().is_some_and(|at| Instant::now() >= at)
-    }
-
-    /// Runs `call` with `deadline` as this worker's deadline (or the earlier one
-    /// already set, when deadlines nest), and restores the previous deadline
-    /// afterwards, also when `call` panics. Inside, [`deadline`](Ctx::deadline)
-    /// and [`is_cancelled`](Ctx::is_cancelled) report it.
-    ///
-    /// ```
-    /// use pool_core::{Ctx, Pool};
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let pool = Pool::builder().workers(1).build(|ctx: &Ctx, _n: u32| {
-    ///     assert_eq!(ctx.deadline(), None);
-    ///     let soon = Instant::now() + Duration::from_secs(60);
-    ///     ctx.with_deadline(soon, || assert_eq!(ctx.deadline(), Some(soon)));
-    ///     assert_eq!(ctx.deadline(), None);
-    ///     Ok::<(), std::io::Error>(())
-    /// })?;
-    /// pool.submitter().submit(1)?;
-    /// assert_eq!(pool.wait()?.processed(), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn with_deadline<R>(&self, deadline: Instant, call: impl FnOnce() -> R) -> R {
-        /// Puts the previous deadline back, also on unwind.
-        struct Restore<'ctx> {
-            ctx: &'ctx Ctx,
-            previous: u64,
-        }
-        impl Drop for Restore<'_> {
-            fn drop(&mut self) {
-                self.ctx.deadline.store(self.previous, Relaxed);
-            }
-        }
-        let previous = self.deadline.load(Relaxed);
-        let nanos = u64::try_from(deadline.saturating_duration_since(self.epoch).as_nanos())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1);
-        let effective = if previous == 0 {
-            nanos
-        } else {
-            previous.min(nanos)
-        };
-        self.deadline.store(effective, Relaxed);
-        let _restore = Restore {
-            ctx: self,
-            previous,
-        };
-        call()
-    }
-
-    /// The pool's cancellation token, to hand to code that takes one or to cancel
-    /// the pool from inside a worker.
-    pub fn token(&self) -> &CancelToken {
-        &self.token
-    }
-
-    /// This worker's counts so far (the current item is not counted yet).
-    pub fn counts(&self) -> WorkerCounts {
-        WorkerCounts::of(self.metrics())
-    }
-
-    /// This worker's metrics shard: custom counters by name
-    /// ([`inc`](Shard::inc), [`add`](Shard::add), [`get`](Shard::get)) or by
-    /// handle ([`counter`](Shard::counter), resolved once). They show in
-    /// [`Pool::metrics`](crate::Pool::metrics) while the pool runs and in
-    /// [`Report::stats`] at the end, summed over workers.
-    ///
-    /// ```
-    /// use pool_core::{Ctx, Pool};
-    ///
-    /// let pool = Pool::builder().workers(2).build(|ctx: &Ctx, n: u32| {
-    ///     if n % 2 == 0 {
-    ///         ctx.metrics().inc("even");
-    ///     }
-    ///     Ok::<(), std::io::Error>(())
-    /// })?;
-    /// let mut submitter = pool.submitter();
-    /// for n in 0..10 { submitter.submit(n)?; }
-    /// drop(submitter);
-    /// assert_eq!(pool.wait()?.stats().counters.get("even"), 5);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn metrics(&self) -> &Shard {
-        self.metrics
-            .shard(self.worker.0)
-            .expect("a pool has one metrics shard per worker")
     }
 }
 
@@ -227,7 +70,7 @@ pub struct Report {
     pub(crate) dropped: u64,
     pub(crate) workers: Vec<WorkerReport>,
     pub(crate) errors: Vec<PoolError>,
-    pub(crate) error_count: u64,
+    pub(crate) error_total: u64,
     pub(crate) cancelled: bool,
     pub(crate) stop_on_error: bool,
     pub(crate) elapsed: Duration,
@@ -310,8 +153,8 @@ impl Report {
 
     /// How many errors happened in all, kept or not (item errors, `finish` errors
     /// and caught panics).
-    pub fn error_count(&self) -> u64 {
-        self.error_count
+    pub fn error_total(&self) -> u64 {
+        self.error_total
     }
 
     /// Whether the pool was cancelled (explicitly, by its token, or by the first
@@ -337,13 +180,13 @@ impl Report {
     /// error under stop-on-error, [`PoolError::Many`] under continue-on-error, or
     /// [`PoolError::Cancelled`] when the pool was cancelled without an error.
     pub fn into_result(mut self) -> Result<Report, PoolError> {
-        if self.error_count > 0 {
+        if self.error_total > 0 {
             if self.stop_on_error && !self.errors.is_empty() {
                 return Err(self.errors.swap_remove(0));
             }
             return Err(PoolError::Many {
                 errors: std::mem::take(&mut self.errors),
-                total: self.error_count,
+                total: self.error_total,
             });
         }
         if self.cancelled {
@@ -352,6 +195,17 @@ impl Report {
             });
         }
         Ok(self)
+    }
+
+    /// Adds a panic of the `on_pool_done` callback, which runs after the
+    /// books are closed and on no worker.
+    pub(crate) fn record_callback_panic(&mut self, message: String) {
+        self.error_total += 1;
+        self.errors.push(PoolError::Panicked {
+            worker: None,
+            site: PanicSite::Callback,
+            message,
+        });
     }
 }
 
@@ -365,7 +219,7 @@ impl fmt::Display for Report {
             self.processed,
             self.failed,
             self.dropped,
-            self.error_count,
+            self.error_total,
             if self.cancelled { ", cancelled" } else { "" },
             self.elapsed,
             self.imbalance()
@@ -391,7 +245,7 @@ pub struct Snapshot {
     /// batches they are filling (what `capacity` bounds).
     pub in_flight: usize,
     /// Errors recorded so far (item errors, `finish` errors, panics).
-    pub error_count: u64,
+    pub error_total: u64,
     /// Whether the pool stopped accepting items.
     pub closed: bool,
     /// Whether the pool was cancelled.

@@ -1,4 +1,6 @@
-//! The two ways in: a batching `Submitter` per producer and a cloneable `Sender`.
+//! The two ways in: a batching `Submitter` per producer and a cloneable
+//! `Sender`. Both end in the same two paths: [`Shared::send_one`] for a lone
+//! item, and `Submitter::push_batch` for a batch.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,7 +8,9 @@ use std::time::Duration;
 
 use pool_batch::Batcher;
 
-use crate::shared::{Job, Refusal, Shared, Wait};
+use crate::capacity::{Refusal, Wait};
+use crate::queues::{Parcel, Target};
+use crate::shared::Shared;
 use crate::{SubmitError, TrySubmitError};
 
 /// How many accepted items a single-item `Submitter` counts locally before it
@@ -26,6 +30,33 @@ fn blocking<T>(error: TrySubmitError<T>) -> SubmitError<T> {
         TrySubmitError::Closed(item) => SubmitError::Closed(item),
         TrySubmitError::Cancelled(item) => SubmitError::Cancelled(item),
         TrySubmitError::Full(_) => unreachable!("a blocking reservation never reports Full"),
+    }
+}
+
+impl<T> Shared<T> {
+    /// The one way a lone item enters the pool (`Sender::send`, and a
+    /// `Submitter` with batch size 1): refuse early if closed, route (the key
+    /// function runs before any room is reserved, so a panicking one leaves
+    /// no room behind), reserve room for one, let `count` count it, push.
+    #[inline]
+    fn send_one(
+        &self,
+        item: T,
+        wait: Wait,
+        hint: usize,
+        count: impl FnOnce(),
+    ) -> Result<(), TrySubmitError<T>> {
+        if let Some(refusal) = self.capacity.refuses_quickly() {
+            return Err(refused(refusal, item));
+        }
+        let target = self.queues.target(&item, hint);
+        if let Err(refusal) = self.reserve(1, wait) {
+            return Err(refused(refusal, item));
+        }
+        // Counted before the push, so `submitted` is complete when it finishes.
+        count();
+        self.queues.push(Parcel::One(item), target);
+        Ok(())
     }
 }
 
@@ -151,7 +182,7 @@ impl<'pool, T> Submitter<'pool, T> {
         I: IntoIterator<Item = T>,
     {
         let mut items = items.into_iter();
-        if self.batch_size == 1 || self.shared.keyed.is_some() {
+        if !self.batched || self.shared.queues.is_keyed() {
             return items.try_for_each(|item| self.submit(item));
         }
         loop {
@@ -164,7 +195,7 @@ impl<'pool, T> Submitter<'pool, T> {
                 self.submit(item)?;
                 continue;
             }
-            if let Some(refusal) = self.shared.refuses_quickly() {
+            if let Some(refusal) = self.shared.capacity.refuses_quickly() {
                 let Some(item) = items.next() else {
                     return Ok(());
                 };
@@ -190,7 +221,7 @@ impl<'pool, T> Submitter<'pool, T> {
             }
             self.credits = credits;
             if let Some(batch) = full {
-                self.push_batch(0, batch);
+                self.push_batch(Target::Any(self.hint), batch);
             }
             if exhausted {
                 return Ok(());
@@ -230,7 +261,7 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// The per-item path. A batching submitter with room reserved only routes
     /// the item (keyed pools) and appends it to its open batch, after one
-    /// relaxed load of the closed flag; everything else (reserving room, single
+    /// relaxed load of the closed flag; everything else (reserving room, lone
     /// items, refusals) is out of line in `submit_slow`, so this part inlines
     /// into the caller's loop. A panicking key function here leaves nothing
     /// behind: the room it would have used stays with this submitter, which
@@ -238,15 +269,9 @@ impl<'pool, T> Submitter<'pool, T> {
     #[inline]
     fn submit_with(&mut self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
         let shared = self.shared;
-        if self.batched && self.credits > 0 && shared.refuses_quickly().is_none() {
-            let target = match &shared.keyed {
-                Some(keyed) => keyed.target(&item),
-                None => 0,
-            };
-            self.credits -= 1;
-            if let Some(batch) = self.batchers[target].push(item) {
-                self.push_batch(target, batch);
-            }
+        if self.batched && self.credits > 0 && shared.capacity.refuses_quickly().is_none() {
+            let target = shared.queues.target(&item, self.hint);
+            self.append(target, item);
             return Ok(());
         }
         self.submit_slow(item, wait)
@@ -255,40 +280,37 @@ impl<'pool, T> Submitter<'pool, T> {
     #[inline(never)]
     fn submit_slow(&mut self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
         let shared = self.shared;
-        if let Some(refusal) = shared.refuses_quickly() {
+        if !self.batched {
+            return shared.send_one(item, wait, self.hint, || {
+                self.unpublished += 1;
+                if self.unpublished >= PUBLISH_EVERY {
+                    self.publish();
+                }
+            });
+        }
+        if let Some(refusal) = shared.capacity.refuses_quickly() {
             self.flush();
             return Err(refused(refusal, item));
         }
-        // The key is computed before any room is reserved: a panicking key
-        // function must not leave room reserved for an item that never comes.
-        let target = match &shared.keyed {
-            Some(keyed) => keyed.target(&item),
-            None => 0,
-        };
-        if self.batch_size == 1 {
-            if let Err(refusal) = shared.reserve(1, wait) {
-                return Err(refused(refusal, item));
-            }
-            self.unpublished += 1;
-            if self.unpublished >= PUBLISH_EVERY {
-                self.publish();
-            }
-            match &shared.keyed {
-                Some(keyed) => shared.push_to(keyed, Job::One(item), target),
-                None => shared.push(Job::One(item), self.hint),
-            }
-            return Ok(());
-        }
+        // Before reserving: see `Shared::send_one`.
+        let target = shared.queues.target(&item, self.hint);
         if self.credits == 0
             && let Err(refusal) = self.take_credits(wait)
         {
             return Err(refused(refusal, item));
         }
+        self.append(target, item);
+        Ok(())
+    }
+
+    /// Adds an item whose room is reserved to the open batch of `target`,
+    /// and pushes that batch when it is full.
+    #[inline]
+    fn append(&mut self, target: Target, item: T) {
         self.credits -= 1;
-        if let Some(batch) = self.batchers[target].push(item) {
+        if let Some(batch) = self.batchers[target.batch_index()].push(item) {
             self.push_batch(target, batch);
         }
-        Ok(())
     }
 
     /// Reserves room for a batch. If there is none right now, first pushes the
@@ -319,31 +341,32 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// Pushes every open batch that holds items.
     fn push_buffered(&mut self) {
-        for target in 0..self.batchers.len() {
-            if let Some(batch) = self.batchers[target].flush() {
+        for index in 0..self.batchers.len() {
+            if let Some(batch) = self.batchers[index].flush() {
+                // One open batch per worker in a keyed pool, one in all otherwise.
+                let target = if self.shared.queues.is_keyed() {
+                    Target::Worker(index)
+                } else {
+                    Target::Any(self.hint)
+                };
                 self.push_batch(target, batch);
             }
         }
     }
 
-    /// Pushes a batch whose room is already reserved, to worker `target`'s inbox
-    /// in a keyed pool or to the shared queue otherwise. Once per batch, so out
-    /// of line: the per-item path stays small.
+    /// Pushes a batch whose room is already reserved, to `target`. Once per
+    /// batch, so out of line: the per-item path stays small.
     #[inline(never)]
-    fn push_batch(&mut self, target: usize, batch: Vec<T>) {
+    fn push_batch(&mut self, target: Target, batch: Vec<T>) {
         let shared = self.shared;
         // Counted before the push, so `submitted` is complete when they finish.
-        shared.count_submitted(batch.len() as u64);
-        let batcher = &mut self.batchers[target];
+        shared.ledger.count_submitted(batch.len() as u64);
         // Pushed even when the pool was cancelled: the workers drop and count
         // it (they are still there, its reserved room keeps them), on the one
-        // path that survives items whose `Drop` panics (see `run::drop_items`).
-        match &shared.keyed {
-            Some(keyed) => shared.push_to(keyed, Job::Many(batch), target),
-            None => shared.push(Job::Many(batch), self.hint),
-        }
-        if let Some(spare) = shared.recycle.pop() {
-            batcher.recycle(spare);
+        // path that survives items whose `Drop` panics (see `Bench::drop_items`).
+        shared.queues.push(Parcel::Many(batch), target);
+        if let Some(spare) = shared.queues.take_spare() {
+            self.batchers[target.batch_index()].recycle(spare);
         }
     }
 
@@ -352,7 +375,7 @@ impl<'pool, T> Submitter<'pool, T> {
     #[inline]
     fn publish(&mut self) {
         if self.unpublished > 0 {
-            self.shared.count_submitted(self.unpublished);
+            self.shared.ledger.count_submitted(self.unpublished);
             self.unpublished = 0;
         }
     }
@@ -405,7 +428,7 @@ impl<T> Clone for Sender<T> {
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("closed", &self.shared.is_closed())
+            .field("closed", &self.shared.capacity.is_closed())
             .finish()
     }
 }
@@ -433,27 +456,12 @@ impl<T> Sender<T> {
 
     /// Whether the pool no longer accepts items.
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
+        self.shared.capacity.is_closed()
     }
 
+    #[inline]
     fn send_with(&self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
         let shared = &*self.shared;
-        if let Some(refusal) = shared.refuses_quickly() {
-            return Err(refused(refusal, item));
-        }
-        // Before reserving: see `Submitter::submit_with`.
-        let target = match &shared.keyed {
-            Some(keyed) => keyed.target(&item),
-            None => 0,
-        };
-        if let Err(refusal) = shared.reserve(1, wait) {
-            return Err(refused(refusal, item));
-        }
-        shared.count_submitted(1);
-        match &shared.keyed {
-            Some(keyed) => shared.push_to(keyed, Job::One(item), target),
-            None => shared.push(Job::One(item), 0),
-        }
-        Ok(())
+        shared.send_one(item, wait, 0, || shared.ledger.count_submitted(1))
     }
 }

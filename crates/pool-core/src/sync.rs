@@ -5,19 +5,19 @@
 //! Two things differ in substance between the two builds, and both are here so
 //! the protocol code reads the same in either:
 //! - [`seq_cst_point`]: a `SeqCst` fence under loom, nothing otherwise;
-//! - [`Clock`] and [`Gate::wait_until`]: real time otherwise; under loom, a
+//! - [`GateClock`] and [`Gate::wait_until`]: real time otherwise; under loom, a
 //!   timed wait that may return at any point and then counts as timed out.
 
 use std::sync::PoisonError;
 use std::time::Instant;
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, fence};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, fence};
 #[cfg(not(loom))]
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, fence};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, fence};
 #[cfg(loom)]
 use loom::sync::{Condvar, Mutex, MutexGuard};
 
@@ -45,16 +45,16 @@ pub(crate) fn seq_cst_point() {
 /// loom forbids. So under loom the clock is logical: it starts at the real
 /// time once and then moves only when a timed wait returns, to that wait's end
 /// (see [`Gate::wait_until`]). Otherwise it is `Instant::now()`.
-pub(crate) struct Clock {
+pub(crate) struct GateClock {
     #[cfg(loom)]
     now: Instant,
 }
 
-impl Clock {
+impl GateClock {
     /// A clock for a wait loop that starts now.
     #[inline]
     pub(crate) fn start() -> Self {
-        Clock {
+        GateClock {
             #[cfg(loom)]
             now: Instant::now(),
         }
@@ -112,7 +112,7 @@ impl Gate {
     pub(crate) fn wait_until<'a>(
         &'a self,
         guard: GateGuard<'a>,
-        _clock: &mut Clock,
+        _clock: &mut GateClock,
         now: Instant,
         until: Instant,
     ) -> GateGuard<'a> {
@@ -134,7 +134,7 @@ impl Gate {
     pub(crate) fn wait_until<'a>(
         &'a self,
         guard: GateGuard<'a>,
-        clock: &mut Clock,
+        clock: &mut GateClock,
         _now: Instant,
         until: Instant,
     ) -> GateGuard<'a> {

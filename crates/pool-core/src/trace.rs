@@ -80,7 +80,7 @@ mod on {
             } => {
                 tracing::error!(
                     target: target!(),
-                    worker = worker.index(),
+                    worker = worker.map(crate::WorkerId::index),
                     site = site_name(*site),
                     panic = message.as_str(),
                     "panic caught"
@@ -152,4 +152,10 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn worker_finished(_ctx: &Ctx) {}
+
+    #[inline(always)]
+    pub(crate) fn pool_cancelled(_submitted: u64, _in_flight: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn pool_closed(_submitted: u64) {}
 }

@@ -117,17 +117,17 @@ fn every_item_is_accounted_for(
             assert_eq!(report.dropped(), 0);
             assert!(!report.was_cancelled());
             if let Kind::Batch = kind {
-                assert!(report.failed() >= report.error_count());
+                assert!(report.failed() >= report.error_total());
             } else {
                 let bad = (0..N_ITEMS).filter(|v| check_is_bad(*v)).count() as u64;
                 assert_eq!(report.failed(), bad);
                 assert_eq!(report.processed(), N_ITEMS - bad);
-                assert_eq!(report.error_count(), bad);
+                assert_eq!(report.error_total(), bad);
             }
         }
         Policy::Stop => {
             assert!(report.was_cancelled());
-            assert!(report.error_count() >= 1);
+            assert!(report.error_total() >= 1);
             assert!(report.failed() >= 1);
         }
     }
@@ -186,7 +186,7 @@ fn error_limit_keeps_the_first_errors_and_counts_all() {
     drop(submitter);
     let report = pool.finish();
     assert_eq!(report.errors().len(), 10);
-    assert_eq!(report.error_count(), 100);
+    assert_eq!(report.error_total(), 100);
     assert_eq!(report.failed(), 100);
     let error = report.into_result().expect_err("errors happened");
     assert!(

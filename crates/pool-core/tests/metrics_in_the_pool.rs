@@ -43,7 +43,7 @@ fn a_live_snapshot_is_readable_from_another_thread_mid_run() {
     assert_eq!(snapshot.submitted, 100);
     assert_eq!(snapshot.stats.processed, 45);
     assert_eq!(snapshot.stats.errors, 5);
-    assert_eq!(snapshot.error_count, 5);
+    assert_eq!(snapshot.error_total, 5);
     assert_eq!(snapshot.queued, 50);
     assert!(snapshot.in_flight >= 50, "{snapshot:?}");
     assert_eq!(snapshot.stats.counters.get("seen"), 51);

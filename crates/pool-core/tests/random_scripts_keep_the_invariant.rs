@@ -21,7 +21,7 @@
 //! - the report balances (`submitted == processed + failed + dropped`), and
 //!   each count matches what the workers saw: `processed` and `failed` are the
 //!   items the workers ended with `Ok` and with an error or a panic, `dropped`
-//!   the accepted items no worker saw, `error_count` the failed calls and maker
+//!   the accepted items no worker saw, `error_total` the failed calls and maker
 //!   panics; the report is the same from `on_pool_done` (the only report a
 //!   dropped pool gives), from `finish` and from `wait`, whose `Result` has the
 //!   documented shape; the pool was cancelled exactly when something cancelled
@@ -375,7 +375,7 @@ struct Figures {
     failed: u64,
     dropped: u64,
     balanced: bool,
-    error_count: u64,
+    error_total: u64,
     errors_kept: usize,
     cancelled: bool,
     /// `(processed, errors, dropped)` of the merged metrics.
@@ -392,7 +392,7 @@ impl Figures {
             failed: report.failed(),
             dropped: report.dropped(),
             balanced: report.is_balanced(),
-            error_count: report.error_count(),
+            error_total: report.error_total(),
             errors_kept: report.errors().len(),
             cancelled: report.was_cancelled(),
             stats: (stats.processed, stats.errors, stats.dropped),
@@ -949,7 +949,7 @@ fn check_the_run(
     );
     assert!(load(&tally.done_dropped) <= figures.dropped, "seed {seed}");
     let n_errors = load(&tally.failed_calls) + load(&tally.maker_panics);
-    assert_eq!(figures.error_count, n_errors, "seed {seed}: {figures:?}");
+    assert_eq!(figures.error_total, n_errors, "seed {seed}: {figures:?}");
     let error_limit = script.error_limit.unwrap_or(1000);
     assert_eq!(
         figures.errors_kept as u64,

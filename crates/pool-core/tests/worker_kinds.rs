@@ -124,7 +124,7 @@ fn batch_workers_get_whole_batches_and_errors_count_every_item() {
     assert_eq!(sizes, [5, 10, 10, 10, 10, 10, 10, 10, 10, 10]);
     // The batch 10..20 failed as a whole.
     assert_eq!(
-        (report.processed(), report.failed(), report.error_count()),
+        (report.processed(), report.failed(), report.error_total()),
         (85, 10, 1)
     );
 }

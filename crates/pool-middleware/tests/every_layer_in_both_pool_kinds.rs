@@ -35,7 +35,7 @@ fn assert_counts(ran: &Run, kind: Kind, processed: u64, failed: u64, worker_call
     assert_eq!((report.processed(), report.failed()), (processed, failed));
     assert_eq!(report.submitted(), u64::from(ITEMS));
     assert!(report.is_balanced());
-    assert_eq!(report.error_count(), failed);
+    assert_eq!(report.error_total(), failed);
     if kind == Kind::Stateful {
         assert_eq!(ran.finished.len(), WORKERS, "finish reached every worker");
         assert_eq!(ran.worker_calls(), worker_calls);

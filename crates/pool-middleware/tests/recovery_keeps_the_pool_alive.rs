@@ -60,7 +60,7 @@ fn a_thousand_panics_leave_four_threads_and_exact_counts(
         (u64::from(PANICS), u64::from(PANICS), 0)
     );
     assert!(report.is_balanced());
-    assert_eq!(report.error_count(), u64::from(PANICS));
+    assert_eq!(report.error_total(), u64::from(PANICS));
     assert!(
         !report
             .errors()

@@ -464,10 +464,10 @@ fn main() -> anyhow::Result<()> {
     for (_item, line) in &failures {
         println!("{line}");
     }
-    if report.error_count() > report.errors().len() as u64 {
+    if report.error_total() > report.errors().len() as u64 {
         println!(
             "... and {} more failures (the report keeps the first {})",
-            report.error_count() - report.errors().len() as u64,
+            report.error_total() - report.errors().len() as u64,
             report.errors().len()
         );
     }

@@ -278,7 +278,7 @@ fn main() -> anyhow::Result<()> {
             bar.set_message(format!(
                 "{}, {} errors{}",
                 HumanBytes(snapshot.stats.counters.get("bytes")),
-                snapshot.error_count,
+                snapshot.error_total,
                 if walking { ", listing" } else { "" },
             ));
             if !walking && snapshot.finished() >= snapshot.submitted {

@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
             bar.set_position(snapshot.finished());
             bar.set_message(format!(
                 "queued {}  in flight {}  errors {}",
-                snapshot.queued, snapshot.in_flight, snapshot.error_count
+                snapshot.queued, snapshot.in_flight, snapshot.error_total
             ));
             if producer.is_finished() && snapshot.finished() >= snapshot.submitted {
                 break;

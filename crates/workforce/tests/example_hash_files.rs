@@ -64,7 +64,7 @@ fn b3sum_line(path: &Path) -> String {
 }
 
 /// The `errors=N` of the summary line on stderr.
-fn error_count(stderr: &str) -> u64 {
+fn error_total(stderr: &str) -> u64 {
     let summary = stderr
         .lines()
         .find(|line| line.starts_with("hash_files: files="))
@@ -121,7 +121,7 @@ fn every_file_is_hashed_like_b3sum_and_unreadable_ones_are_counted(#[values(1, 3
 
     assert_eq!(stdout_lines(&output), expected_lines, "stderr:\n{stderr}");
     assert_eq!(
-        error_count(&stderr),
+        error_total(&stderr),
         expected_errors.len() as u64,
         "stderr:\n{stderr}"
     );
@@ -141,7 +141,7 @@ fn an_empty_directory_prints_nothing() {
     command.arg(&tree.root).arg("--no-progress");
     let output = run_ok(command);
     assert!(stdout_lines(&output).is_empty());
-    assert_eq!(error_count(&String::from_utf8_lossy(&output.stderr)), 0);
+    assert_eq!(error_total(&String::from_utf8_lossy(&output.stderr)), 0);
 }
 
 #[test]

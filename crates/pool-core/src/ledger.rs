@@ -1,0 +1,229 @@
+//! The pool's books: how many items came in, what became of each, every
+//! error, and the first panic. The [`Report`] and [`Snapshot`] are read from
+//! here and nowhere else.
+//!
+//! # Invariant owned here
+//!
+//! **Nothing lost** (I1): at the end of a run, `submitted == processed +
+//! failed + dropped`. `submitted` is counted here before an item can reach a
+//! worker ([`Ledger::count_submitted`] runs before the push); each pushed item
+//! is then counted by exactly one worker, in its own metrics shard, as
+//! processed, failed or dropped. The report adds up the shards after every
+//! worker has left. Tests: `accounting_invariant.rs`,
+//! `random_scripts_keep_the_invariant.rs`.
+//!
+//! # Vocabulary
+//!
+//! The same words everywhere: an item is **processed** (the worker returned
+//! `Ok`), **failed** (it returned an error or panicked; a failed batch counts
+//! each of its items) or **dropped** (never run: cancel). An **error** is one
+//! recorded `PoolError`: a failed call, a failed `finish`, a caught panic.
+//! `errors()` lists the ones kept (up to `error_limit`); `error_total()`
+//! counts them all.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+use pool_metrics::{Metrics, ShardWriter};
+
+use crate::error::panic_message;
+use crate::report::{Report, Snapshot, WorkerCounts, WorkerReport};
+use crate::{CancelToken, PanicSite, PoolError, WorkerId};
+
+/// Errors and the first panic payload, behind a lock taken only on failure.
+#[derive(Default)]
+struct ErrorStore {
+    kept: Vec<PoolError>,
+    first_panic: Option<Box<dyn Any + Send>>,
+}
+
+/// The counts, errors and error policy of one pool.
+pub(crate) struct Ledger {
+    /// Written by producers once per batch (or once per `Sender` item).
+    submitted: CachePadded<AtomicU64>,
+    /// One shard per worker: processed/failed/dropped, times, latencies and
+    /// custom counters, each written by its worker only.
+    metrics: Arc<Metrics>,
+    errors: Mutex<ErrorStore>,
+    /// Every error recorded, kept or not; readable without the lock, so a
+    /// live snapshot never waits for a worker that records an error.
+    error_total: AtomicU64,
+    error_limit: usize,
+    /// The error policy: an error cancels the pool through `token`.
+    stop_on_error: bool,
+    token: CancelToken,
+}
+
+impl Ledger {
+    /// Books for `n_workers` workers; with `latency`, per-item latency
+    /// histograms too.
+    pub(crate) fn new(
+        n_workers: usize,
+        latency: bool,
+        error_limit: usize,
+        stop_on_error: bool,
+        token: CancelToken,
+    ) -> Self {
+        Ledger {
+            submitted: CachePadded::new(AtomicU64::new(0)),
+            metrics: Metrics::with_latency(n_workers, latency),
+            errors: Mutex::new(ErrorStore::default()),
+            error_total: AtomicU64::new(0),
+            error_limit,
+            stop_on_error,
+            token,
+        }
+    }
+
+    /// Counts `n` items as accepted. Called before they are pushed, so the
+    /// count is complete by the time a worker can finish them.
+    #[inline]
+    pub(crate) fn count_submitted(&self, n: u64) {
+        self.submitted.fetch_add(n, SeqCst);
+    }
+
+    /// Items accepted so far.
+    pub(crate) fn submitted(&self) -> u64 {
+        self.submitted.load(SeqCst)
+    }
+
+    /// The metrics shards (workers' contexts hold them too).
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The one writer of worker `index`'s shard.
+    pub(crate) fn writer(&self, index: usize) -> ShardWriter {
+        self.metrics
+            .writer(index)
+            .expect("each worker takes its shard's writer once, at start")
+    }
+
+    /// Errors recorded so far (item errors, finish errors, panics).
+    pub(crate) fn error_total(&self) -> u64 {
+        self.error_total.load(SeqCst)
+    }
+
+    /// Records an error; under stop-on-error, cancels the pool.
+    #[cold]
+    pub(crate) fn record_error(&self, error: PoolError) {
+        self.keep(error, None);
+        self.apply_policy();
+    }
+
+    /// Records a caught panic of user code; under stop-on-error, cancels.
+    #[cold]
+    pub(crate) fn record_panic(
+        &self,
+        worker: Option<WorkerId>,
+        site: PanicSite,
+        payload: Box<dyn Any + Send>,
+    ) {
+        self.keep_panic(worker, site, payload);
+        self.apply_policy();
+    }
+
+    /// Records a caught panic after which the pool cannot go on (a maker's:
+    /// its thread has no worker), and cancels the pool whatever the policy.
+    #[cold]
+    pub(crate) fn record_panic_and_cancel(
+        &self,
+        worker: Option<WorkerId>,
+        site: PanicSite,
+        payload: Box<dyn Any + Send>,
+    ) {
+        self.keep_panic(worker, site, payload);
+        self.token.cancel();
+    }
+
+    fn keep_panic(&self, worker: Option<WorkerId>, site: PanicSite, payload: Box<dyn Any + Send>) {
+        let message = panic_message(&*payload);
+        let error = PoolError::Panicked {
+            worker,
+            site,
+            message,
+        };
+        self.keep(error, Some(payload));
+    }
+
+    fn keep(&self, error: PoolError, panic_payload: Option<Box<dyn Any + Send>>) {
+        // Outside the lock (a subscriber may be slow), and for every error,
+        // kept in the store or not.
+        crate::trace::error_recorded(&error);
+        let mut store = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        self.error_total.fetch_add(1, SeqCst);
+        if store.kept.len() < self.error_limit {
+            store.kept.push(error);
+        }
+        if store.first_panic.is_none() {
+            store.first_panic = panic_payload;
+        }
+    }
+
+    fn apply_policy(&self) {
+        if self.stop_on_error {
+            self.token.cancel();
+        }
+    }
+
+    /// A live view: counts so far, errors, times. `in_flight` and `closed`
+    /// come from the capacity gate; `elapsed` is the pool's age.
+    pub(crate) fn snapshot(&self, in_flight: usize, closed: bool, elapsed: Duration) -> Snapshot {
+        // Read `submitted` before the counts, so `finished <= submitted` holds
+        // in the snapshot as it does in the pool.
+        let submitted = self.submitted();
+        let stats = self.metrics.stats_with_total(elapsed);
+        let finished = stats.total_items();
+        Snapshot {
+            submitted,
+            queued: submitted.saturating_sub(finished),
+            in_flight,
+            error_total: self.error_total(),
+            closed,
+            cancelled: self.token.is_cancelled(),
+            stats,
+        }
+    }
+
+    /// The final report, and the first panic's payload. Call once every
+    /// worker has left: the counts are final then, and the errors are taken.
+    pub(crate) fn close_books(&self, elapsed: Duration) -> (Report, Option<Box<dyn Any + Send>>) {
+        let workers: Vec<WorkerReport> = self
+            .metrics
+            .shards()
+            .enumerate()
+            .map(|(index, shard)| WorkerReport {
+                worker: WorkerId(index),
+                counts: WorkerCounts::of(shard),
+                busy: shard.busy(),
+                idle: shard.idle(),
+                init: shard.init(),
+                wrap_up: shard.wrap_up(),
+            })
+            .collect();
+        let sum = |field: fn(&WorkerCounts) -> u64| -> u64 {
+            workers.iter().map(|worker| field(&worker.counts)).sum()
+        };
+        let (errors, first_panic) = {
+            let mut store = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+            (std::mem::take(&mut store.kept), store.first_panic.take())
+        };
+        let report = Report {
+            submitted: self.submitted(),
+            processed: sum(|counts| counts.processed),
+            failed: sum(|counts| counts.failed),
+            dropped: sum(|counts| counts.dropped),
+            workers,
+            errors,
+            error_total: self.error_total(),
+            cancelled: self.token.is_cancelled(),
+            stop_on_error: self.stop_on_error,
+            elapsed,
+            stats: self.metrics.stats_with_total(elapsed),
+        };
+        (report, first_panic)
+    }
+}

@@ -1,0 +1,258 @@
+//! Where submitted work waits: the global injector, each worker's own deque
+//! (which idle siblings steal from), the keyed inboxes, and the spare batches.
+//!
+//! # Invariants owned here
+//!
+//! - **No job waits behind a blocked worker while others sleep** (I11). A
+//!   producer skips its wake-up while a worker searches, trusting the searcher
+//!   to take the work; but a searcher takes one job (or a handful, into its own
+//!   deque) and then runs it, maybe for long. So whoever takes work re-checks
+//!   for leftovers, and the last taker wakes a sleeper for them
+//!   ([`Queues::find_job`]). A worker that pops its own deque with more left
+//!   wakes one too: the job it runs may block. Test:
+//!   `blocked_workers_strand_nothing.rs`.
+//! - **Keyed items are never stolen** (I8). In a keyed pool every item goes to
+//!   the inbox of the worker its key routes to, an `Injector` only that worker
+//!   pops; the push wakes exactly that worker. Test: `keyed_affinity.rs`.
+//!
+//! Waking goes through [`Sleep`], which these queues own: the sleep protocol's
+//! re-check reads the queues ([`Queues::has_work`]), and every push is followed
+//! by the matching wake-up, so the two cannot drift apart.
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+
+use pool_chunk::Router;
+
+use crate::sleep::Sleep;
+
+/// A unit in the queues: a lone item (no allocation) or a batch.
+pub(crate) enum Parcel<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// Where a parcel goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Any worker may take it (unkeyed pools). The number spreads wake-ups
+    /// over the sleeping workers; any value works.
+    Any(usize),
+    /// Only this worker may take it (keyed pools).
+    Worker(usize),
+}
+
+impl Target {
+    /// The index of the open batch a `Submitter` fills for this target: one
+    /// per worker in a keyed pool, one in all for an unkeyed pool.
+    #[inline]
+    pub(crate) fn batch_index(self) -> usize {
+        match self {
+            Target::Any(_) => 0,
+            Target::Worker(index) => index,
+        }
+    }
+}
+
+/// Routes an item: computes its key and asks the router for the worker. One
+/// monomorphised function, so the key function, the hash and the jump inline
+/// into a single dynamic call per item.
+pub(crate) type RouteFn<T> = Box<dyn Fn(&T, &Router) -> usize + Send + Sync>;
+
+/// Key affinity (`Builder::chunk_by`): the route and one inbox per worker.
+struct Keyed<T> {
+    route: RouteFn<T>,
+    router: Router,
+    inboxes: Box<[CachePadded<Injector<Parcel<T>>>]>,
+}
+
+/// The queues of one pool and the sleep slots of its workers.
+pub(crate) struct Queues<T> {
+    injector: Injector<Parcel<T>>,
+    stealers: Box<[Stealer<Parcel<T>>]>,
+    /// Set for pools built with `chunk_by`: then every item is keyed.
+    keyed: Option<Keyed<T>>,
+    /// Emptied batches, handed back to submitters so a steady stream of
+    /// batches allocates nothing.
+    spares: ArrayQueue<Vec<T>>,
+    sleep: Sleep,
+}
+
+impl<T> Queues<T> {
+    /// Queues for the workers whose deques `stealers` read, keyed when
+    /// `keyed` holds a route and its router, with room for `n_spares` spare
+    /// batches.
+    pub(crate) fn new(
+        stealers: Vec<Stealer<Parcel<T>>>,
+        keyed: Option<(RouteFn<T>, Router)>,
+        n_spares: usize,
+        sleep: Sleep,
+    ) -> Self {
+        let keyed = keyed.map(|(route, router)| Keyed {
+            inboxes: (0..router.buckets())
+                .map(|_| CachePadded::new(Injector::new()))
+                .collect(),
+            route,
+            router,
+        });
+        Queues {
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            keyed,
+            spares: ArrayQueue::new(n_spares.max(1)),
+            sleep,
+        }
+    }
+
+    /// Whether every item goes to the worker its key routes to.
+    #[inline]
+    pub(crate) fn is_keyed(&self) -> bool {
+        self.keyed.is_some()
+    }
+
+    /// The worker that must process `item` in a keyed pool.
+    #[inline]
+    pub(crate) fn worker_for(&self, item: &T) -> Option<usize> {
+        let keyed = self.keyed.as_ref()?;
+        Some((keyed.route)(item, &keyed.router))
+    }
+
+    /// Where `item` goes: its key's worker in a keyed pool (the key function
+    /// runs here, on the caller's thread), anywhere otherwise.
+    #[inline]
+    pub(crate) fn target(&self, item: &T, hint: usize) -> Target {
+        match &self.keyed {
+            Some(keyed) => Target::Worker((keyed.route)(item, &keyed.router)),
+            None => Target::Any(hint),
+        }
+    }
+
+    /// Publishes a parcel and wakes a worker that can take it, if one sleeps
+    /// (in a keyed pool, exactly the target worker).
+    #[inline]
+    pub(crate) fn push(&self, parcel: Parcel<T>, target: Target) {
+        match (target, &self.keyed) {
+            (Target::Worker(index), Some(keyed)) => {
+                keyed.inboxes[index].push(parcel);
+                self.sleep.notify_worker(index);
+            }
+            (Target::Any(hint), _) => {
+                self.injector.push(parcel);
+                self.sleep.notify_one(hint);
+            }
+            (Target::Worker(_), None) => {
+                // Routing made this target, so it cannot happen; the injector
+                // still gets the parcel to process rather than lose it.
+                debug_assert!(false, "a worker target in an unkeyed pool");
+                self.injector.push(parcel);
+                self.sleep.notify_one(0);
+            }
+        }
+    }
+
+    /// Whether any queue worker `index` may take from holds a job.
+    pub(crate) fn has_work(&self, index: usize) -> bool {
+        match &self.keyed {
+            Some(keyed) => !keyed.inboxes[index].is_empty(),
+            None => {
+                !self.injector.is_empty() || self.stealers.iter().any(|stealer| !stealer.is_empty())
+            }
+        }
+    }
+
+    /// Finds the next parcel for worker `index`. Keyed pools: its own inbox
+    /// only. Otherwise: its own deque, then a handful from the global
+    /// injector, then a sibling's deque.
+    #[inline]
+    pub(crate) fn find_job(
+        &self,
+        index: usize,
+        local: &LocalQueue<Parcel<T>>,
+    ) -> Option<Parcel<T>> {
+        if let Some(keyed) = &self.keyed {
+            return pop(&keyed.inboxes[index]);
+        }
+        if let Some(parcel) = local.pop() {
+            // This job may block for long; let a sleeper take what is left here.
+            if !local.is_empty() {
+                self.sleep.notify_one(index + 1);
+            }
+            return Some(parcel);
+        }
+        self.steal(index, local)
+    }
+
+    fn steal(&self, index: usize, local: &LocalQueue<Parcel<T>>) -> Option<Parcel<T>> {
+        let n_workers = self.stealers.len();
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(local) {
+                Steal::Success(parcel) => {
+                    self.wake_for_leftovers(index);
+                    return Some(parcel);
+                }
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            for offset in 1..n_workers {
+                let victim = &self.stealers[(index + offset) % n_workers];
+                match victim.steal_batch_and_pop(local) {
+                    Steal::Success(parcel) => {
+                        self.wake_for_leftovers(index);
+                        return Some(parcel);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Called after worker `index` took work by stealing: if work is still
+    /// queued anywhere, wake a sleeper (unless someone is searching). Steals
+    /// happen once per batch, so the scan of the queues is not per item.
+    fn wake_for_leftovers(&self, index: usize) {
+        if self.has_work(index) {
+            self.sleep.notify_one(index + 1);
+        }
+    }
+
+    /// Wakes every sleeping worker: the pool closed, was cancelled or drained.
+    pub(crate) fn wake_all(&self) {
+        self.sleep.notify_all();
+    }
+
+    /// The sleep slots, for the worker thread's idle protocol.
+    #[inline]
+    pub(crate) fn sleep(&self) -> &Sleep {
+        &self.sleep
+    }
+
+    /// Keeps an emptied batch for reuse; a full shelf just drops it.
+    #[inline]
+    pub(crate) fn put_spare(&self, batch: Vec<T>) {
+        let _ = self.spares.push(batch);
+    }
+
+    /// An emptied batch to fill again, if one is spare.
+    #[inline]
+    pub(crate) fn take_spare(&self) -> Option<Vec<T>> {
+        self.spares.pop()
+    }
+}
+
+/// The next parcel in an inbox.
+#[inline]
+fn pop<T>(inbox: &Injector<Parcel<T>>) -> Option<Parcel<T>> {
+    loop {
+        match inbox.steal() {
+            Steal::Success(parcel) => return Some(parcel),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
+}

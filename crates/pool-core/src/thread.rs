@@ -1,0 +1,381 @@
+//! A worker thread's life: start (make the worker), then find a job, run it,
+//! give room back, go idle when there is none, and wrap up (finish, the
+//! callback) once the pool is closed and drained. Also where the pool's
+//! threads are spawned and joined.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_deque::Worker as LocalQueue;
+use crossbeam_utils::Backoff;
+
+use pool_metrics::ShardWriter;
+
+use crate::process::{Bench, Processor};
+use crate::queues::Parcel;
+use crate::report::WorkerCounts;
+use crate::shared::Shared;
+use crate::sleep::{Parker, Sleep, unparker_of};
+use crate::trace;
+use crate::{BuildError, Ctx, MetricsMode, PanicSite, PoolError, WorkerId};
+
+/// The `on_worker_done` callback.
+pub(crate) type WorkerDoneFn = Arc<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
+
+/// The `on_worker_done` callback, taken out once every worker has finished
+/// ([`join`]): a callback may own a `Sender` to this very pool, and that
+/// cycle would keep the pool's memory alive forever.
+pub(crate) struct WorkerDoneHook(Mutex<Option<WorkerDoneFn>>);
+
+impl WorkerDoneHook {
+    pub(crate) fn new(callback: Option<WorkerDoneFn>) -> Self {
+        WorkerDoneHook(Mutex::new(callback))
+    }
+
+    /// The callback, if any and not yet taken out.
+    fn get(&self) -> Option<WorkerDoneFn> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the callback; call once every worker finished.
+    fn take_out(&self) {
+        let callback = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        // Dropped outside the lock: its captures may be anything, this pool's
+        // own `Sender` included.
+        drop(callback);
+    }
+}
+
+/// The parts of a new pool's threads that must exist before the shared
+/// state: each worker's deque and parker. [`Sleep`] and the stealers go into
+/// the shared state; the rest into [`spawn`].
+pub(crate) struct Seats<T> {
+    locals: Vec<LocalQueue<Parcel<T>>>,
+    parkers: Vec<Parker>,
+}
+
+impl<T> Seats<T> {
+    pub(crate) fn new(n_workers: usize) -> Self {
+        Seats {
+            locals: (0..n_workers).map(|_| LocalQueue::new_fifo()).collect(),
+            parkers: (0..n_workers).map(|_| Parker::new()).collect(),
+        }
+    }
+
+    /// The sleep slots that wake these workers.
+    pub(crate) fn sleep(&self) -> Sleep {
+        Sleep::new(self.parkers.iter().map(unparker_of).collect())
+    }
+
+    /// The handles siblings steal with.
+    pub(crate) fn stealers(&self) -> Vec<crossbeam_deque::Stealer<Parcel<T>>> {
+        self.locals.iter().map(LocalQueue::stealer).collect()
+    }
+}
+
+/// Starts one thread per seat, each running [`WorkerThread::main`] with a
+/// processor from `make`, and adds their handles to `threads`. On a failed
+/// spawn the threads started so far are in `threads`, for the caller to
+/// close the pool and join them.
+pub(crate) fn spawn<T, P, Mk>(
+    shared: &Arc<Shared<T>>,
+    seats: Seats<T>,
+    thread_name: &str,
+    make: Mk,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<(), BuildError>
+where
+    T: Send + 'static,
+    P: Processor<T> + 'static,
+    Mk: Fn(&Ctx) -> P + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    for (index, (local, parker)) in seats.locals.into_iter().zip(seats.parkers).enumerate() {
+        let shared = Arc::clone(shared);
+        let make = Arc::clone(&make);
+        let handle = std::thread::Builder::new()
+            .name(format!("{thread_name}-{index}"))
+            .spawn(move || WorkerThread::new(shared, index, local, parker).main(|ctx| make(ctx)))
+            .map_err(|error| BuildError::Spawn {
+                worker: WorkerId(index),
+                message: error.to_string(),
+            })?;
+        threads.push(handle);
+    }
+    Ok(())
+}
+
+/// Waits for every worker thread to leave, then drops the `on_worker_done`
+/// callback. Call after closing the pool.
+pub(crate) fn join<T>(shared: &Shared<T>, threads: Vec<JoinHandle<()>>) {
+    for handle in threads {
+        // Worker threads catch every panic of user code, so a join error would
+        // be a bug in the pool itself; the report still shows it.
+        if let Err(payload) = handle.join() {
+            shared.ledger.record_panic(None, PanicSite::Work, payload);
+        }
+    }
+    shared.worker_done.take_out();
+}
+
+/// Busy and idle time, published to the worker's shard. With timing on, the
+/// clock is read at busy/idle transitions and when capacity is released (once
+/// per `release_every` items, at least a batch); with `MetricsMode::Off`, never.
+struct BusyTimer {
+    on: bool,
+    since: Instant,
+    busy: bool,
+    /// Releases since latencies were last published.
+    releases: u32,
+}
+
+/// Latencies are published every this many releases while busy (and always
+/// when going idle): merging a histogram walks all its buckets, too much to do
+/// every release.
+const LATENCY_PUBLISH_RELEASES: u32 = 16;
+
+impl BusyTimer {
+    #[inline]
+    fn mark_busy(&mut self, out: &mut ShardWriter) {
+        if self.on && !self.busy {
+            let now = Instant::now();
+            out.add_idle(now - self.since);
+            self.since = now;
+        }
+        self.busy = true;
+    }
+
+    /// Publishes the busy time so far (a live snapshot sees it) and, now and
+    /// then, the latencies.
+    #[inline]
+    fn publish(&mut self, out: &mut ShardWriter) {
+        if self.on && self.busy {
+            let now = Instant::now();
+            out.add_busy(now - self.since);
+            self.since = now;
+        }
+        self.releases += 1;
+        if self.releases >= LATENCY_PUBLISH_RELEASES {
+            self.releases = 0;
+            out.publish_latency();
+        }
+    }
+
+    fn mark_idle(&mut self, out: &mut ShardWriter) {
+        if self.on && self.busy {
+            let now = Instant::now();
+            out.add_busy(now - self.since);
+            self.since = now;
+        }
+        self.busy = false;
+        self.releases = 0;
+        out.publish_latency();
+    }
+
+    /// Adds the idle time up to now (the worker is leaving).
+    fn finish_idle(&mut self, out: &mut ShardWriter) {
+        if self.on && !self.busy {
+            out.add_idle(self.since.elapsed());
+        }
+    }
+}
+
+/// One worker thread's state, from start to wrap-up.
+pub(crate) struct WorkerThread<T> {
+    shared: Arc<Shared<T>>,
+    index: usize,
+    local: LocalQueue<Parcel<T>>,
+    parker: Parker,
+    ctx: Ctx,
+    out: ShardWriter,
+    timer: BusyTimer,
+    /// Items finished and not yet given back to the capacity gate.
+    unreleased: usize,
+}
+
+impl<T> WorkerThread<T> {
+    fn new(
+        shared: Arc<Shared<T>>,
+        index: usize,
+        local: LocalQueue<Parcel<T>>,
+        parker: Parker,
+    ) -> Self {
+        let ctx = Ctx::new(
+            WorkerId(index),
+            shared.token.clone(),
+            Arc::clone(shared.ledger.metrics()),
+        );
+        let out = shared.ledger.writer(index);
+        let timer = BusyTimer {
+            on: shared.config.metrics_mode != MetricsMode::Off,
+            since: Instant::now(),
+            busy: false,
+            releases: 0,
+        };
+        WorkerThread {
+            shared,
+            index,
+            local,
+            parker,
+            ctx,
+            out,
+            timer,
+            unreleased: 0,
+        }
+    }
+
+    /// The thread's body.
+    fn main<P: Processor<T>>(mut self, make: impl FnOnce(&Ctx) -> P) {
+        // Entered for the thread's whole life, so the maker's, `finish`'s and
+        // the callback's events fall in it too. Without the `tracing` feature
+        // this and every other `trace` hook compile to nothing.
+        let _worker_span = trace::worker_span(self.index);
+        let mut processor = self.start(make);
+        self.run(processor.as_mut());
+        self.wrap_up(processor);
+    }
+
+    /// Makes the worker. A maker that panics leaves this thread without one;
+    /// the pool is cancelled and this thread only drops and counts.
+    fn start<P>(&mut self, make: impl FnOnce(&Ctx) -> P) -> Option<P> {
+        let started = self.timer.on.then(Instant::now);
+        let ctx = &self.ctx;
+        let processor = self.shared.guard_maker(ctx.worker, || make(ctx));
+        if let Some(started) = started {
+            self.out.set_init(started.elapsed());
+        }
+        self.timer.since = Instant::now();
+        processor
+    }
+
+    /// The next job this worker may take.
+    #[inline]
+    fn find(&self) -> Option<Parcel<T>> {
+        self.shared.queues.find_job(self.index, &self.local)
+    }
+
+    /// Runs jobs until the pool is closed and drained.
+    fn run<P: Processor<T>>(&mut self, mut processor: Option<&mut P>) {
+        loop {
+            if let Some(parcel) = self.find() {
+                self.timer.mark_busy(&mut self.out);
+                self.unreleased += self.run_job(processor.as_deref_mut(), parcel);
+                if self.unreleased >= self.shared.config.release_every {
+                    self.shared.release(self.unreleased);
+                    self.unreleased = 0;
+                    self.timer.publish(&mut self.out);
+                }
+                continue;
+            }
+            if !self.idle() {
+                return;
+            }
+        }
+    }
+
+    /// Runs one job and returns how many items it held.
+    #[inline]
+    fn run_job<P: Processor<T>>(&mut self, processor: Option<&mut P>, parcel: Parcel<T>) -> usize {
+        let shared = &*self.shared;
+        let mut bench = Bench {
+            ctx: &self.ctx,
+            ledger: &shared.ledger,
+            out: &mut self.out,
+            cancelled: shared.token.flag(),
+        };
+        match parcel {
+            Parcel::One(item) => {
+                match processor {
+                    Some(processor) if !bench.is_cancelled() => processor.one(item, &mut bench),
+                    _ => {
+                        let dropped = bench.drop_items(std::iter::once(item));
+                        bench.out.add_dropped(dropped);
+                    }
+                }
+                1
+            }
+            Parcel::Many(mut batch) => {
+                let n_items = batch.len();
+                // Once per batch, never per item: lone items get no span,
+                // since that is where one would cost most per item.
+                let _batch_span = trace::batch_span(self.index, n_items);
+                match processor {
+                    Some(processor) => processor.many(&mut batch, &mut bench),
+                    None => {
+                        let dropped = bench.drop_items(batch.drain(..));
+                        bench.out.add_dropped(dropped);
+                    }
+                }
+                shared.queues.put_spare(batch);
+                n_items
+            }
+        }
+    }
+
+    /// Out of work: gives room back (so blocked producers can go on and the
+    /// exit condition can become true), spins briefly, then parks until work
+    /// or the end comes. Returns `false` when the pool is closed and drained.
+    fn idle(&mut self) -> bool {
+        let shared = &*self.shared;
+        if self.unreleased > 0 {
+            shared.release(self.unreleased);
+            self.unreleased = 0;
+        }
+        shared.capacity.wake_producers_if_waiting();
+        self.timer.mark_idle(&mut self.out);
+        if shared.capacity.is_done() {
+            return false;
+        }
+        let sleep = shared.queues.sleep();
+        sleep.start_searching();
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if shared.queues.has_work(self.index) || shared.capacity.is_done() {
+                sleep.stop_searching();
+                return true;
+            }
+        }
+        sleep.sleep(self.index, &self.parker, || {
+            !self.local.is_empty()
+                || shared.queues.has_work(self.index)
+                || shared.capacity.is_done()
+        });
+        true
+    }
+
+    /// The worker's `finish`, its `Drop`, the `on_worker_done` callback, and
+    /// the last figures of its shard.
+    fn wrap_up<P: Processor<T>>(mut self, mut processor: Option<P>) {
+        self.timer.finish_idle(&mut self.out);
+        let shared = &*self.shared;
+        let ctx = &self.ctx;
+        let started = self.timer.on.then(Instant::now);
+        if let Some(processor) = processor.as_mut()
+            && let Some(Err(source)) =
+                shared.guard(ctx.worker, PanicSite::Finish, || processor.finish(ctx))
+        {
+            shared.ledger.record_error(PoolError::Finish {
+                worker: ctx.worker,
+                source,
+            });
+        }
+        // The worker's own `Drop` is user code too.
+        shared.guard(ctx.worker, PanicSite::Finish, || drop(processor));
+        if let Some(callback) = shared.worker_done.get() {
+            let counts = ctx.counts();
+            shared.guard(ctx.worker, PanicSite::Callback, || {
+                callback(ctx.worker, &counts)
+            });
+        }
+        if let Some(started) = started {
+            self.out.set_wrap_up(started.elapsed());
+        }
+        self.out.flush_latency();
+        trace::worker_finished(ctx);
+    }
+}
