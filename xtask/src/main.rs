@@ -20,6 +20,7 @@
 //! Arguments are parsed by clap (see `args.rs`); the rest is `std` and `anyhow`.
 
 mod args;
+mod codemap;
 mod steps;
 mod tasks;
 
