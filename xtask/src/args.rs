@@ -1,51 +1,68 @@
-//! Hand-written command-line parsing and the help texts.
+//! The command line, parsed by clap (derive).
 //!
-//! The set of flags is small and stable, so a parser dependency would cost more
-//! build time than it saves code.
+//! Each command's `--help` is one of the texts below, saying what the command
+//! runs and why; clap adds the usage line and the flags (from the doc comment
+//! of each field), parses `--flag value` and `--flag=value`, and rejects
+//! anything else with an error that names the bad argument.
 
-use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
 
-/// Help for `cargo xtask` itself.
-pub(crate) const MAIN_HELP: &str = "\
-Project automation for the workforce workspace.
+/// `cargo xtask`: parsed by [`Parser::parse`] in `main`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    override_usage = "cargo xtask <COMMAND> [OPTIONS]",
+    about = "Project automation for the workforce workspace.",
+    after_help = "Run `cargo xtask <COMMAND> --help` for what a command runs and its flags."
+)]
+pub(crate) struct Cli {
+    /// The command to run; without one, the overview is printed.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
 
-Usage: cargo xtask <COMMAND> [FLAGS]
-
-Commands:
-  lint      rustfmt check, clippy (-D warnings), rustdoc (-D warnings), cargo-deny if installed
-  loom      exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
-  valgrind  valgrind memcheck over a chosen subset of the pool-core tests (release build)
-  stress    the random-script stress test of pool-core, with a chosen number of scripts
-            and seed (--scripts N, --seed S)
-  bench     the peer comparison of BENCHMARKS.md (W1-W6 against sequential, rayon,
-            crossbeam-channel, threadpool, std mpsc and thread-per-item) and the pool's
-            idle CPU, wake-up latency and memory
-  ci        lint, tests, doc tests, loom, valgrind and `bench --quick`; reports every step
-  help      print this help
-
-Run `cargo xtask <COMMAND> --help` for the flags of one command.";
+/// A command to run, with its flags.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub(crate) enum Command {
+    /// rustfmt check, clippy and rustdoc (-D warnings), the code map check, cargo-deny if installed
+    #[command(long_about = LINT_HELP)]
+    Lint,
+    /// exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
+    #[command(long_about = LOOM_HELP)]
+    Loom,
+    /// valgrind memcheck over a chosen subset of the pool-core tests (release build)
+    #[command(long_about = VALGRIND_HELP)]
+    Valgrind,
+    /// the random-script stress test of pool-core, with a chosen number of scripts and seed
+    #[command(long_about = STRESS_HELP)]
+    Stress(StressArgs),
+    /// the peer comparison of BENCHMARKS.md (W1-W6 against sequential, rayon,
+    /// crossbeam-channel, threadpool, std mpsc and thread-per-item) and the pool's
+    /// idle CPU, wake-up latency and memory
+    #[command(long_about = BENCH_HELP, verbatim_doc_comment)]
+    Bench(BenchArgs),
+    /// lint, tests, doc tests, loom, valgrind and `bench --quick`; reports every step
+    #[command(long_about = CI_HELP)]
+    Ci,
+}
 
 /// Help for `cargo xtask lint`.
 const LINT_HELP: &str = "\
 Run every lint step and report all failures at the end.
 
-Usage: cargo xtask lint
-
 Steps (each runs even when an earlier one failed):
   1. cargo fmt --all --check
-  2. cargo clippy --workspace --all-targets -- -D warnings
-  3. cargo doc --workspace --no-deps            (RUSTDOCFLAGS=\"-D warnings\")
-  4. cargo deny check licenses bans sources     (with the root deny.toml; skipped when
-                                                cargo-deny is not installed)
-
-Flags:
-  -h, --help    print this help";
+  2. code map: every tracked crates/*/src/**/*.rs is named, by its repo-relative
+     path, in ARCHITECTURE.md (lists each file that is not)
+  3. cargo clippy --workspace --all-targets --all-features -- -D warnings
+  4. cargo doc --workspace --no-deps            (RUSTDOCFLAGS=\"-D warnings\")
+  5. cargo deny check licenses bans sources     (with the root deny.toml; skipped when
+                                                cargo-deny is not installed)";
 
 /// Help for `cargo xtask loom`.
 const LOOM_HELP: &str = "\
 Run the loom model tests of pool-core.
-
-Usage: cargo xtask loom
 
 Runs `cargo test -p pool-core --release --lib loom -- --nocapture` with:
   RUSTFLAGS=\"--cfg loom\"          (appended to any RUSTFLAGS already set)
@@ -60,16 +77,11 @@ Models (each prints how many interleavings loom explored and how long it took):
                counter under 2 producers and 1-2 releasers (capacity 2, and 4 with
                lingering producers)
 About a minute on 2 cores; a higher LOOM_MAX_PREEMPTIONS explores more and takes
-much longer.
-
-Flags:
-  -h, --help    print this help";
+much longer.";
 
 /// Help for `cargo xtask valgrind`.
 const VALGRIND_HELP: &str = "\
 Run valgrind memcheck over a subset of the pool-core tests.
-
-Usage: cargo xtask valgrind
 
 Builds the pool-core test binaries with `cargo test -p pool-core --release --no-run`
 (release: faster under valgrind, and the release profile keeps line tables), then runs
@@ -98,38 +110,24 @@ Left out:
   any test file added later, until it is listed in xtask/src/tasks.rs
 
 Needs valgrind on PATH (`apt-get install valgrind`); fails when it is missing. In
-`cargo xtask ci` the step is skipped when valgrind is missing.
-
-Flags:
-  -h, --help    print this help";
+`cargo xtask ci` the step is skipped when valgrind is missing.";
 
 /// Help for `cargo xtask stress`.
 const STRESS_HELP: &str = "\
 Run the random-script stress test of pool-core.
 
-Usage: cargo xtask stress [--scripts N] [--seed S]
-
 Runs `cargo test --release -p pool-core --test random_scripts_keep_the_invariant`,
 which builds pools from random scripts (settings, producers, errors, panics,
 cancellation, close) and checks that every item is accounted for. The flags become
-the environment variables that test reads:
-  --scripts N   WORKFORCE_SCRIPTS=N: run N scripts (N >= 1)
-  --seed S      WORKFORCE_SEED=S: the first seed (a whole number); with --seed alone,
-                only that one script runs (to replay a failure)
+the environment variables that test reads (WORKFORCE_SCRIPTS, WORKFORCE_SEED).
 Without flags the test runs its default number of scripts from seed 0 (or what those
-variables already say in the environment). A failing script prints its seed.
-
-Flags:
-      --scripts N   how many scripts to run
-      --seed S      the seed of the first script
-  -h, --help        print this help";
+variables already say in the environment). A failing script prints its seed.";
 
 /// Help for `cargo xtask bench`.
 const BENCH_HELP: &str = "\
-Build and run the peer comparison of BENCHMARKS.md (package workforce-benches, binary
-peer-bench) in release mode.
-
-Usage: cargo xtask bench [FLAGS]
+Build and run the peer comparison (package workforce-benches, binary peer-bench) in
+release mode. The workloads, peers and targets are defined in BENCHMARKS.md at the
+repository root; this is a summary.
 
 What it runs (default: everything, at workers = cores and workers = 8):
   W1 overhead        1,000,000 trivial items: the pool's own cost per item
@@ -151,23 +149,8 @@ sequential one or the run fails. A progress line goes to stderr.
 
 Prints a table per (workload, workers) with the machine and date, the pool resources
 and the BENCHMARKS.md targets met and missed (informational; speed never fails a run).
-Writes target/bench/report.json, report.md and <workload>-w<workers>.svg (a bar chart
-per table, linked from report.md).
-
-Flags:
-      --quick          a smoke test in seconds (CI): N/20 items, one repetition, no warm-up,
-                       idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory;
-                       asserts nothing about speed
-      --workload W     run only W: W1..W6 or a name above (overhead, cpu, seed, keyed,
-                       skewed, multi-producer, idle, wakeup, memory); default: all
-      --workers N      run only at N workers (also the pool size for idle, wakeup and
-                       memory); default: the number of cores and 8 (idle/wakeup/memory: 8)
-      --reps N         repetitions per implementation for every row (default 5; W3 and
-                       thread per item 3; --quick 1)
-      --only TEXT      only implementations whose name contains TEXT (for profiling);
-                       skips idle, wakeup and memory
-      --json           also print the JSON report to stdout
-  -h, --help           print this help";
+Writes report.json, report.md and <workload>-w<workers>.svg (a bar chart per table,
+linked from report.md) to <target>/bench/ (<target>: $CARGO_TARGET_DIR or target/).";
 
 /// Help for `cargo xtask ci`.
 const CI_HELP: &str = "\
@@ -175,61 +158,45 @@ Run the whole CI sequence. Every step runs even when an earlier one failed;
 the summary lists each step with its elapsed time, and the command exits
 non-zero if any step failed.
 
-Usage: cargo xtask ci
-
 Steps:
-  lint (fmt, clippy, doc, deny)   see `cargo xtask lint --help`
+  lint (fmt, code map, clippy,    see `cargo xtask lint --help`
+        doc, deny)
   cargo test --workspace
   cargo test --workspace --doc
+  cargo test -p pool-metrics --features serde
+  cargo test -p pool-core --features tracing --test tracing_feature
   loom                            see `cargo xtask loom --help`
   valgrind                        see `cargo xtask valgrind --help` (skipped when
                                   valgrind is not installed)
-  bench --quick                   see `cargo xtask bench --help`
-
-Flags:
-  -h, --help    print this help";
-
-/// A command to run, with its parsed flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Command {
-    /// `cargo xtask lint`.
-    Lint,
-    /// `cargo xtask loom`.
-    Loom,
-    /// `cargo xtask valgrind`.
-    Valgrind,
-    /// `cargo xtask stress …`.
-    Stress(StressArgs),
-    /// `cargo xtask bench …`.
-    Bench(BenchArgs),
-    /// `cargo xtask ci`.
-    Ci,
-}
-
-/// What the command line asks for: run a command, or print a help text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ParseOutcome {
-    /// Run this command.
-    Run(Command),
-    /// Print this help text and exit successfully.
-    Help(&'static str),
-}
+  bench --quick                   see `cargo xtask bench --help`";
 
 /// Flags of `cargo xtask bench`, validated here and passed on to `peer-bench`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub(crate) struct BenchArgs {
-    /// Reduced size and one repetition.
+    /// a smoke test in seconds (CI): N/20 items, one repetition, no warm-up,
+    /// idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory;
+    /// asserts nothing about speed
+    #[arg(long, verbatim_doc_comment)]
     pub(crate) quick: bool,
-    /// Only this workload (`W1` … `W6`, `idle`, `wakeup` or `memory`), when given.
+    /// run only W: W1..W6 or a name above (overhead, cpu, seed, keyed,
+    /// skewed, multi-producer, idle, wakeup, memory); default: all
+    #[arg(long, value_name = "W", value_parser = normalise_workload, verbatim_doc_comment)]
     pub(crate) workload: Option<String>,
-    /// Only this worker count, when given.
+    /// run only at N workers (also the pool size for idle, wakeup and
+    /// memory); default: the number of cores and 8 (idle/wakeup/memory: 8)
+    #[arg(long, value_name = "N", value_parser = at_least_one, verbatim_doc_comment)]
     pub(crate) workers: Option<usize>,
-    /// Repetitions per implementation, when given.
+    /// repetitions per implementation for every row (default 5; W3 and
+    /// thread per item 3; --quick 1)
+    #[arg(long, value_name = "N", value_parser = at_least_one, verbatim_doc_comment)]
     pub(crate) reps: Option<usize>,
-    /// Also print the JSON report to stdout.
-    pub(crate) json: bool,
-    /// Only implementations whose name contains this text, when given.
+    /// only implementations whose name contains TEXT (for profiling);
+    /// skips idle, wakeup and memory
+    #[arg(long, value_name = "TEXT", verbatim_doc_comment)]
     pub(crate) only: Option<String>,
+    /// also print the JSON report to stdout
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 impl BenchArgs {
@@ -239,21 +206,16 @@ impl BenchArgs {
         if self.quick {
             out.push("--quick".to_owned());
         }
-        if let Some(workload) = &self.workload {
-            out.push("--workload".to_owned());
-            out.push(workload.clone());
-        }
-        if let Some(workers) = self.workers {
-            out.push("--workers".to_owned());
-            out.push(workers.to_string());
-        }
-        if let Some(reps) = self.reps {
-            out.push("--reps".to_owned());
-            out.push(reps.to_string());
-        }
-        if let Some(only) = &self.only {
-            out.push("--only".to_owned());
-            out.push(only.clone());
+        let valued = [
+            ("--workload", self.workload.clone()),
+            ("--workers", self.workers.map(|n| n.to_string())),
+            ("--reps", self.reps.map(|n| n.to_string())),
+            ("--only", self.only.clone()),
+        ];
+        for (flag, value) in valued {
+            if let Some(value) = value {
+                out.extend([flag.to_owned(), value]);
+            }
         }
         if self.json {
             out.push("--json".to_owned());
@@ -264,140 +226,30 @@ impl BenchArgs {
 
 /// Flags of `cargo xtask stress`: each, when given, becomes an environment
 /// variable of the stress test.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub(crate) struct StressArgs {
-    /// How many scripts to run (`WORKFORCE_SCRIPTS`), when given.
-    pub(crate) scripts: Option<u64>,
-    /// The seed of the first script (`WORKFORCE_SEED`), when given.
+    /// run N scripts (N >= 1): WORKFORCE_SCRIPTS=N
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub(crate) scripts: Option<usize>,
+    /// the seed of the first script (a whole number): WORKFORCE_SEED=S;
+    /// with --seed alone, only that one script runs (to replay a failure)
+    #[arg(long, value_name = "S", verbatim_doc_comment)]
     pub(crate) seed: Option<u64>,
 }
 
 impl StressArgs {
     /// The environment variables to set for the stress test.
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
-        let mut vars = Vec::new();
-        if let Some(scripts) = self.scripts {
-            vars.push(("WORKFORCE_SCRIPTS", scripts.to_string()));
-        }
-        if let Some(seed) = self.seed {
-            vars.push(("WORKFORCE_SEED", seed.to_string()));
-        }
-        vars
+        let scripts = self.scripts.map(|n| ("WORKFORCE_SCRIPTS", n.to_string()));
+        let seed = self.seed.map(|s| ("WORKFORCE_SEED", s.to_string()));
+        scripts.into_iter().chain(seed).collect()
     }
-}
-
-/// Parses the arguments after `cargo xtask`.
-pub(crate) fn parse(raw_args: &[String]) -> anyhow::Result<ParseOutcome> {
-    let Some((name, rest)) = raw_args.split_first() else {
-        return Ok(ParseOutcome::Help(MAIN_HELP));
-    };
-    let help = match name.as_str() {
-        "help" | "-h" | "--help" => return Ok(ParseOutcome::Help(MAIN_HELP)),
-        "lint" => LINT_HELP,
-        "loom" => LOOM_HELP,
-        "ci" => CI_HELP,
-        "valgrind" => VALGRIND_HELP,
-        "stress" => STRESS_HELP,
-        "bench" => BENCH_HELP,
-        other => bail!("unknown command `{other}`"),
-    };
-    if rest.iter().any(|arg| arg == "-h" || arg == "--help") {
-        return Ok(ParseOutcome::Help(help));
-    }
-    if !matches!(name.as_str(), "bench" | "stress")
-        && let Some(extra) = rest.first()
-    {
-        bail!("`{name}` takes no arguments, got `{extra}` (see `cargo xtask {name} --help`)");
-    }
-    let command = match name.as_str() {
-        "lint" => Command::Lint,
-        "loom" => Command::Loom,
-        "ci" => Command::Ci,
-        "valgrind" => Command::Valgrind,
-        "stress" => Command::Stress(parse_stress(rest)?),
-        _ => Command::Bench(parse_bench(rest)?),
-    };
-    Ok(ParseOutcome::Run(command))
-}
-
-/// Parses the flags of `stress`. Accepts both `--flag value` and `--flag=value`.
-fn parse_stress(rest: &[String]) -> anyhow::Result<StressArgs> {
-    let mut parsed = StressArgs::default();
-    let mut remaining = rest.iter();
-    while let Some(arg) = remaining.next() {
-        let (flag, inline_value) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let value = match inline_value {
-            Some(value) => value,
-            None => match flag {
-                "--scripts" | "--seed" => remaining
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("`{flag}` needs a value (a whole number)"))?,
-                other => {
-                    bail!("unknown flag `{other}` for `stress` (see `cargo xtask stress --help`)")
-                }
-            },
-        };
-        match flag {
-            "--scripts" => {
-                let scripts = parse_positive(flag, &value)?;
-                parsed.scripts = Some(u64::try_from(scripts).context("`--scripts` is too large")?);
-            }
-            "--seed" => {
-                parsed.seed =
-                    Some(value.parse().with_context(|| {
-                        format!("`--seed` expects a whole number, got `{value}`")
-                    })?)
-            }
-            other => bail!("unknown flag `{other}` for `stress` (see `cargo xtask stress --help`)"),
-        }
-    }
-    Ok(parsed)
-}
-
-/// Parses the flags of `bench`. Accepts both `--flag value` and `--flag=value`.
-fn parse_bench(rest: &[String]) -> anyhow::Result<BenchArgs> {
-    let mut parsed = BenchArgs::default();
-    let mut remaining = rest.iter();
-    while let Some(arg) = remaining.next() {
-        let (flag, inline_value) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        // Fetches the flag's value from `--flag=value` or from the next argument.
-        let mut value = |what: &str| -> anyhow::Result<String> {
-            match inline_value.clone() {
-                Some(value) => Ok(value),
-                None => remaining
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("`{flag}` needs a value ({what})")),
-            }
-        };
-        match flag {
-            "--quick" => parsed.quick = true,
-            "--json" => parsed.json = true,
-            "--workload" => {
-                parsed.workload = Some(normalise_workload(&value(
-                    "W1..W6, idle, wakeup or memory",
-                )?)?)
-            }
-            "--only" => parsed.only = Some(value("part of an implementation's name")?),
-            "--workers" => parsed.workers = Some(parse_positive(flag, &value("a worker count")?)?),
-            "--reps" => parsed.reps = Some(parse_positive(flag, &value("a repetition count")?)?),
-            other => bail!("unknown flag `{other}` for `bench` (see `cargo xtask bench --help`)"),
-        }
-    }
-    Ok(parsed)
 }
 
 /// Accepts a workload's id or name in any case (`W4`, `keyed`, `multi-producer`)
 /// and returns its id, or a resource measurement's name (`idle`, `wakeup`,
 /// `memory`).
-fn normalise_workload(value: &str) -> anyhow::Result<String> {
+fn normalise_workload(value: &str) -> Result<String, String> {
     let id = match value.to_ascii_lowercase().replace('_', "-").as_str() {
         "w1" | "overhead" => "W1",
         "w2" | "cpu" => "W2",
@@ -408,83 +260,94 @@ fn normalise_workload(value: &str) -> anyhow::Result<String> {
         "idle" => "idle",
         "wakeup" | "wake-up" => "wakeup",
         "memory" => "memory",
-        _ => bail!(
-            "unknown workload `{value}`: expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), \
-             W5 (skewed), W6 (multi-producer), idle, wakeup or memory"
-        ),
+        _ => {
+            return Err(
+                "expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), W5 (skewed), \
+                        W6 (multi-producer), idle, wakeup or memory"
+                    .to_owned(),
+            );
+        }
     };
     Ok(id.to_owned())
 }
 
 /// Parses a count that must be at least 1.
-fn parse_positive(flag: &str, value: &str) -> anyhow::Result<usize> {
-    let parsed: usize = value
-        .parse()
-        .with_context(|| format!("`{flag}` expects a positive integer, got `{value}`"))?;
-    if parsed == 0 {
-        bail!("`{flag}` must be at least 1");
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(count) => Ok(count),
+        Err(_) => Err("expected a positive whole number".to_owned()),
     }
-    Ok(parsed)
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory as _;
+    use clap::error::ErrorKind;
+
     use super::*;
 
-    /// Turns string literals into the owned arguments `parse` takes.
-    fn owned(args: &[&str]) -> Vec<String> {
-        args.iter().map(|arg| (*arg).to_owned()).collect()
+    /// Parses `cargo xtask <args>` into its command.
+    fn parse(args: &[&str]) -> Result<Option<Command>, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo-xtask").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    /// The rendered error for `cargo xtask <args>`, which must fail to parse.
+    fn error(args: &[&str]) -> (ErrorKind, String) {
+        let error = parse(args).expect_err("bad input is rejected");
+        (error.kind(), error.render().to_string())
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn commands_without_flags_parse() {
+        assert_eq!(parse(&[]).expect("no command parses"), None);
+        let simple = [
+            ("lint", Command::Lint),
+            ("loom", Command::Loom),
+            ("valgrind", Command::Valgrind),
+            ("ci", Command::Ci),
+            ("bench", Command::Bench(BenchArgs::default())),
+            ("stress", Command::Stress(StressArgs::default())),
+        ];
+        for (name, expected) in simple {
+            assert_eq!(parse(&[name]).expect(name), Some(expected));
+        }
     }
 
     #[test]
     fn bench_flags_round_trip_to_peer_bench() {
-        let outcome = parse(&owned(&[
+        let parsed = parse(&[
             "bench",
             "--quick",
             "--workload=cpu",
             "--workers",
             "3",
+            "--reps=2",
             "--only=workforce",
             "--json",
-        ]))
+        ])
         .expect("valid flags parse");
-        let ParseOutcome::Run(Command::Bench(bench)) = outcome else {
-            panic!("expected a bench command, got {outcome:?}");
+        let Some(Command::Bench(bench)) = parsed else {
+            panic!("expected a bench command, got {parsed:?}");
         };
-        assert_eq!(
-            bench.to_peer_bench_args(),
-            owned(&[
-                "--quick",
-                "--workload",
-                "W2",
-                "--workers",
-                "3",
-                "--only",
-                "workforce",
-                "--json"
-            ])
-        );
+        let expected = "--quick --workload W2 --workers 3 --reps 2 --only workforce --json";
+        assert_eq!(bench.to_peer_bench_args().join(" "), expected);
     }
 
     #[test]
     fn stress_flags_become_environment_variables() {
-        let outcome =
-            parse(&owned(&["stress", "--scripts=200", "--seed", "7"])).expect("valid flags parse");
-        let ParseOutcome::Run(Command::Stress(stress)) = outcome else {
-            panic!("expected a stress command, got {outcome:?}");
+        let parsed = parse(&["stress", "--scripts=200", "--seed", "7"]).expect("valid flags");
+        let Some(Command::Stress(stress)) = parsed else {
+            panic!("expected a stress command, got {parsed:?}");
         };
-        assert_eq!(
-            stress.env(),
-            vec![
-                ("WORKFORCE_SCRIPTS", "200".to_owned()),
-                ("WORKFORCE_SEED", "7".to_owned())
-            ]
-        );
-        let outcome = parse(&owned(&["stress"])).expect("no flags parse");
-        assert_eq!(
-            outcome,
-            ParseOutcome::Run(Command::Stress(StressArgs::default()))
-        );
+        let expected = [("WORKFORCE_SCRIPTS", "200"), ("WORKFORCE_SEED", "7")];
+        assert_eq!(stress.env(), expected.map(|(k, v)| (k, v.to_owned())));
     }
 
     #[test]
@@ -499,32 +362,61 @@ mod tests {
             ("memory", "memory"),
         ];
         for (given, expected) in cases {
-            assert_eq!(normalise_workload(given).expect(given), expected);
+            assert_eq!(normalise_workload(given).as_deref(), Ok(expected));
         }
     }
 
     #[test]
     fn help_is_offered_for_every_command() {
         for name in ["lint", "loom", "valgrind", "stress", "bench", "ci"] {
-            let outcome = parse(&owned(&[name, "--help"])).expect("help parses");
+            let (kind, text) = error(&[name, "--help"]);
+            assert_eq!(kind, ErrorKind::DisplayHelp, "{name}");
             assert!(
-                matches!(outcome, ParseOutcome::Help(_)),
-                "{name}: {outcome:?}"
+                text.contains(&format!("Usage: cargo xtask {name}")),
+                "{text}"
             );
         }
+        let (_, bench) = error(&["bench", "--help"]);
+        assert!(
+            bench.contains("BENCHMARKS.md at the\nrepository root"),
+            "{bench}"
+        );
+        assert!(bench.contains("--workload <W>"), "{bench}");
+        let (_, main) = error(&["--help"]);
+        assert!(main.contains("valgrind"), "{main}");
     }
 
     #[test]
-    fn bad_input_is_rejected() {
-        assert!(parse(&owned(&["bench", "--workers", "0"])).is_err());
-        assert!(parse(&owned(&["bench", "--workload", "W9"])).is_err());
-        assert!(parse(&owned(&["bench", "--workers"])).is_err());
-        assert!(parse(&owned(&["lint", "--fix"])).is_err());
-        assert!(parse(&owned(&["valgrind", "--all"])).is_err());
-        assert!(parse(&owned(&["stress", "--scripts", "0"])).is_err());
-        assert!(parse(&owned(&["stress", "--seed", "-1"])).is_err());
-        assert!(parse(&owned(&["stress", "--seed"])).is_err());
-        assert!(parse(&owned(&["stress", "--fast"])).is_err());
-        assert!(parse(&owned(&["deploy"])).is_err());
+    fn an_unknown_flag_is_named_in_the_error() {
+        let (kind, text) = error(&["stress", "--fast"]);
+        assert_eq!(kind, ErrorKind::UnknownArgument);
+        assert!(text.contains("unexpected argument '--fast'"), "{text}");
+        assert!(text.contains("Usage: cargo xtask stress"), "{text}");
+        let (kind, _) = error(&["lint", "--fix"]);
+        assert_eq!(kind, ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let (_, text) = error(&["bench", "--workers", "0"]);
+        assert!(
+            text.contains("'0' for '--workers <N>': must be at least 1"),
+            "{text}"
+        );
+        let (_, text) = error(&["bench", "--workload", "W9"]);
+        assert!(
+            text.contains("'W9' for '--workload <W>': expected W1"),
+            "{text}"
+        );
+        for bad in [
+            &["bench", "--workers"][..],
+            &["valgrind", "--all"],
+            &["stress", "--scripts", "0"],
+            &["stress", "--seed", "-1"],
+            &["stress", "--seed"],
+            &["deploy"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! and then calls `cargo xtask ci`.
 //!
 //! Commands:
-//! - `lint`: rustfmt, clippy, rustdoc and (when installed) cargo-deny.
+//! - `lint`: rustfmt, the code map check, clippy, rustdoc and (when
+//!   installed) cargo-deny.
 //! - `loom`: the exhaustive `loom` model tests of `pool-core`.
 //! - `valgrind`: valgrind memcheck over a subset of the `pool-core` tests.
 //! - `stress`: the random-script stress test of `pool-core`, with a chosen
@@ -16,32 +17,29 @@
 //! - `ci`: all of the above but `stress` plus the test suites, reporting every
 //!   step.
 //!
-//! Only `std` and `anyhow` are used; arguments are parsed by hand.
+//! Arguments are parsed by clap (see `args.rs`); the rest is `std` and `anyhow`.
 
 mod args;
+mod codemap;
 mod steps;
 mod tasks;
 
 use std::process::ExitCode;
 
-use crate::args::{Command, ParseOutcome};
+use clap::{CommandFactory as _, Parser as _};
+
+use crate::args::{Cli, Command};
 
 /// Parses the command line, runs the chosen command and turns its outcome into
-/// the process exit code (0 on success, 1 when a step failed, 2 on bad usage).
+/// the process exit code (0 on success, 1 when a step failed, 2 on bad usage:
+/// clap prints the error and exits).
 fn main() -> ExitCode {
-    let raw_args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args::parse(&raw_args) {
-        Ok(ParseOutcome::Run(command)) => command,
-        Ok(ParseOutcome::Help(text)) => {
-            println!("{text}");
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            eprintln!();
-            eprintln!("{}", args::MAIN_HELP);
-            return ExitCode::from(2);
-        }
+    let Some(command) = Cli::parse().command else {
+        // `cargo xtask` alone prints the overview, as `cargo xtask --help` does.
+        return match Cli::command().print_help() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
     };
 
     let outcome = match command {

@@ -21,6 +21,25 @@ pub(crate) enum Status {
     Skipped(String),
 }
 
+/// Why a step run in-process (see [`Steps::check`]) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The full account, printed when the step fails.
+    report: String,
+    /// A few words for the summary.
+    reason: String,
+}
+
+impl Failure {
+    /// A failure with its full `report` and the short `reason` for the summary.
+    pub(crate) fn new(report: String, reason: &str) -> Self {
+        Self {
+            report,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
 /// The record of one finished step.
 #[derive(Debug, Clone)]
 struct Outcome {
@@ -92,6 +111,31 @@ impl Steps {
         };
         self.record(name, status, started.elapsed());
         stdout
+    }
+
+    /// Runs `check` in-process as the step `name` (described by `what`),
+    /// printing what it found: its message when it passes, its full report
+    /// when it fails. Returns whether it passed.
+    pub(crate) fn check(
+        &mut self,
+        name: &str,
+        what: &str,
+        check: impl FnOnce() -> Result<String, Failure>,
+    ) -> bool {
+        println!();
+        println!("==> [{}] {name}: {what}", self.title);
+        let started = Instant::now();
+        let status = match check() {
+            Ok(message) => {
+                println!("{message}");
+                Status::Passed
+            }
+            Err(failure) => {
+                println!("{}", failure.report);
+                Status::Failed(failure.reason)
+            }
+        };
+        self.record(name, status, started.elapsed())
     }
 
     /// Records a step that failed before it could run a command (a missing
@@ -254,8 +298,14 @@ mod tests {
         );
         steps.skip("second", "tool not installed: skipped", "not installed");
         steps.record("third", Status::Passed, Duration::ZERO);
-        assert_eq!(steps.outcomes.len(), 3);
+        assert!(!steps.check("fourth", "a check", || Err(Failure::new(
+            "the long report".to_owned(),
+            "short"
+        ))));
+        assert!(steps.check("fifth", "a check", || Ok("fine".to_owned())));
+        assert_eq!(steps.outcomes[3].status, Status::Failed("short".to_owned()));
+        assert_eq!(steps.outcomes.len(), 5);
         let error = steps.finish().expect_err("a failed step fails the run");
-        assert!(error.to_string().contains("first"), "{error}");
+        assert!(error.to_string().contains("first, fourth"), "{error}");
     }
 }

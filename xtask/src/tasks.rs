@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::args::{BenchArgs, StressArgs};
+use crate::codemap;
 use crate::steps::Steps;
 
 /// Default preemption bound for loom; higher values explode the search space.
@@ -142,12 +143,14 @@ pub(crate) fn ci_command() -> anyhow::Result<()> {
     steps.finish()
 }
 
-/// Adds the lint steps, each name prefixed with `prefix`.
+/// Adds the lint steps (see `cargo xtask lint --help`), each name prefixed
+/// with `prefix`.
 fn lint(steps: &mut Steps, prefix: &str) {
     steps.run(
         &format!("{prefix}fmt"),
         &mut cargo(&["fmt", "--all", "--check"]),
     );
+    codemap::code_map(steps, &format!("{prefix}code map"), workspace_root());
     steps.run(
         &format!("{prefix}clippy"),
         &mut cargo(&[
