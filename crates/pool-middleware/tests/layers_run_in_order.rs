@@ -10,26 +10,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Kind, middleware_errors, quiet_deliberate_panics, run};
-use pool_core::{BoxWorker, Ctx, LayerFn, Pool, Stack, Worker, layer_fn};
+use pool_core::{BoxError, Ctx, LayerFn, Next, Pool, Stack, layer_fn};
 use pool_middleware::{ManualClock, MiddlewareError, Recovery, Retry, Validator};
 use rstest::rstest;
 
 type Log = Arc<Mutex<Vec<String>>>;
 
 /// A layer that logs `name` before and after the rest of the stack.
+#[allow(clippy::type_complexity)] // The closure's signature, spelled out once.
 fn recording(
     name: &'static str,
     log: &Log,
-) -> LayerFn<impl Fn(BoxWorker<u32>) -> BoxWorker<u32> + use<>, u32> {
+) -> LayerFn<impl Fn(Next<'_, u32>, &Ctx, u32) -> Result<(), BoxError> + use<>, u32> {
     let log = Arc::clone(log);
-    layer_fn(move |mut next: BoxWorker<u32>| {
-        let log = Arc::clone(&log);
-        BoxWorker::new(move |ctx: &Ctx, item: u32| {
-            log.lock().unwrap().push(format!("{name} before {item}"));
-            let outcome = next.work(ctx, item);
-            log.lock().unwrap().push(format!("{name} after {item}"));
-            outcome
-        })
+    layer_fn(move |mut next: Next<'_, u32>, ctx: &Ctx, item: u32| {
+        log.lock().unwrap().push(format!("{name} before {item}"));
+        let outcome = next.work(ctx, item);
+        log.lock().unwrap().push(format!("{name} after {item}"));
+        outcome
     })
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Kind, middleware_errors, run};
-use pool_core::{BoxWorker, Ctx, Pool, Worker, layer_fn};
+use pool_core::{Ctx, Next, Pool, layer_fn};
 use pool_middleware::{ManualClock, MiddlewareError, RateLimiter};
 use rstest::rstest;
 
@@ -178,13 +178,11 @@ fn a_cancel_while_waiting_fails_the_item_before_the_worker() {
     let worker_calls = Arc::clone(&calls);
     // Outside the limiter: cancels the pool as the second item arrives, so
     // the limiter's wait for it sees a cancelled token.
-    let cancel_on_second = layer_fn(|mut next: BoxWorker<u32>| {
-        move |ctx: &Ctx, item: u32| {
-            if item == 1 {
-                ctx.token().cancel();
-            }
-            next.work(ctx, item)
+    let cancel_on_second = layer_fn(|mut next: Next<'_, u32>, ctx: &Ctx, item: u32| {
+        if item == 1 {
+            ctx.token().cancel();
         }
+        next.work(ctx, item)
     });
     let pool = Pool::builder()
         .workers(1)
