@@ -87,8 +87,9 @@ pub struct Stack<Inner, Outer> {
 }
 
 impl<Inner, Outer> Stack<Inner, Outer> {
-    /// `outer` wrapped around `inner`.
-    pub fn new(inner: Inner, outer: Outer) -> Self {
+    /// `outer` wrapped around `inner`. Only [`Builder::layer`](crate::Builder::layer)
+    /// builds stacks: users add layers there.
+    pub(crate) fn new(inner: Inner, outer: Outer) -> Self {
         Stack { inner, outer }
     }
 }
@@ -349,6 +350,15 @@ impl<T> fmt::Debug for Next<'_, T> {
 
 /// The worker each thread runs for [`Builder::build`](crate::Builder::build):
 /// the shared function, behind an `Arc`. Layers wrap it.
+///
+/// Public but unnameable on purpose: it appears in the bound of the public
+/// `Builder::build` (`L: Layer<SharedFn<F>>`), so it stays `pub` (a
+/// crate-private type there trips the `private_bounds` lint), yet no user
+/// needs to name it: a layer generic in its worker covers it. It sits in this
+/// private module and `lib.rs` does not re-export it, so nothing outside the
+/// crate can name it and it can change freely. The price: generic code over
+/// a `Builder<T, L>` cannot restate `build`'s bound (`build_stateful`'s bound
+/// names only the user's own worker type).
 pub struct SharedFn<F>(pub(crate) Arc<F>);
 
 impl<F> fmt::Debug for SharedFn<F> {

@@ -125,9 +125,7 @@ pub use cancel::CancelToken;
 pub use error::{
     BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError, panic_message,
 };
-pub use layer::{
-    BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, SharedFn, Stack, layer_fn,
-};
+pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS,
     MetricsMode, Pool,

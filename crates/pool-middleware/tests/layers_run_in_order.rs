@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Kind, middleware_errors, quiet_deliberate_panics, run};
-use pool_core::{BoxError, Ctx, LayerFn, Next, Pool, Stack, layer_fn};
+use pool_core::{BoxError, Ctx, LayerFn, Next, Pool, layer_fn};
 use pool_middleware::{ManualClock, MiddlewareError, Recovery, Retry, Validator};
 use rstest::rstest;
 
@@ -35,11 +35,10 @@ fn recording(
 fn the_first_layer_added_runs_first(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
     let log: Log = Arc::default();
     let worker_log = Arc::clone(&log);
-    let ran = run(
+    let ran = run!(
         kind,
-        Pool::builder().workers(1),
-        // What `.layer(a).layer(b)` builds, as one value for the runner.
-        Stack::new(recording("b", &log), recording("a", &log)),
+        Pool::builder().workers(1).layer(recording("a", &log)),
+        recording("b", &log),
         move |_ctx: &Ctx, item: u32| {
             worker_log.lock().unwrap().push(format!("worker {item}"));
             Ok::<(), std::io::Error>(())

@@ -71,7 +71,7 @@ fn a_panicking_layer_constructor_is_a_maker_panic(
     #[values(Kind::Stateless, Kind::Stateful)] kind: Kind,
 ) {
     quiet_deliberate_panics();
-    let ran = run(kind, builder(), PanicsWhenBuilt, ok, 0..N_ITEMS);
+    let ran = run!(kind, builder(), PanicsWhenBuilt, ok, 0..N_ITEMS);
     let report = &ran.report;
     assert!(report.was_cancelled(), "{report}");
     assert!(report.is_balanced(), "{report}");
@@ -94,7 +94,7 @@ fn a_panicking_layer_fn_is_a_work_panic_and_the_worker_still_finishes(
         assert!(item % 10 != 3, "deliberate panic in layer_fn on {item}");
         next.work(ctx, item)
     });
-    let ran = run(kind, builder(), flaky, ok, 0..N_ITEMS);
+    let ran = run!(kind, builder(), flaky, ok, 0..N_ITEMS);
     let report = &ran.report;
     assert!(report.is_balanced(), "{report}");
     assert!(!report.was_cancelled());
@@ -151,7 +151,7 @@ fn a_panicking_layer_is_a_work_or_finish_panic_and_the_worker_goes_on(
     #[values(Kind::Stateless, Kind::Stateful)] kind: Kind,
 ) {
     quiet_deliberate_panics();
-    let ran: Run = run(kind, builder(), Flaky, ok, 0..N_ITEMS);
+    let ran: Run = run!(kind, builder(), Flaky, ok, 0..N_ITEMS);
     let report = &ran.report;
     assert!(report.is_balanced(), "{report}");
     assert!(!report.was_cancelled());
@@ -235,7 +235,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
     let retry = || Retry::new(3, Duration::from_millis(1)).expect("valid retry");
     let (ran, message) = match hook {
         Hook::ValidatorCheck => (
-            run(
+            run!(
                 kind,
                 builder(),
                 Validator::new(|item: &u32| {
@@ -248,7 +248,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
             "deliberate check panic",
         ),
         Hook::RecoveryHandler => (
-            run(
+            run!(
                 kind,
                 builder(),
                 Recovery::new()
@@ -259,7 +259,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
             "deliberate handler panic after: deliberate worker panic",
         ),
         Hook::RetryPredicate => (
-            run(
+            run!(
                 kind,
                 builder(),
                 retry().retry_if(|_error| panic!("deliberate predicate panic")),
@@ -269,7 +269,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
             "deliberate predicate panic",
         ),
         Hook::RetryClock => (
-            run(
+            run!(
                 kind,
                 builder(),
                 retry().clock(Arc::new(PanickingSleep)),
@@ -327,12 +327,12 @@ fn a_panicking_clock_fails_one_item_and_leaves_the_layer_working(
         let limiter = RateLimiter::new(1e9, 1_000)
             .expect("valid limiter")
             .clock(clock.clone());
-        run(Kind::Stateless, builder, limiter, ok, 0..N_ITEMS)
+        run!(Kind::Stateless, builder, limiter, ok, 0..N_ITEMS)
     } else {
         let timeout = Timeout::new(Duration::from_secs(3_600))
             .expect("valid timeout")
             .clock(clock.clone());
-        run(Kind::Stateless, builder, timeout, ok, 0..N_ITEMS)
+        run!(Kind::Stateless, builder, timeout, ok, 0..N_ITEMS)
     };
     let report = &ran.report;
     assert!(report.is_balanced(), "{report}");
@@ -411,7 +411,7 @@ fn a_panic_passes_through_retry_without_a_second_attempt(
     quiet_deliberate_panics();
     let attempts = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&attempts);
-    let ran = run(
+    let ran = run!(
         kind,
         builder(),
         Retry::new(5, Duration::from_millis(1)).expect("valid retry"),
