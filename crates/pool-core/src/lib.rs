@@ -134,7 +134,7 @@ pub use ctx::Ctx;
 pub use error::{
     BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError, panic_message,
 };
-pub use layer::{BoxWorker, Identity, Layer, LayerFn, SharedFn, Stack, layer_fn};
+pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS,
     MetricsMode, Pool,

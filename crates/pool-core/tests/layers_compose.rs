@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use pool_core::{BoxWorker, Ctx, Layer, Pool, Worker, WorkerId, layer_fn};
+use pool_core::{Ctx, Layer, Next, Pool, Worker, WorkerId, layer_fn};
 use rstest::rstest;
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -69,15 +69,14 @@ fn the_first_layer_added_is_the_outermost(#[values(false, true)] stateful: bool)
     let builder = Pool::builder()
         .workers(1)
         .layer(named("a"))
-        .layer(layer_fn(move |mut next: BoxWorker<u32>| {
-            let log = Arc::clone(&closure_log);
-            move |ctx: &Ctx, item: u32| {
-                log.lock().unwrap().push("closure in".to_owned());
+        .layer(layer_fn(
+            move |mut next: Next<'_, u32>, ctx: &Ctx, item: u32| {
+                closure_log.lock().unwrap().push("closure in".to_owned());
                 let outcome = next.work(ctx, item);
-                log.lock().unwrap().push("closure out".to_owned());
+                closure_log.lock().unwrap().push("closure out".to_owned());
                 outcome
-            }
-        }))
+            },
+        ))
         .layer(named("c"));
     let worker_log = Arc::clone(&log);
     let pool = if stateful {
@@ -113,9 +112,9 @@ fn the_first_layer_added_is_the_outermost(#[values(false, true)] stateful: bool)
             "a out"
         ]
     );
-    // `finish` runs through the stack too, outermost first (the closure layer's
-    // worker is a closure: its `finish` is the default and forwards nothing).
-    assert_eq!(log[7], "a finish");
+    // `finish` runs through the whole stack too, outermost first: the closure
+    // layer forwards it to the layers and worker under it.
+    assert_eq!(log[7..], ["a finish", "c finish"]);
 }
 
 #[rstest]

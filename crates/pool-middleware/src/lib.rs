@@ -105,8 +105,8 @@
 //!
 //! Implement [`Layer`] on a small type whose worker implements
 //! [`Worker`](pool_core::Worker) (forward `finish` to the inner worker), or
-//! write a closure with [`layer_fn`](pool_core::layer_fn); the
-//! [`Layer`] docs show both.
+//! write a closure around each item with [`layer_fn`](pool_core::layer_fn),
+//! which forwards `finish` by itself; the [`Layer`] docs show both.
 
 #![deny(missing_docs)]
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Kind, Run, middleware_errors, quiet_deliberate_panics, run};
-use pool_core::{CancelToken, Ctx, Pool, Stack};
+use pool_core::{CancelToken, Ctx, Pool};
 use pool_middleware::{
     Clock, ManualClock, MiddlewareError, RateLimiter, Recovery, Retry, Timeout, Validator,
 };
@@ -56,7 +56,7 @@ fn retry(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
         .seed(1)
         .clock(clock.clone());
     // Multiples of 4 fail once; items ending in 1 always fail.
-    let ran = run(
+    let ran = run!(
         kind,
         builder(),
         retry,
@@ -129,7 +129,7 @@ fn timeout(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
         start: Instant::now(),
     });
     // Multiples of 5 take two minutes; items ending in 7 fail on time.
-    let ran = run(
+    let ran = run!(
         kind,
         builder(),
         Timeout::new(limit).unwrap().clock(clock),
@@ -166,7 +166,7 @@ fn timeout(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
 #[rstest]
 fn recovery(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
     quiet_deliberate_panics();
-    let ran = run(
+    let ran = run!(
         kind,
         builder(),
         Recovery::new(),
@@ -193,7 +193,7 @@ fn recovery(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
 
 #[rstest]
 fn validator(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
-    let ran = run(
+    let ran = run!(
         kind,
         builder(),
         Validator::predicate("a multiple of 3", |item: &u32| !item.is_multiple_of(3)),
@@ -214,7 +214,7 @@ fn validator(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
 fn rate_limiter(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
     let clock = Arc::new(ManualClock::new());
     // Items ending in 3 fail in the worker, after their token.
-    let ran = run(
+    let ran = run!(
         kind,
         builder(),
         RateLimiter::new(1_000.0, 10).unwrap().clock(clock.clone()),
@@ -244,29 +244,25 @@ fn rate_limiter(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
 fn all_five_together(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
     quiet_deliberate_panics();
     let clock = Arc::new(ManualClock::new());
-    let stack = Stack::new(
-        Stack::new(
-            Stack::new(
-                Timeout::new(Duration::from_secs(3600))
-                    .unwrap()
-                    .clock(clock.clone()),
-                Recovery::new(),
-            ),
+    // Outermost first: Validator, RateLimiter, Retry, Recovery, Timeout, worker.
+    // Items ending in 5 panic (then retried once, and panic again).
+    let outer = builder()
+        .layer(Validator::predicate("a multiple of 3", |item: &u32| {
+            !item.is_multiple_of(3)
+        }))
+        .layer(RateLimiter::new(10_000.0, 50).unwrap().clock(clock.clone()))
+        .layer(
             Retry::new(2, Duration::from_millis(1))
                 .unwrap()
                 .clock(clock.clone()),
-        ),
-        Stack::new(
-            RateLimiter::new(10_000.0, 50).unwrap().clock(clock.clone()),
-            Validator::predicate("a multiple of 3", |item: &u32| !item.is_multiple_of(3)),
-        ),
-    );
-    // Outermost first: Validator, RateLimiter, Retry, Recovery, Timeout, worker.
-    // Items ending in 5 panic (then retried once, and panic again).
-    let ran = run(
+        )
+        .layer(Recovery::new());
+    let ran = run!(
         kind,
-        builder(),
-        stack,
+        outer,
+        Timeout::new(Duration::from_secs(3600))
+            .unwrap()
+            .clock(clock.clone()),
         |_ctx: &Ctx, item: u32| {
             assert!(item % 10 != 5, "deliberate panic on {item}");
             Ok::<(), std::io::Error>(())

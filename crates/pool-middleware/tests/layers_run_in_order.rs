@@ -10,26 +10,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Kind, middleware_errors, quiet_deliberate_panics, run};
-use pool_core::{BoxWorker, Ctx, LayerFn, Pool, Stack, Worker, layer_fn};
+use pool_core::{BoxError, Ctx, LayerFn, Next, Pool, layer_fn};
 use pool_middleware::{ManualClock, MiddlewareError, Recovery, Retry, Validator};
 use rstest::rstest;
 
 type Log = Arc<Mutex<Vec<String>>>;
 
 /// A layer that logs `name` before and after the rest of the stack.
+#[allow(clippy::type_complexity)] // The closure's signature, spelled out once.
 fn recording(
     name: &'static str,
     log: &Log,
-) -> LayerFn<impl Fn(BoxWorker<u32>) -> BoxWorker<u32> + use<>, u32> {
+) -> LayerFn<impl Fn(Next<'_, u32>, &Ctx, u32) -> Result<(), BoxError> + use<>, u32> {
     let log = Arc::clone(log);
-    layer_fn(move |mut next: BoxWorker<u32>| {
-        let log = Arc::clone(&log);
-        BoxWorker::new(move |ctx: &Ctx, item: u32| {
-            log.lock().unwrap().push(format!("{name} before {item}"));
-            let outcome = next.work(ctx, item);
-            log.lock().unwrap().push(format!("{name} after {item}"));
-            outcome
-        })
+    layer_fn(move |mut next: Next<'_, u32>, ctx: &Ctx, item: u32| {
+        log.lock().unwrap().push(format!("{name} before {item}"));
+        let outcome = next.work(ctx, item);
+        log.lock().unwrap().push(format!("{name} after {item}"));
+        outcome
     })
 }
 
@@ -37,11 +35,10 @@ fn recording(
 fn the_first_layer_added_runs_first(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
     let log: Log = Arc::default();
     let worker_log = Arc::clone(&log);
-    let ran = run(
+    let ran = run!(
         kind,
-        Pool::builder().workers(1),
-        // What `.layer(a).layer(b)` builds, as one value for the runner.
-        Stack::new(recording("b", &log), recording("a", &log)),
+        Pool::builder().workers(1).layer(recording("a", &log)),
+        recording("b", &log),
         move |_ctx: &Ctx, item: u32| {
             worker_log.lock().unwrap().push(format!("worker {item}"));
             Ok::<(), std::io::Error>(())

@@ -1,5 +1,5 @@
-//! Panics in middleware, not in the worker: in a layer's constructor (a
-//! custom `Layer` or a `layer_fn`), in a layer's `work` or `finish`, and in the
+//! Panics in middleware, not in the worker: in a layer's constructor, in a
+//! layer's `work` or `finish` (a custom `Layer` or a `layer_fn`), and in the
 //! user hooks the built-ins call (a `Validator` check, a `Recovery` handler, a
 //! `Retry` predicate, the `Clock` of `Retry`, `Timeout` and `RateLimiter`).
 //! Each is caught by the pool and reported as `PoolError::Panicked` with the
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{Kind, Run, quiet_deliberate_panics, run};
 use pool_core::{
-    BoxWorker, CancelToken, Ctx, Layer, PanicSite, Pool, PoolError, Report, Worker, layer_fn,
+    CancelToken, Ctx, Layer, Next, PanicSite, Pool, PoolError, Report, Worker, layer_fn,
 };
 use pool_middleware::{Clock, RateLimiter, Recovery, Retry, Timeout, Validator};
 use rstest::rstest;
@@ -71,7 +71,7 @@ fn a_panicking_layer_constructor_is_a_maker_panic(
     #[values(Kind::Stateless, Kind::Stateful)] kind: Kind,
 ) {
     quiet_deliberate_panics();
-    let ran = run(kind, builder(), PanicsWhenBuilt, ok, 0..N_ITEMS);
+    let ran = run!(kind, builder(), PanicsWhenBuilt, ok, 0..N_ITEMS);
     let report = &ran.report;
     assert!(report.was_cancelled(), "{report}");
     assert!(report.is_balanced(), "{report}");
@@ -84,23 +84,41 @@ fn a_panicking_layer_constructor_is_a_maker_panic(
     assert_eq!(ran.worker_calls(), 0, "no stateful worker ran, or finished");
 }
 
-#[test]
-fn a_panicking_layer_fn_is_a_maker_panic() {
+#[rstest]
+fn a_panicking_layer_fn_is_a_work_panic_and_the_worker_still_finishes(
+    #[values(Kind::Stateless, Kind::Stateful)] kind: Kind,
+) {
     quiet_deliberate_panics();
-    let pool = builder()
-        .layer(layer_fn(
-            |_next: BoxWorker<u32>| -> fn(&Ctx, u32) -> std::io::Result<()> {
-                panic!("deliberate panic in layer_fn")
-            },
-        ))
-        .build(ok)
-        .expect("valid settings");
-    common::submit(&pool, 0..N_ITEMS);
-    let report = pool.finish();
-    assert!(report.was_cancelled());
+    // A `layer_fn` closure runs per item, so its panic is the item's.
+    let flaky = layer_fn(|mut next: Next<'_, u32>, ctx: &Ctx, item: u32| {
+        assert!(item % 10 != 3, "deliberate panic in layer_fn on {item}");
+        next.work(ctx, item)
+    });
+    let ran = run!(kind, builder(), flaky, ok, 0..N_ITEMS);
+    let report = &ran.report;
     assert!(report.is_balanced(), "{report}");
-    let maker = (PanicSite::Maker, "deliberate panic in layer_fn".to_owned());
-    assert_eq!(panics(&report), vec![maker; N_WORKERS]);
+    assert!(!report.was_cancelled());
+    let n_panics = (0..N_ITEMS).filter(|item| item % 10 == 3).count() as u64;
+    assert_eq!(
+        (report.processed(), report.failed()),
+        (u64::from(N_ITEMS) - n_panics, n_panics)
+    );
+    let mut expected: Vec<_> = (0..N_ITEMS)
+        .filter(|item| item % 10 == 3)
+        .map(|item| {
+            (
+                PanicSite::Work,
+                format!("deliberate panic in layer_fn on {item}"),
+            )
+        })
+        .collect();
+    sort(&mut expected);
+    assert_eq!(panics(report), expected);
+    if kind == Kind::Stateful {
+        // Every worker's `finish` ran under the closure layer.
+        assert_eq!(ran.finished.len(), N_WORKERS);
+        assert_eq!(ran.worker_calls(), u64::from(N_ITEMS) - n_panics);
+    }
 }
 
 /// A layer that panics on items ending in 3 before the worker sees them,
@@ -133,7 +151,7 @@ fn a_panicking_layer_is_a_work_or_finish_panic_and_the_worker_goes_on(
     #[values(Kind::Stateless, Kind::Stateful)] kind: Kind,
 ) {
     quiet_deliberate_panics();
-    let ran: Run = run(kind, builder(), Flaky, ok, 0..N_ITEMS);
+    let ran: Run = run!(kind, builder(), Flaky, ok, 0..N_ITEMS);
     let report = &ran.report;
     assert!(report.is_balanced(), "{report}");
     assert!(!report.was_cancelled());
@@ -217,7 +235,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
     let retry = || Retry::new(3, Duration::from_millis(1)).expect("valid retry");
     let (ran, message) = match hook {
         Hook::ValidatorCheck => (
-            run(
+            run!(
                 kind,
                 builder(),
                 Validator::new(|item: &u32| {
@@ -230,7 +248,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
             "deliberate check panic",
         ),
         Hook::RecoveryHandler => (
-            run(
+            run!(
                 kind,
                 builder(),
                 Recovery::new()
@@ -241,7 +259,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
             "deliberate handler panic after: deliberate worker panic",
         ),
         Hook::RetryPredicate => (
-            run(
+            run!(
                 kind,
                 builder(),
                 retry().retry_if(|_error| panic!("deliberate predicate panic")),
@@ -251,7 +269,7 @@ fn a_panicking_hook_of_a_built_in_layer_is_a_work_panic(
             "deliberate predicate panic",
         ),
         Hook::RetryClock => (
-            run(
+            run!(
                 kind,
                 builder(),
                 retry().clock(Arc::new(PanickingSleep)),
@@ -309,12 +327,12 @@ fn a_panicking_clock_fails_one_item_and_leaves_the_layer_working(
         let limiter = RateLimiter::new(1e9, 1_000)
             .expect("valid limiter")
             .clock(clock.clone());
-        run(Kind::Stateless, builder, limiter, ok, 0..N_ITEMS)
+        run!(Kind::Stateless, builder, limiter, ok, 0..N_ITEMS)
     } else {
         let timeout = Timeout::new(Duration::from_secs(3_600))
             .expect("valid timeout")
             .clock(clock.clone());
-        run(Kind::Stateless, builder, timeout, ok, 0..N_ITEMS)
+        run!(Kind::Stateless, builder, timeout, ok, 0..N_ITEMS)
     };
     let report = &ran.report;
     assert!(report.is_balanced(), "{report}");
@@ -352,15 +370,14 @@ fn a_panic_under_timeout_leaves_no_deadline_for_the_next_item() {
         .workers(1)
         .batch_size(1)
         .continue_on_error()
-        .layer(layer_fn(move |mut next: BoxWorker<u32>| {
-            let outside = Arc::clone(&outside);
-            move |ctx: &Ctx, item: u32| {
+        .layer(layer_fn(
+            move |mut next: Next<'_, u32>, ctx: &Ctx, item: u32| {
                 if ctx.deadline().is_some() {
                     outside.lock().unwrap().push(item);
                 }
                 next.work(ctx, item)
-            }
-        }))
+            },
+        ))
         .layer(Timeout::new(Duration::from_secs(3_600)).expect("valid timeout"))
         .build(move |ctx: &Ctx, item: u32| {
             if ctx.deadline().is_none() {
@@ -394,7 +411,7 @@ fn a_panic_passes_through_retry_without_a_second_attempt(
     quiet_deliberate_panics();
     let attempts = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&attempts);
-    let ran = run(
+    let ran = run!(
         kind,
         builder(),
         Retry::new(5, Duration::from_millis(1)).expect("valid retry"),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Kind, middleware_errors, run};
-use pool_core::{BoxWorker, Ctx, Pool, Worker, layer_fn};
+use pool_core::{Ctx, Next, Pool, layer_fn};
 use pool_middleware::{ManualClock, MiddlewareError, RateLimiter};
 use rstest::rstest;
 
@@ -50,7 +50,7 @@ fn one_worker_gets_a_burst_then_one_call_per_interval(
 ) {
     let clock = Arc::new(ManualClock::new());
     let (times, work) = timestamping(&clock);
-    let ran = run(
+    let ran = run!(
         kind,
         Pool::builder().workers(1).batch_size(1),
         limiter(10.0, 3, &clock),
@@ -77,7 +77,7 @@ fn four_workers_together_stay_under_rate_plus_burst(
 ) {
     let clock = Arc::new(ManualClock::new());
     let (times, work) = timestamping(&clock);
-    let ran = run(
+    let ran = run!(
         kind,
         Pool::builder().workers(4).batch_size(2),
         limiter(50.0, 5, &clock),
@@ -107,7 +107,7 @@ fn four_workers_together_stay_under_rate_plus_burst(
 fn an_idle_bucket_refills_only_up_to_the_burst() {
     let clock = Arc::new(ManualClock::new());
     let worker_clock = Arc::clone(&clock);
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1).batch_size(1),
         limiter(1.0, 2, &clock),
@@ -130,7 +130,7 @@ fn clones_share_one_bucket_across_pools() {
     let clock = Arc::new(ManualClock::new());
     let shared = limiter(4.0, 3, &clock);
     let (_, work) = timestamping(&clock);
-    let first = run(
+    let first = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         shared.clone(),
@@ -139,7 +139,7 @@ fn clones_share_one_bucket_across_pools() {
     );
     assert_eq!(first.report.processed(), 3);
     assert!(clock.sleeps().is_empty(), "the first pool used the burst");
-    let second = run(
+    let second = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         shared,
@@ -159,7 +159,7 @@ fn a_separate_limiter_has_its_own_bucket() {
     let clock = Arc::new(ManualClock::new());
     let (_, work) = timestamping(&clock);
     for _ in 0..2 {
-        let ran = run(
+        let ran = run!(
             Kind::Stateless,
             Pool::builder().workers(1),
             limiter(4.0, 3, &clock),
@@ -178,13 +178,11 @@ fn a_cancel_while_waiting_fails_the_item_before_the_worker() {
     let worker_calls = Arc::clone(&calls);
     // Outside the limiter: cancels the pool as the second item arrives, so
     // the limiter's wait for it sees a cancelled token.
-    let cancel_on_second = layer_fn(|mut next: BoxWorker<u32>| {
-        move |ctx: &Ctx, item: u32| {
-            if item == 1 {
-                ctx.token().cancel();
-            }
-            next.work(ctx, item)
+    let cancel_on_second = layer_fn(|mut next: Next<'_, u32>, ctx: &Ctx, item: u32| {
+        if item == 1 {
+            ctx.token().cancel();
         }
+        next.work(ctx, item)
     });
     let pool = Pool::builder()
         .workers(1)

@@ -32,7 +32,7 @@ fn a_thousand_panics_leave_four_threads_and_exact_counts(
         handler_messages.lock().unwrap().push(message.to_owned());
     });
     // Every odd item panics, every even one succeeds: 1,000 of each.
-    let ran = run(
+    let ran = run!(
         kind,
         Pool::builder()
             .workers(4)

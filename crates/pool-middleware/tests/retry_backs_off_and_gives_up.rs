@@ -56,7 +56,7 @@ fn an_item_that_fails_k_minus_1_times_succeeds_on_attempt_k(
     let clock = Arc::new(ManualClock::new());
     let attempts = Attempts::default();
     let worker_attempts = attempts.clone();
-    let ran = run(
+    let ran = run!(
         kind,
         Pool::builder().workers(2).batch_size(1).continue_on_error(),
         exact_retry(5, &clock),
@@ -94,7 +94,7 @@ fn an_item_that_always_fails_gives_up_after_max_attempts_with_the_last_error(
     let clock = Arc::new(ManualClock::new());
     let attempts = Attempts::default();
     let worker_attempts = attempts.clone();
-    let ran = run(
+    let ran = run!(
         kind,
         Pool::builder().workers(2).batch_size(1).continue_on_error(),
         exact_retry(4, &clock),
@@ -146,7 +146,7 @@ fn there_is_no_sleep_after_the_last_attempt(#[case] max_attempts: u32) {
     let clock = Arc::new(ManualClock::new());
     let calls = Arc::new(AtomicU32::new(0));
     let worker_calls = Arc::clone(&calls);
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         exact_retry(max_attempts, &clock),
@@ -179,7 +179,7 @@ fn the_schedule_doubles_exactly_and_stops_at_the_cap() {
         if let Some(cap) = cap {
             retry = retry.max_delay(cap);
         }
-        let ran = run(
+        let ran = run!(
             Kind::Stateless,
             Pool::builder().workers(1),
             retry,
@@ -197,7 +197,7 @@ fn the_schedule_doubles_exactly_and_stops_at_the_cap() {
 
 /// The backoffs of one always-failing item under `retry` (one worker).
 fn backoffs(retry: Retry, clock: &Arc<ManualClock>) -> Vec<Duration> {
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         retry.clock(clock.clone()),
@@ -293,7 +293,7 @@ fn the_predicate_stops_retrying_and_the_error_passes_through(#[case] permanent_a
     let clock = Arc::new(ManualClock::new());
     let calls = Arc::new(AtomicU32::new(0));
     let worker_calls = Arc::clone(&calls);
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         exact_retry(10, &clock).retry_if(transient),
@@ -330,7 +330,7 @@ fn the_predicate_stops_retrying_and_the_error_passes_through(#[case] permanent_a
 #[test]
 fn retriable_errors_still_exhaust_the_attempts_under_a_predicate() {
     let clock = Arc::new(ManualClock::new());
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         exact_retry(3, &clock).retry_if(transient),
@@ -357,7 +357,7 @@ fn a_cancel_during_the_backoff_stops_at_once(#[case] cancelling_attempt: u32) {
     let clock = Arc::new(ManualClock::new());
     let calls = Arc::new(AtomicU32::new(0));
     let worker_calls = Arc::clone(&calls);
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1).batch_size(1),
         exact_retry(10, &clock),
@@ -401,7 +401,7 @@ fn a_cancel_during_the_backoff_stops_at_once(#[case] cancelling_attempt: u32) {
 #[test]
 fn the_system_clock_backoff_ends_at_once_on_cancel() {
     // An hour-long backoff: without the cancel this test would not finish.
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         Retry::new(2, Duration::from_secs(3600)).unwrap(),

@@ -38,7 +38,7 @@ fn run_calls(kind: Kind, millis: u32, count: u32) -> (common::Run, Arc<ManualClo
     // One worker, so the manual clock only moves for the call being timed.
     let builder = Pool::builder().workers(1).batch_size(1).continue_on_error();
     let work = slow_worker(&clock);
-    let ran = run(
+    let ran = run!(
         kind,
         builder,
         timeout,
@@ -107,7 +107,7 @@ fn a_late_failure_times_out_with_its_own_error_as_the_source() {
 #[test]
 fn an_early_failure_passes_through_unchanged() {
     let clock = Arc::new(ManualClock::new());
-    let ran = run(
+    let ran = run!(
         Kind::Stateless,
         Pool::builder().workers(1),
         Timeout::new(LIMIT).unwrap().clock(clock.clone()),

@@ -51,7 +51,7 @@ fn rejected_items_never_reach_the_worker(#[values(Kind::Stateless, Kind::Statefu
             Ok(())
         }
     });
-    let ran = run(
+    let ran = run!(
         kind,
         Pool::builder().workers(3).batch_size(4).continue_on_error(),
         validator,
@@ -81,7 +81,7 @@ fn rejected_items_never_reach_the_worker(#[values(Kind::Stateless, Kind::Statefu
 #[rstest]
 fn a_predicate_rejects_with_its_reason(#[values(Kind::Stateless, Kind::Stateful)] kind: Kind) {
     let (seen, work) = recording_worker();
-    let ran = run(
+    let ran = run!(
         kind,
         Pool::builder().workers(2).continue_on_error(),
         Validator::predicate("odd", |item: &u32| item.is_multiple_of(2)),

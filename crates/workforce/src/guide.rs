@@ -280,7 +280,8 @@
 //! has `Retry` (backoff, jitter, a predicate), `Timeout` (a deadline the
 //! worker can poll), `Recovery` (a panic becomes an error), `Validator` and a
 //! `RateLimiter` shared by all workers; [`layer_fn`](crate::layer_fn) makes one
-//! from a closure. The first layer added is the outermost. Each worker thread
+//! from a closure around each item (the worker's `finish` still runs). The
+//! first layer added is the outermost. Each worker thread
 //! builds its own stack, and the stack is a type, so it inlines.
 //!
 //! ```

@@ -1,11 +1,17 @@
 //! Helpers shared by the behaviour tests (included with `mod common;`).
 
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    unused_macros,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used
+)]
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use pool_core::{BoxError, Builder, Ctx, Layer, Pool, PoolError, Report, SharedFn, Worker};
+use pool_core::{BoxError, BuildError, Builder, Ctx, Layer, Pool, PoolError, Report, Worker};
 use pool_middleware::MiddlewareError;
 
 /// How a test pool gets its workers: every middleware must work both ways.
@@ -59,19 +65,46 @@ impl Run {
 }
 
 /// Builds a pool of `kind` from `builder` with `layer` around `work`, submits
-/// `items` and finishes it (the report, whatever the errors).
-pub fn run<L, F, E>(kind: Kind, builder: Builder<u32>, layer: L, work: F, items: Range<u32>) -> Run
+/// `items` and finishes it (the report, whatever the errors):
+/// `run!(kind, builder, layer, work, items)`.
+///
+/// A macro, not a function: `Builder::build` is bounded by
+/// `L: Layer<SharedFn<F>>` and pool-core keeps `SharedFn` unnameable, so
+/// generic code cannot state that bound; expanded at the call site, the
+/// stack's type is concrete and needs no bound.
+macro_rules! run {
+    ($kind:expr, $builder:expr, $layer:expr, $work:expr, $items:expr $(,)?) => {
+        $crate::common::run_with(
+            $kind,
+            $builder.layer($layer),
+            $work,
+            $items,
+            |builder, work| builder.build(work),
+        )
+    };
+}
+#[allow(unused_imports)] // Not every test uses it.
+pub(crate) use run;
+
+/// What [`run!`] expands to: builds a pool of `kind` from `builder` around
+/// `work` (`build` makes the stateless one), submits `items` and finishes it.
+pub fn run_with<L, F, E, B>(
+    kind: Kind,
+    builder: Builder<u32, L>,
+    work: F,
+    items: Range<u32>,
+    build: B,
+) -> Run
 where
     F: Fn(&Ctx, u32) -> Result<(), E> + Clone + Send + Sync + 'static,
     E: Into<BoxError> + 'static,
-    L: Layer<SharedFn<F>> + Layer<Tallying<F>> + Send + Sync + 'static,
-    <L as Layer<SharedFn<F>>>::Worker: Worker<u32> + 'static,
-    <L as Layer<Tallying<F>>>::Worker: Worker<u32> + 'static,
+    L: Layer<Tallying<F>> + Send + Sync + 'static,
+    L::Worker: Worker<u32> + 'static,
+    B: FnOnce(Builder<u32, L>, F) -> Result<Pool<u32>, BuildError>,
 {
     let finished = Arc::new(Mutex::new(Vec::new()));
-    let builder = builder.layer(layer);
     let pool = match kind {
-        Kind::Stateless => builder.build(work),
+        Kind::Stateless => build(builder, work),
         Kind::Stateful => {
             let finished = Arc::clone(&finished);
             builder.build_stateful(move |_id| Tallying {
