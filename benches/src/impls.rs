@@ -89,8 +89,10 @@ pub(crate) enum Implementation {
     },
 }
 
-/// Which middleware stack wraps the workforce worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which middleware stack wraps the workforce worker (`none`, `passthrough`,
+/// `builtin` in the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Layers {
     /// No middleware.
     None,
@@ -101,8 +103,10 @@ pub(crate) enum Layers {
     BuiltIn,
 }
 
-/// How workforce's producers hand items over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How workforce's producers hand items over (`submitters`, `senders`,
+/// `one_submitter`, `submit_iter` in the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Via {
     /// One batching `Submitter` per producer thread of the workload.
     Submitters,
@@ -113,6 +117,7 @@ pub(crate) enum Via {
     OneSubmitter,
     /// One `Submitter` per producer fed the whole range with `submit_iter`
     /// (the same iterator `par_bridge` gets) instead of one `submit` per item.
+    #[serde(rename = "submit_iter")]
     Iter,
 }
 
