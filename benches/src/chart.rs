@@ -374,30 +374,8 @@ pub(crate) fn axis_label(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::impls::implementations_for;
-    use crate::report::Samples;
-    use crate::system::SystemInfo;
-    use crate::workload::{W1_OVERHEAD, W3_SEED, Workload};
-
-    /// A table of `workload` at 2 workers on a 2-core machine, one sample per
-    /// implementation: `first`, `first * step`, `first * step²` … ns/item.
-    fn table(workload: &Workload, first: f64, step: f64) -> Table {
-        let system = SystemInfo {
-            cores: 2,
-            cpu_model: "test CPU <&>".to_owned(),
-            date: "2026-01-01".to_owned(),
-        };
-        let samples = implementations_for(workload)
-            .iter()
-            .zip(0..)
-            .map(|(implementation, index)| Samples {
-                implementation: *implementation,
-                n_items: workload.n_items,
-                ns_per_item: vec![first * step.powi(index), 2.0 * first * step.powi(index)],
-            })
-            .collect();
-        Table::new(workload, 2, &system, 2, samples, Vec::new())
-    }
+    use crate::report::tests::ramp_table;
+    use crate::workload::{W3_SEED, W6_MULTI_PRODUCER};
 
     #[test]
     fn a_narrow_range_gets_a_linear_axis_from_zero() {
@@ -435,14 +413,13 @@ mod tests {
 
     #[test]
     fn the_chart_names_every_row_the_floor_and_the_quoted_figure() {
-        let table = table(&W3_SEED, 100.0, 1.5);
+        // Rows at 1..=11 ns/item and go-pkgz/pool's 3,200-3,700: a log axis.
+        let mut table = ramp_table(&W3_SEED, 8);
+        table.cpu_model = "test <&> CPU".to_owned();
         let svg = render(&table).expect("renders");
         assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains("W3 seed: median ns per item, 2 workers on 2 cores"));
-        assert!(
-            svg.contains("log scale"),
-            "1.5^n over many rows spans > 20x"
-        );
+        assert!(svg.contains("W3 seed: median ns per item, 8 workers on 2 cores"));
+        assert!(svg.contains("log scale"));
         for row in &table.rows {
             let escaped = row.implementation.replace('<', "&lt;");
             assert!(svg.contains(&escaped), "{escaped} missing");
@@ -451,15 +428,16 @@ mod tests {
         assert!(svg.contains(&format!("floor {} ns", format_ns(table.floor_ns_per_item))));
         assert!(svg.contains("ns per item") && svg.contains("quoted, not re-run"));
         // Text is escaped, not pasted into the markup.
-        assert!(svg.contains("test CPU &lt;&amp;&gt;"));
+        assert!(svg.contains("test &lt;&amp;&gt; CPU"));
     }
 
     #[test]
     fn close_values_get_a_linear_axis_and_no_quoted_legend() {
-        let table = table(&W1_OVERHEAD, 10.0, 1.01);
+        // Rows at 1..=10 ns/item, the floor at 0.5: within 20x.
+        let table = ramp_table(&W6_MULTI_PRODUCER, 2);
         let svg = render(&table).expect("renders");
         assert!(svg.contains("linear scale"));
-        assert!(svg.contains(&format_ns(table.rows[0].median_ns_per_item)));
+        assert!(svg.contains(&format_ns(table.rows[9].median_ns_per_item)));
         assert!(!svg.contains("quoted"));
     }
 }

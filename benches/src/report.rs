@@ -1023,14 +1023,14 @@ pub(crate) fn thousands(value: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::impls::{ALL_IMPLEMENTATIONS, implementations_for};
     use crate::resources::WakeUp;
     use crate::workload::{W1_OVERHEAD, W3_SEED, W6_MULTI_PRODUCER};
 
     /// A 2-core machine.
-    fn machine() -> SystemInfo {
+    pub(crate) fn machine() -> SystemInfo {
         SystemInfo {
             cores: 2,
             cpu_model: "test CPU".to_owned(),
@@ -1049,6 +1049,11 @@ mod tests {
                 ns_per_item: vec![1.0 + index as f64],
             })
             .collect()
+    }
+
+    /// The table of `workload` at `workers` on [`machine`], from [`ramp`].
+    pub(crate) fn ramp_table(workload: &Workload, workers: usize) -> Table {
+        Table::new(workload, workers, &machine(), 1, ramp(workload), Vec::new())
     }
 
     #[test]
@@ -1086,7 +1091,7 @@ mod tests {
 
     #[test]
     fn the_seed_floor_is_the_static_split_and_go_is_checked_at_eight_workers() {
-        let table = Table::new(&W3_SEED, 8, &machine(), 1, ramp(&W3_SEED), Vec::new());
+        let table = ramp_table(&W3_SEED, 8);
         // The static split is second in the list: 2 ns/item.
         assert!((table.floor_ns_per_item - 2.0).abs() < f64::EPSILON);
         assert!(table.reference.is_some() && table.quoted.len() == 1);
@@ -1094,20 +1099,13 @@ mod tests {
         assert_eq!(checks.len(), 2);
         // Default batch is the 10th row: 10 ns vs 2 ns misses; 3,200 / 10 >= 2.5 is met.
         assert!(!checks[0].met && checks[1].met);
-        let at_two = Table::new(&W3_SEED, 2, &machine(), 1, ramp(&W3_SEED), Vec::new());
+        let at_two = ramp_table(&W3_SEED, 2);
         assert_eq!(check_targets(&[at_two]).len(), 1);
     }
 
     #[test]
     fn multi_producer_compares_with_w1_or_its_own_single_producer_row() {
-        let w6 = Table::new(
-            &W6_MULTI_PRODUCER,
-            2,
-            &machine(),
-            1,
-            ramp(&W6_MULTI_PRODUCER),
-            Vec::new(),
-        );
+        let w6 = ramp_table(&W6_MULTI_PRODUCER, 2);
         // Rows: senders 9 ns, one submitter 10 ns, submitters batch 64: 7 ns.
         let alone = check_targets(std::slice::from_ref(&w6));
         assert_eq!(alone.len(), 2);
@@ -1116,14 +1114,7 @@ mod tests {
                 .iter()
                 .all(|check| check.met && check.target.contains("1-producer"))
         );
-        let w1 = Table::new(
-            &W1_OVERHEAD,
-            2,
-            &machine(),
-            1,
-            ramp(&W1_OVERHEAD),
-            Vec::new(),
-        );
+        let w1 = ramp_table(&W1_OVERHEAD, 2);
         // W1's default (10th row) is 10 ns: both within 2x.
         let with_w1 = check_targets(&[w1, w6]);
         let w6_checks: Vec<_> = with_w1
