@@ -1,42 +1,51 @@
-//! A hand-written SVG bar chart per table: one horizontal bar per
+//! One SVG bar chart per table, drawn with `plotters`: one horizontal bar per
 //! implementation (median ns per item, a whisker from the fastest to the
-//! slowest repetition), workforce rows highlighted, the floor as a dashed line
-//! and figures quoted from elsewhere as outlined bars. The axis is logarithmic
+//! slowest repetition), workforce in blue, the floor as a dashed red line and
+//! figures quoted from elsewhere as outlined bars. The axis is logarithmic
 //! when the values span more than [`LOG_SCALE_SPAN`]; every bar carries its
 //! value, so the chart reads without the axis too.
 
-use std::fmt::Write as _;
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, SegmentValue, ValueFormatter};
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::impls::Kind;
-use crate::report::{Table, format_ns};
+use crate::report::{Table, format_ns, thousands};
 
 /// Largest `max / min` that still gets a linear axis.
 pub(crate) const LOG_SCALE_SPAN: f64 = 20.0;
 
 /// Total width of the picture, px.
-const WIDTH: f64 = 960.0;
+const WIDTH: u32 = 960;
 /// Height of one bar's band, px.
-const ROW_HEIGHT: f64 = 24.0;
-/// Space above the first bar (title, two lines of subtitle, the floor's label), px.
-const TOP: f64 = 86.0;
-/// Space below the last bar (axis labels, legend), px.
-const BOTTOM: f64 = 58.0;
+const ROW_HEIGHT: u32 = 24;
+/// Space above the plot (title, two lines of subtitle, the floor's label), px.
+const TOP: u32 = 86;
+/// Height of the x axis' tick labels and description, px.
+const AXIS: u32 = 40;
+/// Height of the legend below the axis, px.
+const LEGEND: u32 = 24;
 /// Room right of the plot for the value labels, px.
-const VALUE_ROOM: f64 = 96.0;
+const VALUE_ROOM: u32 = 96;
 /// Approximate width of one character of the 12 px label font, px (a little
-/// generous, so labels never run off the left edge).
+/// generous, so labels are never cut).
 const CHAR_WIDTH: f64 = 6.8;
-/// The same for bold labels.
-const BOLD_CHAR_WIDTH: f64 = 7.6;
+/// The labels' font.
+const FONT: &str = "sans-serif";
 
 /// Bar colours: workforce stands out, peers recede.
-const WORKFORCE_FILL: &str = "#1f6fd1";
-const PEER_FILL: &str = "#a7adb5";
-const FLOOR_FILL: &str = "#4d5560";
-const CONTEXT_FILL: &str = "#d3d7dc";
-const FLOOR_LINE: &str = "#c0392b";
+const WORKFORCE_FILL: RGBColor = RGBColor(0x1f, 0x6f, 0xd1);
+const PEER_FILL: RGBColor = RGBColor(0xa7, 0xad, 0xb5);
+const FLOOR_FILL: RGBColor = RGBColor(0x4d, 0x55, 0x60);
+const CONTEXT_FILL: RGBColor = RGBColor(0xd3, 0xd7, 0xdc);
+const QUOTED_EDGE: RGBColor = RGBColor(0x7a, 0x7f, 0x86);
+const FLOOR_LINE: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
+const GRID: RGBColor = RGBColor(0xe3, 0xe6, 0xea);
+const MUTED_TEXT: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
-/// Maps values to a position between 0 (left) and 1 (right) of the plot.
+/// The x axis: its kind and its ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Scale {
     /// Logarithmic (base 10) or linear.
@@ -60,13 +69,12 @@ impl Scale {
             (min.min(value), max.max(value))
         });
         if max <= 0.0 {
-            return Self {
+            Self {
                 log: false,
                 low: 0.0,
                 high: 1.0,
-            };
-        }
-        if max / min > LOG_SCALE_SPAN {
+            }
+        } else if max / min > LOG_SCALE_SPAN {
             Self {
                 log: true,
                 low: 10_f64.powf(min.log10().floor()),
@@ -78,42 +86,6 @@ impl Scale {
                 low: 0.0,
                 high: nice_ceiling(max),
             }
-        }
-    }
-
-    /// Where `value` falls, 0..=1 (clamped; non-positive values on a log
-    /// axis fall at 0).
-    pub(crate) fn position(&self, value: f64) -> f64 {
-        let fraction = if self.log {
-            if value <= 0.0 {
-                return 0.0;
-            }
-            (value.log10() - self.low.log10()) / (self.high.log10() - self.low.log10())
-        } else {
-            (value - self.low) / (self.high - self.low)
-        };
-        fraction.clamp(0.0, 1.0)
-    }
-
-    /// The values to mark on the axis: every power of ten (with 2× and 5×
-    /// between them when there are at most three decades) on a log axis, five
-    /// even steps on a linear one.
-    pub(crate) fn ticks(&self) -> Vec<f64> {
-        if self.log {
-            let decades = (self.high / self.low).log10().round() as i32;
-            let mut ticks = Vec::new();
-            for decade in 0..=decades {
-                let base = self.low * 10_f64.powi(decade);
-                ticks.push(base);
-                if decades <= 3 && decade < decades {
-                    ticks.extend([2.0 * base, 5.0 * base]);
-                }
-            }
-            ticks
-        } else {
-            (0..=5)
-                .map(|step| self.low + (self.high - self.low) * f64::from(step) / 5.0)
-                .collect()
         }
     }
 }
@@ -141,234 +113,248 @@ struct Bar {
     /// Fastest and slowest repetition.
     range: (f64, f64),
     /// Fill colour.
-    fill: &'static str,
-    /// Bold label (workforce).
-    bold: bool,
+    fill: RGBColor,
     /// Drawn as an outline: a figure quoted, not measured here.
     quoted: bool,
 }
 
-/// Renders `table` as a standalone SVG document.
-pub(crate) fn render(table: &Table) -> String {
-    let mut bars: Vec<Bar> = table
-        .rows
-        .iter()
-        .map(|row| {
-            let (fill, bold) = match row.kind {
-                Kind::Workforce => (WORKFORCE_FILL, true),
-                Kind::Sequential | Kind::StaticSplit => (FLOOR_FILL, false),
-                Kind::NonStreamingPeer => (CONTEXT_FILL, false),
-                Kind::StreamingPeer => (PEER_FILL, false),
-            };
-            Bar {
-                label: row.implementation.clone(),
-                median: row.median_ns_per_item,
-                range: (row.min_ns_per_item, row.max_ns_per_item),
-                fill,
-                bold,
-                quoted: false,
-            }
-        })
-        .collect();
-    bars.extend(table.quoted.iter().map(|quoted| Bar {
+/// The table's rows, then its quoted figures, as bars.
+fn bars(table: &Table) -> Vec<Bar> {
+    let measured = table.rows.iter().map(|row| Bar {
+        label: row.implementation.clone(),
+        median: row.median_ns_per_item,
+        range: (row.min_ns_per_item, row.max_ns_per_item),
+        fill: match row.kind {
+            Kind::Workforce => WORKFORCE_FILL,
+            Kind::Sequential | Kind::StaticSplit => FLOOR_FILL,
+            Kind::NonStreamingPeer => CONTEXT_FILL,
+            Kind::StreamingPeer => PEER_FILL,
+        },
+        quoted: false,
+    });
+    let quoted = table.quoted.iter().map(|quoted| Bar {
         label: format!("{} (quoted)", quoted.label),
         median: quoted.ns_per_item,
         range: (quoted.low_ns_per_item, quoted.high_ns_per_item),
-        fill: "none",
-        bold: false,
+        fill: QUOTED_EDGE,
         quoted: true,
-    }));
+    });
+    measured.chain(quoted).collect()
+}
 
+/// Renders `table` as a standalone SVG document.
+pub(crate) fn render(table: &Table) -> anyhow::Result<String> {
+    let bars = bars(table);
     let mut values: Vec<f64> = bars
         .iter()
         .flat_map(|bar| [bar.median, bar.range.0, bar.range.1])
         .collect();
     values.push(table.floor_ns_per_item);
     let scale = Scale::fit(&values);
-
-    let widest_label = bars
-        .iter()
-        .map(|bar| {
-            let char_width = if bar.bold {
-                BOLD_CHAR_WIDTH
-            } else {
-                CHAR_WIDTH
-            };
-            bar.label.chars().count() as f64 * char_width
-        })
-        .fold(60.0, f64::max);
-    let plot_left = 16.0 + widest_label + 12.0;
-    let plot_width = (WIDTH - plot_left - VALUE_ROOM).max(200.0);
-    let plot_height = ROW_HEIGHT * bars.len() as f64;
-    let height = TOP + plot_height + BOTTOM;
-    let x_of = |value: f64| plot_left + scale.position(value) * plot_width;
+    // At least two bands: plotters needs a range of two values or more.
+    let bands = bars.len().max(2);
+    let height = TOP + ROW_HEIGHT * u32::try_from(bands)? + AXIS + LEGEND;
 
     let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw_header(&root, table, scale.log)?;
+        let (plot, legend) = root.split_vertically(height - LEGEND);
+        let plot = plot.margin(TOP, 0, 16, VALUE_ROOM);
+        if scale.log {
+            draw_bars(&plot, table, &bars, (scale.low..scale.high).log_scale())?;
+        } else {
+            draw_bars(&plot, table, &bars, scale.low..scale.high)?;
+        }
+        draw_legend(&legend, !table.quoted.is_empty())?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+/// The drawing area of an SVG written to a string.
+type Area<'svg> = DrawingArea<SVGBackend<'svg>, Shift>;
+
+/// A text style of the label font.
+fn text_style(size: u32, color: &'static RGBColor, pos: Pos) -> TextStyle<'static> {
+    TextStyle::from((FONT, size).into_font())
+        .color(color)
+        .pos(pos)
+}
+
+/// The title and the two lines under it.
+fn draw_header(root: &Area<'_>, table: &Table, log: bool) -> anyhow::Result<()> {
+    let top_left = Pos::new(HPos::Left, VPos::Top);
+    let title = format!(
+        "{} {}: median ns per item, {} workers on {} cores",
+        table.workload, table.workload_name, table.workers, table.cores
     );
-    let _ = writeln!(
-        svg,
-        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="16" y="24" font-size="16" font-weight="bold">{}</text>"#,
-        escape(&format!(
-            "{} {}: median ns per item, {} workers on {} cores",
-            table.workload, table.workload_name, table.workers, table.cores
-        ))
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="16" y="44" fill="#555">{}</text>"##,
-        escape(&format!(
-            "{} items, {}",
-            crate::report::thousands(table.n_items),
-            table.work,
-        ))
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="16" y="60" fill="#555">{}</text>"##,
-        escape(&format!(
-            "{} cores, {}, {}. Shorter is faster; {}; whiskers: min–max of {} rep(s).",
+    let title_style = TextStyle::from((FONT, 16).into_font().style(FontStyle::Bold)).pos(top_left);
+    root.draw(&Text::new(title, (16, 10), title_style))?;
+    let lines = [
+        format!("{} items, {}", thousands(table.n_items), table.work),
+        format!(
+            "{} cores, {}, {}. Shorter is faster; {} scale; whiskers: min–max of {} rep(s).",
             table.cores,
             table.cpu_model,
             table.date,
-            if scale.log {
-                "log scale"
-            } else {
-                "linear scale"
-            },
+            if log { "log" } else { "linear" },
             table.reps,
-        ))
-    );
-
-    // Grid lines and axis labels.
-    let axis_y = TOP + plot_height;
-    for tick in scale.ticks() {
-        let x = x_of(tick);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="#e3e6ea"/>"##
-        );
-        let _ = writeln!(
-            svg,
-            r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
-            axis_y + 16.0,
-            escape(&axis_label(tick))
-        );
+        ),
+    ];
+    for (line, y) in lines.into_iter().zip([34, 50]) {
+        root.draw(&Text::new(
+            line,
+            (16, y),
+            text_style(12, &MUTED_TEXT, top_left),
+        ))?;
     }
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{plot_left:.1}" y1="{axis_y}" x2="{:.1}" y2="{axis_y}" stroke="#888"/>"##,
-        plot_left + plot_width
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">ns per item</text>"##,
-        plot_left + plot_width / 2.0,
-        axis_y + 32.0
-    );
+    Ok(())
+}
 
-    for (index, bar) in bars.iter().enumerate() {
-        let top = TOP + ROW_HEIGHT * index as f64;
-        let middle = top + ROW_HEIGHT / 2.0;
-        let weight = if bar.bold {
-            r#" font-weight="bold""#
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end"{weight}>{}</text>"#,
-            plot_left - 8.0,
-            middle + 4.0,
-            escape(&bar.label)
-        );
-        if !bar.median.is_finite() {
-            continue;
-        }
-        let end = x_of(bar.median);
-        let width = (end - plot_left).max(1.0);
+/// The axes, the bars with their whiskers and values, and the floor, on an x
+/// axis over `x_range` (linear or logarithmic).
+fn draw_bars<X>(area: &Area<'_>, table: &Table, bars: &[Bar], x_range: X) -> anyhow::Result<()>
+where
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let bands = bars.len().max(2);
+    // Band 0 is at the bottom: the first bar goes in the top band.
+    let band_of = |index: usize| bands - 1 - index;
+    let label_width = bars
+        .iter()
+        .map(|bar| bar.label.chars().count() as f64 * CHAR_WIDTH)
+        .fold(60.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .x_label_area_size(AXIS)
+        .y_label_area_size(label_width.ceil() as u32 + 12)
+        .build_cartesian_2d(x_range, (0..bands - 1).into_segmented())?;
+    let x_start = chart.x_range().start;
+
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .x_desc("ns per item")
+        .x_label_formatter(&|value| axis_label(*value))
+        .y_labels(bands)
+        .y_label_formatter(&|value| match value {
+            SegmentValue::CenterOf(band) => (bands - 1)
+                .checked_sub(*band)
+                .and_then(|index| bars.get(index))
+                .map_or_else(String::new, |bar| bar.label.clone()),
+            _ => String::new(),
+        })
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 12))
+        .draw()?;
+
+    let drawn = || {
+        bars.iter()
+            .enumerate()
+            .filter(|(_, bar)| bar.median.is_finite())
+    };
+    chart.draw_series(drawn().map(|(index, bar)| {
+        let band = band_of(index);
         let style = if bar.quoted {
-            r##"fill="none" stroke="#7a7f86" stroke-dasharray="4 3""##.to_owned()
+            bar.fill.stroke_width(1)
         } else {
-            format!(r#"fill="{}""#, bar.fill)
+            bar.fill.filled()
         };
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{plot_left:.1}" y="{:.1}" width="{width:.1}" height="{:.1}" {style}><title>{}</title></rect>"#,
-            top + 4.0,
-            ROW_HEIGHT - 8.0,
-            escape(&format!("{}: {} ns/item", bar.label, format_ns(bar.median)))
+        let mut rectangle = Rectangle::new(
+            [
+                (x_start, SegmentValue::Exact(band)),
+                (bar.median, SegmentValue::Exact(band + 1)),
+            ],
+            style,
         );
-        let (low, high) = bar.range;
-        if low.is_finite() && high.is_finite() && high > low {
-            let (x1, x2) = (x_of(low), x_of(high));
-            let _ = writeln!(
-                svg,
-                r##"<path d="M{x1:.1} {middle:.1}H{x2:.1}M{x1:.1} {:.1}V{:.1}M{x2:.1} {:.1}V{:.1}" stroke="#222" fill="none"/>"##,
-                middle - 4.0,
-                middle + 4.0,
-                middle - 4.0,
-                middle + 4.0
-            );
-        }
-        let label_x = x_of(bar.median.max(high)).max(end) + 6.0;
-        let _ = writeln!(
-            svg,
-            r#"<text x="{label_x:.1}" y="{:.1}"{weight}>{}</text>"#,
-            middle + 4.0,
-            escape(&format_ns(bar.median))
-        );
-    }
+        rectangle.set_margin(4, 4, 0, 0);
+        rectangle
+    }))?;
+    chart.draw_series(
+        drawn()
+            .filter(|(_, bar)| {
+                let (low, high) = bar.range;
+                low.is_finite() && high.is_finite() && high > low
+            })
+            .map(|(index, bar)| {
+                ErrorBar::new_horizontal(
+                    SegmentValue::CenterOf(band_of(index)),
+                    bar.range.0,
+                    bar.median,
+                    bar.range.1,
+                    BLACK.stroke_width(1),
+                    8,
+                )
+            }),
+    )?;
+    let value_style = text_style(12, &BLACK, Pos::new(HPos::Left, VPos::Center));
+    chart.draw_series(drawn().map(|(index, bar)| {
+        let right = if bar.range.1.is_finite() {
+            bar.median.max(bar.range.1)
+        } else {
+            bar.median
+        };
+        EmptyElement::at((right, SegmentValue::CenterOf(band_of(index))))
+            + Text::new(format_ns(bar.median), (6, 0), value_style.clone())
+    }))?;
 
-    if table.floor_ns_per_item.is_finite() && table.floor_ns_per_item > 0.0 {
-        let x = x_of(table.floor_ns_per_item);
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{axis_y}" stroke="{FLOOR_LINE}" stroke-width="1.5" stroke-dasharray="6 4"/>"#,
-            TOP - 6.0
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" fill="{FLOOR_LINE}">{}</text>"#,
-            x + 4.0,
-            TOP - 8.0,
-            escape(&format!("floor {} ns", format_ns(table.floor_ns_per_item)))
-        );
+    let floor = table.floor_ns_per_item;
+    if floor.is_finite() && floor > 0.0 {
+        chart.draw_series(std::iter::once(DashedPathElement::new(
+            [(floor, SegmentValue::Exact(0)), (floor, SegmentValue::Last)],
+            6,
+            4,
+            FLOOR_LINE.stroke_width(2),
+        )))?;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((floor, SegmentValue::Last))
+                + Text::new(
+                    format!("floor {} ns", format_ns(floor)),
+                    (4, -4),
+                    text_style(12, &FLOOR_LINE, Pos::new(HPos::Left, VPos::Bottom)),
+                ),
+        ))?;
     }
+    Ok(())
+}
 
-    // Legend.
-    let legend_y = height - 12.0;
-    let mut x = 16.0;
+/// What the colours and the dashed line mean.
+fn draw_legend(area: &Area<'_>, quoted: bool) -> anyhow::Result<()> {
+    let label = text_style(12, &BLACK, Pos::new(HPos::Left, VPos::Center));
+    let mut x = 16;
+    let advance = |x: &mut i32, text: &str| {
+        *x += 16 + (text.len() as f64 * CHAR_WIDTH) as i32 + 18;
+    };
     for (fill, text) in [
         (WORKFORCE_FILL, "workforce"),
         (PEER_FILL, "streaming peer"),
         (CONTEXT_FILL, "not streaming (context)"),
         (FLOOR_FILL, "sequential / static split"),
     ] {
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{fill}"/><text x="{:.1}" y="{legend_y:.1}">{text}</text>"#,
-            legend_y - 10.0,
-            x + 16.0
-        );
-        x += 16.0 + text.len() as f64 * CHAR_WIDTH + 18.0;
+        area.draw(&Rectangle::new([(x, 4), (x + 12, 16)], fill.filled()))?;
+        area.draw(&Text::new(text, (x + 16, 10), label.clone()))?;
+        advance(&mut x, text);
     }
-    let _ = writeln!(
-        svg,
-        r#"<line x1="{x:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{FLOOR_LINE}" stroke-width="1.5" stroke-dasharray="6 4"/><text x="{:.1}" y="{legend_y:.1}">floor</text>"#,
-        legend_y - 4.0,
-        x + 14.0,
-        legend_y - 4.0,
-        x + 18.0
-    );
-    svg.push_str("</svg>\n");
-    svg
+    area.draw(&DashedPathElement::new(
+        [(x, 10), (x + 14, 10)],
+        6,
+        4,
+        FLOOR_LINE.stroke_width(2),
+    ))?;
+    area.draw(&Text::new("floor", (x + 18, 10), label.clone()))?;
+    advance(&mut x, "floor");
+    if quoted {
+        area.draw(&Rectangle::new(
+            [(x, 4), (x + 12, 16)],
+            QUOTED_EDGE.stroke_width(1),
+        ))?;
+        area.draw(&Text::new("quoted, not re-run", (x + 16, 10), label))?;
+    }
+    Ok(())
 }
 
 /// A tick label: `0.1`, `2.5`, `10`, `20k`, `1M`.
@@ -385,32 +371,17 @@ pub(crate) fn axis_label(value: f64) -> String {
     format!("{text}{suffix}")
 }
 
-/// Escapes text for SVG content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(character),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::tests::ramp_table;
+    use crate::workload::{W3_SEED, W6_MULTI_PRODUCER};
 
     #[test]
     fn a_narrow_range_gets_a_linear_axis_from_zero() {
         let scale = Scale::fit(&[12.0, 30.0, f64::NAN, 48.0]);
         assert!(!scale.log);
         assert!((scale.low, scale.high) == (0.0, 50.0));
-        assert!((scale.position(25.0) - 0.5).abs() < 1e-12);
-        assert_eq!(scale.ticks(), vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
     }
 
     #[test]
@@ -418,15 +389,6 @@ mod tests {
         let scale = Scale::fit(&[0.9, 31.0, 47_000.0]);
         assert!(scale.log);
         assert!((scale.low - 0.1).abs() < 1e-12 && (scale.high - 100_000.0).abs() < 1e-6);
-        // Six decades: each power of ten is one sixth further right.
-        assert!((scale.position(1.0) - 1.0 / 6.0).abs() < 1e-9);
-        assert!((scale.position(1_000.0) - 4.0 / 6.0).abs() < 1e-9);
-        assert!(scale.position(0.0).abs() < f64::EPSILON);
-        assert!((scale.position(1e9) - 1.0).abs() < f64::EPSILON);
-        assert_eq!(scale.ticks().len(), 7);
-        let narrow = Scale::fit(&[3.0, 300.0]);
-        // 1 to 1,000: 1, 2, 5 per decade and the last power of ten.
-        assert_eq!(narrow.ticks().len(), 3 * 3 + 1);
     }
 
     #[test]
@@ -450,7 +412,32 @@ mod tests {
     }
 
     #[test]
-    fn text_is_escaped() {
-        assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    fn the_chart_names_every_row_the_floor_and_the_quoted_figure() {
+        // Rows at 1..=11 ns/item and go-pkgz/pool's 3,200-3,700: a log axis.
+        let mut table = ramp_table(&W3_SEED, 8);
+        table.cpu_model = "test <&> CPU".to_owned();
+        let svg = render(&table).expect("renders");
+        assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("W3 seed: median ns per item, 8 workers on 2 cores"));
+        assert!(svg.contains("log scale"));
+        for row in &table.rows {
+            let escaped = row.implementation.replace('<', "&lt;");
+            assert!(svg.contains(&escaped), "{escaped} missing");
+        }
+        assert!(svg.contains("go-pkgz/pool, 8 workers (quoted)"));
+        assert!(svg.contains(&format!("floor {} ns", format_ns(table.floor_ns_per_item))));
+        assert!(svg.contains("ns per item") && svg.contains("quoted, not re-run"));
+        // Text is escaped, not pasted into the markup.
+        assert!(svg.contains("test &lt;&amp;&gt; CPU"));
+    }
+
+    #[test]
+    fn close_values_get_a_linear_axis_and_no_quoted_legend() {
+        // Rows at 1..=10 ns/item, the floor at 0.5: within 20x.
+        let table = ramp_table(&W6_MULTI_PRODUCER, 2);
+        let svg = render(&table).expect("renders");
+        assert!(svg.contains("linear scale"));
+        assert!(svg.contains(&format_ns(table.rows[9].median_ns_per_item)));
+        assert!(!svg.contains("quoted"));
     }
 }

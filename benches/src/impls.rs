@@ -18,7 +18,7 @@ use pool_middleware::{Recovery, Retry, Validator};
 use serde::Serialize;
 
 use crate::peers::{self, produce, produce_iter};
-use crate::workload::{N_KEYS, QUICK_DIVISOR, Task, Workload, key_of};
+use crate::workload::{N_KEYS, QUICK_DIVISOR, Run, Task, Workload, key_of};
 
 /// The batch size workforce uses by default.
 pub(crate) const WORKFORCE_DEFAULT_BATCH: usize = pool_core::DEFAULT_BATCH_SIZE;
@@ -89,8 +89,10 @@ pub(crate) enum Implementation {
     },
 }
 
-/// Which middleware stack wraps the workforce worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which middleware stack wraps the workforce worker (`none`, `passthrough`,
+/// `builtin` in the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Layers {
     /// No middleware.
     None,
@@ -101,8 +103,10 @@ pub(crate) enum Layers {
     BuiltIn,
 }
 
-/// How workforce's producers hand items over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How workforce's producers hand items over (`submitters`, `senders`,
+/// `one_submitter`, `submit_iter` in the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Via {
     /// One batching `Submitter` per producer thread of the workload.
     Submitters,
@@ -113,6 +117,7 @@ pub(crate) enum Via {
     OneSubmitter,
     /// One `Submitter` per producer fed the whole range with `submit_iter`
     /// (the same iterator `par_bridge` gets) instead of one `submit` per item.
+    #[serde(rename = "submit_iter")]
     Iter,
 }
 
@@ -314,33 +319,6 @@ pub(crate) struct Setting<'pool> {
     pub(crate) cores: usize,
     /// A rayon pool with `workers` threads.
     pub(crate) rayon_pool: &'pool rayon::ThreadPool,
-}
-
-/// What one timed run produced.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Run {
-    /// Time from the first item handed over to the last result folded in.
-    pub(crate) elapsed: Duration,
-    /// The wrapping sum of all work results.
-    pub(crate) sum: u64,
-    /// Items processed (fewer than the workload's for thread-per-item).
-    pub(crate) n_items: u64,
-}
-
-impl Run {
-    /// A run of `n_items` items that took `elapsed` and folded to `sum`.
-    pub(crate) fn new(elapsed: Duration, sum: u64, n_items: u64) -> Self {
-        Self {
-            elapsed,
-            sum,
-            n_items,
-        }
-    }
-
-    /// Nanoseconds per item.
-    pub(crate) fn ns_per_item(&self) -> f64 {
-        self.elapsed.as_nanos() as f64 / self.n_items.max(1) as f64
-    }
 }
 
 impl Implementation {

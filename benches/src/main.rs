@@ -444,7 +444,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
     write_file(&out_dir.join("report.json"), &json)?;
     write_file(&out_dir.join("report.md"), &report.to_markdown())?;
     for table in &report.tables {
-        write_file(&out_dir.join(&table.chart), &chart::render(table))?;
+        write_file(&out_dir.join(&table.chart), &chart::render(table)?)?;
     }
     println!();
     println!(

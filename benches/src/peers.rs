@@ -15,8 +15,7 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow, bail};
 use rayon::iter::{IntoParallelIterator as _, ParallelBridge as _, ParallelIterator as _};
 
-use crate::impls::Run;
-use crate::workload::{Workload, split_range};
+use crate::workload::{Run, Workload, split_range};
 
 /// Capacity of the channel pools' queues (BENCHMARKS.md: `bounded(100)`; the
 /// std pool gets the same `sync_channel(100)` so only the channel differs).

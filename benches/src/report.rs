@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::impls::{Implementation, Kind, Via, WORKFORCE_DEFAULT_BATCH};
+use crate::impls::{Implementation, Kind, Layers, Via, WORKFORCE_DEFAULT_BATCH};
 use crate::resources::{
     IdleCpu, MEMORY_GROWTH_LIMIT_KIB, MemoryGrowth, Resources, WAKE_UP_GAP, WAKE_UP_P99_LIMIT_US,
 };
@@ -107,46 +107,43 @@ const GO_PKGZ_CHUNKED_NS_PER_ITEM: f64 = 69.5;
 /// go-pkgz/pool on the seed's own benchmark task (W3), 8 workers, 1,000,000
 /// items, on this kind of 2-core machine: 3.2–3.7 s (BENCHMARKS.md), i.e.
 /// 3,200–3,700 ns per item. Quoted, not re-run, like the W4 figure.
-pub(crate) const GO_PKGZ_SEED_NS_PER_ITEM: (f64, f64) = (3_200.0, 3_700.0);
+const GO_PKGZ_SEED_NS_PER_ITEM: (f64, f64) = (3_200.0, 3_700.0);
 
 /// W3's second target: at least this many times faster than go-pkgz/pool.
-pub(crate) const SEED_SPEEDUP_OVER_GO: f64 = 2.5;
+const SEED_SPEEDUP_OVER_GO: f64 = 2.5;
 
 /// The quoted figure for a table, if there is one, as text and as numbers.
 fn reference_for(workload: &Workload, workers: usize) -> (Option<String>, Vec<QuotedFigure>) {
-    match workload.id {
-        "W4" if workers == 2 => (
-            Some(format!(
-                "reference (quoted, not re-run): go-pkgz/pool chunked, batch 100, 2 workers: \
-                 {GO_PKGZ_CHUNKED_NS_PER_ITEM} ns/item"
-            )),
-            vec![QuotedFigure {
-                label: "go-pkgz/pool chunked, batch 100, 2 workers".to_owned(),
-                ns_per_item: GO_PKGZ_CHUNKED_NS_PER_ITEM,
-                low_ns_per_item: GO_PKGZ_CHUNKED_NS_PER_ITEM,
-                high_ns_per_item: GO_PKGZ_CHUNKED_NS_PER_ITEM,
-            }],
-        ),
+    let (text, label, (low, high)) = match workload.id {
+        "W4" if workers == 2 => {
+            let label = "go-pkgz/pool chunked, batch 100, 2 workers";
+            let text = format!("{label}: {GO_PKGZ_CHUNKED_NS_PER_ITEM} ns/item");
+            let figure = GO_PKGZ_CHUNKED_NS_PER_ITEM;
+            (text, label, (figure, figure))
+        }
         "W3" => {
             let (low, high) = GO_PKGZ_SEED_NS_PER_ITEM;
-            (
-                Some(format!(
-                    "reference (quoted, not re-run): go-pkgz/pool, 8 workers, 1,000,000 items on this \
-                     2-core machine: 3.2–3.7 s ({}–{} ns/item); Rust sequential 2.15 s, static split \
-                     on 2 threads 1.28 s (BENCHMARKS.md)",
-                    thousands(low as u64),
-                    thousands(high as u64)
-                )),
-                vec![QuotedFigure {
-                    label: "go-pkgz/pool, 8 workers".to_owned(),
-                    ns_per_item: f64::midpoint(low, high),
-                    low_ns_per_item: low,
-                    high_ns_per_item: high,
-                }],
-            )
+            let text = format!(
+                "go-pkgz/pool, 8 workers, 1,000,000 items on this 2-core machine: 3.2–3.7 s \
+                 ({}–{} ns/item); Rust sequential 2.15 s, static split on 2 threads 1.28 s \
+                 (BENCHMARKS.md)",
+                thousands(low as u64),
+                thousands(high as u64)
+            );
+            (text, "go-pkgz/pool, 8 workers", (low, high))
         }
-        _ => (None, Vec::new()),
-    }
+        _ => return (None, Vec::new()),
+    };
+    let figure = QuotedFigure {
+        label: label.to_owned(),
+        ns_per_item: f64::midpoint(low, high),
+        low_ns_per_item: low,
+        high_ns_per_item: high,
+    };
+    (
+        Some(format!("reference (quoted, not re-run): {text}")),
+        vec![figure],
+    )
 }
 
 /// One implementation's timed repetitions.
@@ -173,10 +170,10 @@ pub(crate) struct Row {
     pub(crate) keyed: bool,
     /// The workforce metrics mode (`off`, `times`, `latency`).
     pub(crate) metrics: Option<String>,
-    /// The middleware stack around the worker, if any (`pass_through`, `built_in`).
-    pub(crate) layers: Option<String>,
-    /// How a workforce pool is fed (`submitters`, `senders`, `one_submitter`).
-    pub(crate) via: Option<String>,
+    /// The middleware stack around the worker, if any.
+    pub(crate) layers: Option<Layers>,
+    /// How a workforce pool is fed.
+    pub(crate) via: Option<Via>,
     /// Whether the row has the default metrics (times), no layers and a
     /// `Submitter` per producer; target checks use only those.
     #[serde(skip)]
@@ -201,6 +198,39 @@ pub(crate) struct Row {
     pub(crate) samples_ns_per_item: Vec<f64>,
 }
 
+impl Row {
+    /// The row of `samples`, compared with the best peer's median and the floor.
+    fn new(samples: Samples, best_peer: Option<f64>, floor: f64) -> Self {
+        let Samples {
+            implementation,
+            n_items,
+            ns_per_item: values,
+        } = samples;
+        let median = median(&values);
+        Self {
+            implementation: implementation.name(),
+            kind: implementation.kind(),
+            batch_size: implementation.batch_size(),
+            keyed: implementation.is_keyed(),
+            metrics: implementation
+                .metrics_mode()
+                .map(|mode| format!("{mode:?}").to_lowercase()),
+            layers: implementation.layers(),
+            via: implementation.via(),
+            plain: implementation.is_plain_workforce(),
+            n_items,
+            reps: values.len(),
+            median_ns_per_item: median,
+            min_ns_per_item: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max_ns_per_item: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            items_per_sec: 1e9 / median,
+            vs_best_peer: best_peer.map(|best| median / best),
+            vs_floor: median / floor,
+            samples_ns_per_item: values,
+        }
+    }
+}
+
 /// One BENCHMARKS.md target, checked against one table.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct TargetCheck {
@@ -218,6 +248,46 @@ pub(crate) struct TargetCheck {
     pub(crate) met: bool,
     /// A figure reported for the record, with no target to meet.
     pub(crate) informational: bool,
+}
+
+impl TargetCheck {
+    /// A target of `table`'s workload and worker count, met or not.
+    fn new(table: &Table, name: String, target: String, measured: String, met: bool) -> Self {
+        Self {
+            workload: table.workload,
+            workers: table.workers,
+            name,
+            target,
+            measured,
+            met,
+            informational: false,
+        }
+    }
+
+    /// A figure of `table` reported for the record, with no target.
+    fn info(table: &Table, name: String, measured: String) -> Self {
+        Self {
+            informational: true,
+            ..Self::new(
+                table,
+                name,
+                "reported, no target".to_owned(),
+                measured,
+                true,
+            )
+        }
+    }
+
+    /// How the check is shown: `met`, `MISSED` or `info`.
+    fn status(&self) -> &'static str {
+        if self.informational {
+            "info"
+        } else if self.met {
+            "met"
+        } else {
+            "MISSED"
+        }
+    }
 }
 
 impl Table {
@@ -254,49 +324,7 @@ impl Table {
             .filter(|(implementation, _)| implementation.kind() == Kind::StreamingPeer)
             .min_by(|left, right| left.1.total_cmp(&right.1))
             .copied();
-
-        let rows = samples
-            .into_iter()
-            .map(|samples| {
-                let Samples {
-                    implementation,
-                    n_items,
-                    ns_per_item: values,
-                } = samples;
-                let median_value = median(&values);
-                Row {
-                    implementation: implementation.name(),
-                    kind: implementation.kind(),
-                    batch_size: implementation.batch_size(),
-                    keyed: implementation.is_keyed(),
-                    metrics: implementation
-                        .metrics_mode()
-                        .map(|mode| format!("{mode:?}").to_lowercase()),
-                    layers: implementation
-                        .layers()
-                        .map(|layers| format!("{layers:?}").to_lowercase()),
-                    via: implementation.via().map(|via| {
-                        match via {
-                            Via::Submitters => "submitters",
-                            Via::Senders => "senders",
-                            Via::OneSubmitter => "one_submitter",
-                            Via::Iter => "submit_iter",
-                        }
-                        .to_owned()
-                    }),
-                    plain: implementation.is_plain_workforce(),
-                    n_items,
-                    reps: values.len(),
-                    median_ns_per_item: median_value,
-                    min_ns_per_item: values.iter().copied().fold(f64::INFINITY, f64::min),
-                    max_ns_per_item: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    items_per_sec: 1e9 / median_value,
-                    vs_best_peer: best_peer.map(|(_, best)| median_value / best),
-                    vs_floor: median_value / floor,
-                    samples_ns_per_item: values,
-                }
-            })
-            .collect();
+        let best_median = best_peer.map(|(_, value)| value);
         let (reference, quoted) = reference_for(workload, workers);
         Self {
             workload: workload.id,
@@ -312,8 +340,11 @@ impl Table {
             floor_ns_per_item: floor,
             floor_source,
             best_peer: best_peer.map(|(implementation, _)| implementation.name()),
-            best_peer_ns_per_item: best_peer.map(|(_, value)| value),
-            rows,
+            best_peer_ns_per_item: best_median,
+            rows: samples
+                .into_iter()
+                .map(|samples| Row::new(samples, best_median, floor))
+                .collect(),
             reference,
             quoted,
             notes,
@@ -347,16 +378,17 @@ impl Table {
 
     /// The cells of every row, formatted, header first.
     fn cells(&self) -> Vec<[String; 6]> {
-        let mut cells = vec![[
-            "implementation".to_owned(),
-            "median ns/item".to_owned(),
-            "min–max".to_owned(),
-            "items/s".to_owned(),
-            "vs best peer".to_owned(),
-            "vs floor".to_owned(),
-        ]];
-        for row in &self.rows {
-            cells.push([
+        let header = [
+            "implementation",
+            "median ns/item",
+            "min–max",
+            "items/s",
+            "vs best peer",
+            "vs floor",
+        ]
+        .map(str::to_owned);
+        let rows = self.rows.iter().map(|row| {
+            [
                 row.implementation.clone(),
                 format_ns(row.median_ns_per_item),
                 format!(
@@ -368,30 +400,29 @@ impl Table {
                 row.vs_best_peer
                     .map_or_else(|| "–".to_owned(), format_ratio),
                 format_ratio(row.vs_floor),
-            ]);
-        }
-        cells
+            ]
+        });
+        std::iter::once(header).chain(rows).collect()
     }
 
-    /// The median of the work-stealing workforce row at this batch size.
-    fn workforce_median(&self, batch_size: usize) -> Option<f64> {
-        self.median_of(batch_size, false)
+    /// The median of the first row that `matches`.
+    fn median_where(&self, matches: impl Fn(&Row) -> bool) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|row| matches(row))
+            .map(|row| row.median_ns_per_item)
     }
 
-    /// The median of the workforce row at this batch size, keyed or not.
+    /// The median of the plain workforce row at this batch size, keyed or not.
     fn median_of(&self, batch_size: usize, keyed: bool) -> Option<f64> {
-        self.rows
-            .iter()
-            .find(|row| row.batch_size == Some(batch_size) && row.keyed == keyed && row.plain)
-            .map(|row| row.median_ns_per_item)
+        self.median_where(|row| {
+            row.batch_size == Some(batch_size) && row.keyed == keyed && row.plain
+        })
     }
 
-    /// The median of the workforce row fed `via` (`senders`, `one_submitter`).
-    fn median_via(&self, via: &str) -> Option<f64> {
-        self.rows
-            .iter()
-            .find(|row| row.via.as_deref() == Some(via))
-            .map(|row| row.median_ns_per_item)
+    /// The median of the plain work-stealing workforce row at the default batch size.
+    fn default_median(&self) -> Option<f64> {
+        self.median_of(WORKFORCE_DEFAULT_BATCH, false)
     }
 
     /// Renders the table as aligned plain text.
@@ -433,20 +464,17 @@ impl Table {
 
     /// Renders the table as a Markdown section.
     fn to_markdown(&self) -> String {
-        let cells = self.cells();
-        let mut out = String::new();
-        let _ = writeln!(out, "### {}\n", self.title());
-        let _ = writeln!(out, "{}\n", self.machine());
+        let mut out = format!("### {}\n\n{}\n\n", self.title(), self.machine());
         for note in &self.notes {
             let _ = writeln!(out, "- note: {note}");
         }
         if !self.notes.is_empty() {
             out.push('\n');
         }
-        for (index, row) in cells.iter().enumerate() {
+        for (index, row) in self.cells().iter().enumerate() {
             let _ = writeln!(out, "| {} |", row.join(" | "));
             if index == 0 {
-                let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+                out.push_str("|---|---:|---:|---:|---:|---:|\n");
             }
         }
         if let Some(reference) = &self.reference {
@@ -472,10 +500,10 @@ impl Report {
         for check in &self.targets {
             let _ = writeln!(
                 out,
-                "  {:<6} {} [{}]: target {}, measured {}",
-                status(check),
+                "  {:<6} {} [workers={}]: target {}, measured {}",
+                check.status(),
                 check.name,
-                workers_text(check.workers),
+                check.workers,
                 check.target,
                 check.measured,
             );
@@ -537,7 +565,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                status(check).to_lowercase(),
+                check.status().to_lowercase(),
                 check.name,
                 check.workers,
                 check.target,
@@ -546,11 +574,6 @@ impl Report {
         }
         out
     }
-}
-
-/// `workers=N`, for the target lines.
-fn workers_text(workers: usize) -> String {
-    format!("workers={workers}")
 }
 
 /// The system measurements as plain lines (the text and Markdown reports).
@@ -686,93 +709,23 @@ pub(crate) fn check_targets(tables: &[Table]) -> Vec<TargetCheck> {
     let mut checks = Vec::new();
     for table in tables {
         match table.workload {
-            "W1" => {
-                let per_batch = [
-                    (WORKFORCE_DEFAULT_BATCH, "W1 default", 8.0),
-                    (100, "W1 batch 100", 4.0),
-                    (1, "W1 unbatched", 15.0),
-                ];
-                for (batch_size, label, limit) in per_batch {
-                    if let Some(measured) = table.workforce_median(batch_size) {
-                        checks.push(TargetCheck {
-                            workload: table.workload,
-                            workers: table.workers,
-                            name: format!("{label} (batch {batch_size})"),
-                            target: format!("<= {limit} ns/item"),
-                            measured: format!("{} ns/item", format_ns(measured)),
-                            met: measured <= limit,
-                            informational: false,
-                        });
-                    }
-                }
-            }
-            "W2" => {
-                if let Some(measured) = table.workforce_median(WORKFORCE_DEFAULT_BATCH) {
-                    let efficiency = table.floor_ns_per_item / measured;
-                    checks.push(TargetCheck {
-                        workload: table.workload,
-                        workers: table.workers,
-                        name: format!("W2 default (batch {WORKFORCE_DEFAULT_BATCH}) efficiency"),
-                        target: ">= 97% of ideal (ideal = sequential / min(workers, cores))"
-                            .to_owned(),
-                        measured: format!(
-                            "{:.1}% (ideal {} ns/item, measured {})",
-                            efficiency * 100.0,
-                            format_ns(table.floor_ns_per_item),
-                            format_ns(measured)
-                        ),
-                        met: efficiency >= 0.97,
-                        informational: false,
-                    });
-                }
-            }
-            "W4" => {
-                for batch_size in [1, WORKFORCE_DEFAULT_BATCH, 100] {
-                    let (Some(keyed), Some(stealing)) = (
-                        table.median_of(batch_size, true),
-                        table.median_of(batch_size, false),
-                    ) else {
-                        continue;
-                    };
-                    let ratio = keyed / stealing;
-                    checks.push(TargetCheck {
-                        workload: table.workload,
-                        workers: table.workers,
-                        name: format!("W4 keyed (batch {batch_size}), per-key order checked"),
-                        target: "<= 1.5x unkeyed at the same batch size".to_owned(),
-                        measured: format!(
-                            "{} ({} vs {} ns/item)",
-                            format_ratio(ratio),
-                            format_ns(keyed),
-                            format_ns(stealing)
-                        ),
-                        met: ratio <= 1.5,
-                        informational: false,
-                    });
-                }
-            }
-            "W5" => {
-                // Only stealing has a target; the keyed row beside it in the table
-                // is the static-routing contrast.
-                if let Some(measured) = table.median_of(WORKFORCE_DEFAULT_BATCH, false) {
-                    let efficiency = table.floor_ns_per_item / measured;
-                    checks.push(TargetCheck {
-                        workload: table.workload,
-                        workers: table.workers,
-                        name: format!("W5 stealing (batch {WORKFORCE_DEFAULT_BATCH}) efficiency"),
-                        target: ">= 90% of ideal".to_owned(),
-                        measured: format!(
-                            "{:.1}% (ideal {} ns/item, measured {})",
-                            efficiency * 100.0,
-                            format_ns(table.floor_ns_per_item),
-                            format_ns(measured)
-                        ),
-                        met: efficiency >= 0.90,
-                        informational: false,
-                    });
-                }
-            }
+            "W1" => checks.extend(check_overhead(table)),
+            "W2" => checks.extend(check_efficiency(
+                table,
+                format!("W2 default (batch {WORKFORCE_DEFAULT_BATCH}) efficiency"),
+                ">= 97% of ideal (ideal = sequential / min(workers, cores))",
+                0.97,
+            )),
             "W3" => checks.extend(check_seed(table)),
+            "W4" => checks.extend(check_keyed(table)),
+            // Only stealing has a target; the keyed row beside it in the table
+            // is the static-routing contrast.
+            "W5" => checks.extend(check_efficiency(
+                table,
+                format!("W5 stealing (batch {WORKFORCE_DEFAULT_BATCH}) efficiency"),
+                ">= 90% of ideal",
+                0.90,
+            )),
             "W6" => checks.extend(check_multi_producer(table, tables)),
             _ => {}
         }
@@ -783,47 +736,111 @@ pub(crate) fn check_targets(tables: &[Table]) -> Vec<TargetCheck> {
     checks
 }
 
+/// `measured / baseline` with both figures: `1.23x (4.56 vs 3.70 ns/item)`.
+fn ratio_text(measured: f64, baseline: f64) -> String {
+    format!(
+        "{} ({} vs {} ns/item)",
+        format_ratio(measured / baseline),
+        format_ns(measured),
+        format_ns(baseline)
+    )
+}
+
+/// W1: ns per item of the default, batch-100 and unbatched pools.
+fn check_overhead(table: &Table) -> Vec<TargetCheck> {
+    [
+        (WORKFORCE_DEFAULT_BATCH, "W1 default", 8.0),
+        (100, "W1 batch 100", 4.0),
+        (1, "W1 unbatched", 15.0),
+    ]
+    .into_iter()
+    .filter_map(|(batch_size, label, limit)| {
+        let measured = table.median_of(batch_size, false)?;
+        Some(TargetCheck::new(
+            table,
+            format!("{label} (batch {batch_size})"),
+            format!("<= {limit} ns/item"),
+            format!("{} ns/item", format_ns(measured)),
+            measured <= limit,
+        ))
+    })
+    .collect()
+}
+
+/// W2 and W5: the default pool's share of the ideal speed-up (floor / median)
+/// at least `minimum`.
+fn check_efficiency(
+    table: &Table,
+    name: String,
+    target: &str,
+    minimum: f64,
+) -> Option<TargetCheck> {
+    let measured = table.default_median()?;
+    let efficiency = table.floor_ns_per_item / measured;
+    Some(TargetCheck::new(
+        table,
+        name,
+        target.to_owned(),
+        format!(
+            "{:.1}% (ideal {} ns/item, measured {})",
+            efficiency * 100.0,
+            format_ns(table.floor_ns_per_item),
+            format_ns(measured)
+        ),
+        efficiency >= minimum,
+    ))
+}
+
+/// W4: keyed within 1.5 × unkeyed at the same batch size.
+fn check_keyed(table: &Table) -> Vec<TargetCheck> {
+    [1, WORKFORCE_DEFAULT_BATCH, 100]
+        .into_iter()
+        .filter_map(|batch_size| {
+            let keyed = table.median_of(batch_size, true)?;
+            let stealing = table.median_of(batch_size, false)?;
+            Some(TargetCheck::new(
+                table,
+                format!("W4 keyed (batch {batch_size}), per-key order checked"),
+                "<= 1.5x unkeyed at the same batch size".to_owned(),
+                ratio_text(keyed, stealing),
+                keyed / stealing <= 1.5,
+            ))
+        })
+        .collect()
+}
+
 /// W3: the default pool within 5% of the static split, and (at 8 workers, the
 /// seed's setting) at least 2.5 times faster than go-pkgz/pool's quoted
 /// figure, taking its faster end (3.2 s) so the check is the strict one.
 fn check_seed(table: &Table) -> Vec<TargetCheck> {
-    let Some(measured) = table.workforce_median(WORKFORCE_DEFAULT_BATCH) else {
+    let Some(measured) = table.default_median() else {
         return Vec::new();
     };
-    let ratio = measured / table.floor_ns_per_item;
-    let mut checks = vec![TargetCheck {
-        workload: table.workload,
-        workers: table.workers,
-        name: format!("W3 default (batch {WORKFORCE_DEFAULT_BATCH}) vs the static-split floor"),
-        target: "<= 1.05x the static split".to_owned(),
-        measured: format!(
-            "{} ({} vs {} ns/item)",
-            format_ratio(ratio),
-            format_ns(measured),
-            format_ns(table.floor_ns_per_item)
-        ),
-        met: ratio <= 1.05,
-        informational: false,
-    }];
+    let floor = table.floor_ns_per_item;
+    let mut checks = vec![TargetCheck::new(
+        table,
+        format!("W3 default (batch {WORKFORCE_DEFAULT_BATCH}) vs the static-split floor"),
+        "<= 1.05x the static split".to_owned(),
+        ratio_text(measured, floor),
+        measured / floor <= 1.05,
+    )];
     if table.workers == 8 {
         let (go_fast, _) = GO_PKGZ_SEED_NS_PER_ITEM;
         let speedup = go_fast / measured;
-        checks.push(TargetCheck {
-            workload: table.workload,
-            workers: table.workers,
-            name: format!("W3 default (batch {WORKFORCE_DEFAULT_BATCH}) vs go-pkgz/pool (quoted)"),
-            target: format!(
+        checks.push(TargetCheck::new(
+            table,
+            format!("W3 default (batch {WORKFORCE_DEFAULT_BATCH}) vs go-pkgz/pool (quoted)"),
+            format!(
                 ">= {SEED_SPEEDUP_OVER_GO}x faster than go-pkgz/pool's 3.2–3.7 s per 1,000,000 items \
                  (checked against 3.2 s)"
             ),
-            measured: format!(
+            format!(
                 "{speedup:.2}x ({} ns/item, {:.2} s per 1,000,000 items)",
                 format_ns(measured),
                 measured * 1e6 / 1e9
             ),
-            met: speedup >= SEED_SPEEDUP_OVER_GO,
-            informational: false,
-        });
+            speedup >= SEED_SPEEDUP_OVER_GO,
+        ));
     }
     checks
 }
@@ -833,43 +850,35 @@ fn check_seed(table: &Table) -> Vec<TargetCheck> {
 /// table in this run, the baseline is the single-producer workforce row of the
 /// W6 table itself (the same pool fed by one `Submitter`, W1's setting).
 fn check_multi_producer(table: &Table, tables: &[Table]) -> Vec<TargetCheck> {
+    let via = |how: Via| table.median_where(|row| row.via == Some(how));
     let from_w1 = tables
         .iter()
         .find(|other| other.workload == "W1" && other.workers == table.workers)
-        .and_then(|w1| w1.workforce_median(WORKFORCE_DEFAULT_BATCH))
+        .and_then(Table::default_median)
         .map(|value| (value, format!("W1 default at {} workers", table.workers)));
     let Some((baseline, baseline_name)) = from_w1.or_else(|| {
-        table
-            .median_via("one_submitter")
+        via(Via::OneSubmitter)
             .map(|value| (value, "this table's 1-producer row; W1 not run".to_owned()))
     }) else {
         return Vec::new();
     };
     [
-        ("cloned Sender per producer", table.median_via("senders")),
+        ("cloned Sender per producer", via(Via::Senders)),
         (
             "a Submitter per producer (batch 64)",
-            table.workforce_median(WORKFORCE_DEFAULT_BATCH),
+            table.default_median(),
         ),
     ]
     .into_iter()
     .filter_map(|(how, measured)| {
         let measured = measured?;
-        let ratio = measured / baseline;
-        Some(TargetCheck {
-            workload: table.workload,
-            workers: table.workers,
-            name: format!("W6 4 producers, {how}"),
-            target: format!("<= 2x {baseline_name}"),
-            measured: format!(
-                "{} ({} vs {} ns/item)",
-                format_ratio(ratio),
-                format_ns(measured),
-                format_ns(baseline)
-            ),
-            met: ratio <= 2.0,
-            informational: false,
-        })
+        Some(TargetCheck::new(
+            table,
+            format!("W6 4 producers, {how}"),
+            format!("<= 2x {baseline_name}"),
+            ratio_text(measured, baseline),
+            measured / baseline <= 2.0,
+        ))
     })
     .collect()
 }
@@ -881,32 +890,24 @@ fn metrics_cost(table: &Table) -> Option<TargetCheck> {
         return None;
     }
     let median = |metrics: &str| {
-        table
-            .rows
-            .iter()
-            .find(|row| {
-                row.batch_size == Some(WORKFORCE_DEFAULT_BATCH)
-                    && !row.keyed
-                    && row.layers.is_none()
-                    && row.metrics.as_deref() == Some(metrics)
-            })
-            .map(|row| row.median_ns_per_item)
+        table.median_where(|row| {
+            row.batch_size == Some(WORKFORCE_DEFAULT_BATCH)
+                && !row.keyed
+                && row.layers.is_none()
+                && row.metrics.as_deref() == Some(metrics)
+        })
     };
     let (off, times, latency) = (median("off")?, median("times")?, median("latency")?);
-    Some(TargetCheck {
-        workload: table.workload,
-        workers: table.workers,
-        name: format!("W1 metrics cost (batch {WORKFORCE_DEFAULT_BATCH})"),
-        target: "reported, no target".to_owned(),
-        measured: format!(
+    Some(TargetCheck::info(
+        table,
+        format!("W1 metrics cost (batch {WORKFORCE_DEFAULT_BATCH})"),
+        format!(
             "off {} | times (default) {} | latency percentiles {} ns/item",
             format_ns(off),
             format_ns(times),
             format_ns(latency)
         ),
-        met: true,
-        informational: true,
-    })
+    ))
 }
 
 /// W1 at 8 workers on fewer cores must stay within 1.5 × the figure at
@@ -918,30 +919,19 @@ fn check_oversubscription(tables: &[Table]) -> Option<TargetCheck> {
             .find(|table| table.workload == "W1" && table.workers == workers)
     };
     let oversubscribed = w1_at(8)?;
-    if oversubscribed.cores >= 8 {
+    let cores = oversubscribed.cores;
+    if cores >= 8 {
         return None;
     }
-    let baseline = w1_at(oversubscribed.cores)?;
-    let at_eight = oversubscribed.workforce_median(WORKFORCE_DEFAULT_BATCH)?;
-    let at_cores = baseline.workforce_median(WORKFORCE_DEFAULT_BATCH)?;
-    let ratio = at_eight / at_cores;
-    Some(TargetCheck {
-        workload: "W1",
-        workers: 8,
-        name: format!(
-            "W1 oversubscribed (8 workers on {} cores, default batch)",
-            oversubscribed.cores
-        ),
-        target: format!("<= 1.5x the {}-worker figure", oversubscribed.cores),
-        measured: format!(
-            "{} ({} vs {} ns/item)",
-            format_ratio(ratio),
-            format_ns(at_eight),
-            format_ns(at_cores)
-        ),
-        met: ratio <= 1.5,
-        informational: false,
-    })
+    let at_eight = oversubscribed.default_median()?;
+    let at_cores = w1_at(cores)?.default_median()?;
+    Some(TargetCheck::new(
+        oversubscribed,
+        format!("W1 oversubscribed (8 workers on {cores} cores, default batch)"),
+        format!("<= 1.5x the {cores}-worker figure"),
+        ratio_text(at_eight, at_cores),
+        at_eight / at_cores <= 1.5,
+    ))
 }
 
 /// W1: the cost of a 3-layer middleware stack over the bare default pool. No
@@ -950,21 +940,13 @@ fn layers_cost(table: &Table) -> Option<TargetCheck> {
     if table.workload != "W1" {
         return None;
     }
-    let bare = table.median_of(WORKFORCE_DEFAULT_BATCH, false)?;
-    let stack = |layers: &str| {
-        table
-            .rows
-            .iter()
-            .find(|row| row.layers.as_deref() == Some(layers))
-            .map(|row| row.median_ns_per_item)
-    };
-    let (pass_through, built_in) = (stack("passthrough")?, stack("builtin")?);
-    Some(TargetCheck {
-        workload: table.workload,
-        workers: table.workers,
-        name: format!("W1 3-layer middleware stacks (batch {WORKFORCE_DEFAULT_BATCH})"),
-        target: "reported, no target".to_owned(),
-        measured: format!(
+    let bare = table.default_median()?;
+    let stack = |layers: Layers| table.median_where(|row| row.layers == Some(layers));
+    let (pass_through, built_in) = (stack(Layers::PassThrough)?, stack(Layers::BuiltIn)?);
+    Some(TargetCheck::info(
+        table,
+        format!("W1 3-layer middleware stacks (batch {WORKFORCE_DEFAULT_BATCH})"),
+        format!(
             "bare {} | 3 pass-through {} ({}) | recovery+validator+retry {} ({}) ns/item",
             format_ns(bare),
             format_ns(pass_through),
@@ -972,20 +954,7 @@ fn layers_cost(table: &Table) -> Option<TargetCheck> {
             format_ns(built_in),
             format_ratio(built_in / bare)
         ),
-        met: true,
-        informational: true,
-    })
-}
-
-/// How a check is shown: `met`, `MISSED` or `info`.
-fn status(check: &TargetCheck) -> &'static str {
-    if check.informational {
-        "info"
-    } else if check.met {
-        "met"
-    } else {
-        "MISSED"
-    }
+    ))
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
@@ -1054,14 +1023,14 @@ pub(crate) fn thousands(value: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::impls::{ALL_IMPLEMENTATIONS, implementations_for};
     use crate::resources::WakeUp;
     use crate::workload::{W1_OVERHEAD, W3_SEED, W6_MULTI_PRODUCER};
 
     /// A 2-core machine.
-    fn machine() -> SystemInfo {
+    pub(crate) fn machine() -> SystemInfo {
         SystemInfo {
             cores: 2,
             cpu_model: "test CPU".to_owned(),
@@ -1080,6 +1049,11 @@ mod tests {
                 ns_per_item: vec![1.0 + index as f64],
             })
             .collect()
+    }
+
+    /// The table of `workload` at `workers` on [`machine`], from [`ramp`].
+    pub(crate) fn ramp_table(workload: &Workload, workers: usize) -> Table {
+        Table::new(workload, workers, &machine(), 1, ramp(workload), Vec::new())
     }
 
     #[test]
@@ -1117,7 +1091,7 @@ mod tests {
 
     #[test]
     fn the_seed_floor_is_the_static_split_and_go_is_checked_at_eight_workers() {
-        let table = Table::new(&W3_SEED, 8, &machine(), 1, ramp(&W3_SEED), Vec::new());
+        let table = ramp_table(&W3_SEED, 8);
         // The static split is second in the list: 2 ns/item.
         assert!((table.floor_ns_per_item - 2.0).abs() < f64::EPSILON);
         assert!(table.reference.is_some() && table.quoted.len() == 1);
@@ -1125,20 +1099,13 @@ mod tests {
         assert_eq!(checks.len(), 2);
         // Default batch is the 10th row: 10 ns vs 2 ns misses; 3,200 / 10 >= 2.5 is met.
         assert!(!checks[0].met && checks[1].met);
-        let at_two = Table::new(&W3_SEED, 2, &machine(), 1, ramp(&W3_SEED), Vec::new());
+        let at_two = ramp_table(&W3_SEED, 2);
         assert_eq!(check_targets(&[at_two]).len(), 1);
     }
 
     #[test]
     fn multi_producer_compares_with_w1_or_its_own_single_producer_row() {
-        let w6 = Table::new(
-            &W6_MULTI_PRODUCER,
-            2,
-            &machine(),
-            1,
-            ramp(&W6_MULTI_PRODUCER),
-            Vec::new(),
-        );
+        let w6 = ramp_table(&W6_MULTI_PRODUCER, 2);
         // Rows: senders 9 ns, one submitter 10 ns, submitters batch 64: 7 ns.
         let alone = check_targets(std::slice::from_ref(&w6));
         assert_eq!(alone.len(), 2);
@@ -1147,14 +1114,7 @@ mod tests {
                 .iter()
                 .all(|check| check.met && check.target.contains("1-producer"))
         );
-        let w1 = Table::new(
-            &W1_OVERHEAD,
-            2,
-            &machine(),
-            1,
-            ramp(&W1_OVERHEAD),
-            Vec::new(),
-        );
+        let w1 = ramp_table(&W1_OVERHEAD, 2);
         // W1's default (10th row) is 10 ns: both within 2x.
         let with_w1 = check_targets(&[w1, w6]);
         let w6_checks: Vec<_> = with_w1

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::hint::black_box;
+use std::time::Duration;
 
 /// One workload: which items are submitted and how much work each one is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +325,33 @@ pub(crate) fn seed_work(item: u64) -> u64 {
     (item | 1)
         .wrapping_add(values.len() as u64)
         .wrapping_add(last)
+}
+
+/// What one timed run produced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    /// Time from the first item handed over to the last result folded in.
+    pub(crate) elapsed: Duration,
+    /// The wrapping sum of all work results.
+    pub(crate) sum: u64,
+    /// Items processed (fewer than the workload's for thread-per-item).
+    pub(crate) n_items: u64,
+}
+
+impl Run {
+    /// A run of `n_items` items that took `elapsed` and folded to `sum`.
+    pub(crate) fn new(elapsed: Duration, sum: u64, n_items: u64) -> Self {
+        Self {
+            elapsed,
+            sum,
+            n_items,
+        }
+    }
+
+    /// Nanoseconds per item.
+    pub(crate) fn ns_per_item(&self) -> f64 {
+        self.elapsed.as_nanos() as f64 / self.n_items.max(1) as f64
+    }
 }
 
 #[cfg(test)]
