@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
-use pool_core::{BoxWorker, Ctx, Layer, Pool, Worker, layer_fn};
+use pool_core::{Ctx, Layer, Next, Pool, Worker, layer_fn};
 use pool_middleware::{Recovery, Retry, Validator};
 
 /// Items per iteration of `middleware/pool`.
@@ -152,10 +152,8 @@ fn direct(criterion: &mut Criterion) {
             time_direct(
                 &host,
                 || {
-                    layer_fn(|mut next: BoxWorker<u64>| {
-                        move |ctx: &Ctx, item: u64| next.work(ctx, item)
-                    })
-                    .layer(trivial)
+                    layer_fn(|mut next: Next<'_, u64>, ctx: &Ctx, item: u64| next.work(ctx, item))
+                        .layer(trivial)
                 },
                 iterations,
             )

@@ -153,9 +153,9 @@ pub use pool_middleware as middleware;
 
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, CancelToken, Counter, Counters, Ctx,
-    Identity, Layer, LayerFn, MetricsMode, PanicSite, Percentiles, Pool, PoolError, Report, Sender,
-    Shard, SharedFn, Snapshot, Stack, Stats, SubmitError, Submitter, TrySubmitError, Worker,
-    WorkerCounts, WorkerId, WorkerReport, layer_fn,
+    Identity, Layer, LayerFn, LayerFnWorker, MetricsMode, Next, PanicSite, Percentiles, Pool,
+    PoolError, Report, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
+    TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, layer_fn,
 };
 
 /// The workspace README's examples, compiled and run as doc tests so they
