@@ -66,6 +66,9 @@
 //! clears the `Vec` it is given, and dropping a `Batcher` drops the items of
 //! its open batch, so call `flush` first.
 
+// On docs.rs (`--cfg docsrs`), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::alloc::Layout;
 use std::fmt;
 use std::mem;

@@ -51,6 +51,9 @@
 //! - Weighted or load-aware balancing: every bucket gets an equal share of keys,
 //!   however busy it is. A hot key makes a hot worker.
 
+// On docs.rs (`--cfg docsrs`), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::hash::{BuildHasher, Hash, Hasher};
 
 /// The largest number of buckets [`jump_hash`] and [`Router`] accept.

@@ -46,7 +46,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use pool_core::CancelToken;
+use pool_core::{CancelToken, SendError, TrySendError};
 
 /// The most values a new collector reserves room for up front; a larger
 /// capacity grows the buffer on demand, so `Collector::new(usize::MAX)` is fine.
@@ -85,96 +85,11 @@ pub enum CollectError {
     },
 }
 
-/// Why [`CollectorSender::submit`] refused a value. Every variant hands the
-/// value back.
-///
-/// When several reasons hold at once, the first in this order wins:
-/// `Disconnected`, `Cancelled`, `Closed`.
-#[derive(PartialEq, Eq, thiserror::Error)]
-pub enum SendError<V> {
-    /// The collector was closed ([`Collector::close`], or the consumer found
-    /// it empty with no sender alive); the value was not taken.
-    #[error("the collector is closed; the value was handed back")]
-    Closed(V),
-    /// The collector (or its parent token) was cancelled; the value was not taken.
-    #[error("the collector is cancelled; the value was handed back")]
-    Cancelled(V),
-    /// The consumer (the [`Collector`]) was dropped, so nobody would read the
-    /// value; it was not taken.
-    #[error("the collector's consumer is gone; the value was handed back")]
-    Disconnected(V),
-}
-
-impl<V> SendError<V> {
-    /// Takes the refused value back.
-    pub fn into_inner(self) -> V {
-        match self {
-            SendError::Closed(value)
-            | SendError::Cancelled(value)
-            | SendError::Disconnected(value) => value,
-        }
-    }
-}
-
-impl<V> fmt::Debug for SendError<V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SendError::Closed(_) => "Closed(..)",
-            SendError::Cancelled(_) => "Cancelled(..)",
-            SendError::Disconnected(_) => "Disconnected(..)",
-        })
-    }
-}
-
-/// Why [`CollectorSender::try_submit`] refused a value. Every variant hands
-/// the value back.
-#[derive(PartialEq, Eq, thiserror::Error)]
-pub enum TrySendError<V> {
-    /// The collector was at capacity.
-    #[error("the collector is full; the value was handed back")]
-    Full(V),
-    /// The collector was closed; the value was not taken.
-    #[error("the collector is closed; the value was handed back")]
-    Closed(V),
-    /// The collector was cancelled; the value was not taken.
-    #[error("the collector is cancelled; the value was handed back")]
-    Cancelled(V),
-    /// The consumer was dropped; the value was not taken.
-    #[error("the collector's consumer is gone; the value was handed back")]
-    Disconnected(V),
-}
-
-impl<V> TrySendError<V> {
-    /// Takes the refused value back.
-    pub fn into_inner(self) -> V {
-        match self {
-            TrySendError::Full(value)
-            | TrySendError::Closed(value)
-            | TrySendError::Cancelled(value)
-            | TrySendError::Disconnected(value) => value,
-        }
-    }
-}
-
-impl<V> fmt::Debug for TrySendError<V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TrySendError::Full(_) => "Full(..)",
-            TrySendError::Closed(_) => "Closed(..)",
-            TrySendError::Cancelled(_) => "Cancelled(..)",
-            TrySendError::Disconnected(_) => "Disconnected(..)",
-        })
-    }
-}
-
-impl<V> From<SendError<V>> for TrySendError<V> {
-    fn from(error: SendError<V>) -> Self {
-        match error {
-            SendError::Closed(value) => TrySendError::Closed(value),
-            SendError::Cancelled(value) => TrySendError::Cancelled(value),
-            SendError::Disconnected(value) => TrySendError::Disconnected(value),
-        }
-    }
+/// What to do when the collector is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenFull {
+    Wait,
+    Refuse,
 }
 
 /// Why a producer was refused, before the value is attached.
@@ -311,7 +226,26 @@ impl<V> Shared<V> {
         }
     }
 
-    fn submit(&self, value: V, block: bool) -> Result<(), TrySendError<V>> {
+    /// Queues a value, waiting while the collector is full.
+    fn send(&self, value: V) -> Result<(), SendError<V>> {
+        self.offer(value, WhenFull::Wait)
+            .map_err(|error| match error {
+                TrySendError::Closed(value) => SendError::Closed(value),
+                TrySendError::Cancelled(value) => SendError::Cancelled(value),
+                TrySendError::Disconnected(value) => SendError::Disconnected(value),
+                TrySendError::Full(value) => {
+                    debug_assert!(false, "a waiting send never refuses as full");
+                    SendError::Closed(value)
+                }
+            })
+    }
+
+    /// Queues a value if there is room now.
+    fn try_send(&self, value: V) -> Result<(), TrySendError<V>> {
+        self.offer(value, WhenFull::Refuse)
+    }
+
+    fn offer(&self, value: V, when_full: WhenFull) -> Result<(), TrySendError<V>> {
         // Declared before the guard, so it is dropped after the lock is released.
         let discarded;
         let mut state = self.lock();
@@ -325,7 +259,7 @@ impl<V> Shared<V> {
                 Some(Refusal::Closed)
             } else if state.queue.len() < self.capacity {
                 None
-            } else if block {
+            } else if when_full == WhenFull::Wait {
                 state = self.wait_on(&self.writable, state, |state| &mut state.waiting_producers);
                 continue;
             } else {
@@ -384,14 +318,14 @@ impl<V> Shared<V> {
     }
 }
 
-/// A bounded collection point: producers [`submit`](CollectorSender::submit)
+/// A bounded collection point: producers [`send`](CollectorSender::send)
 /// values through [`CollectorSender`]s, the consumer — this value —
 /// [iterates](Collector::iter) them or takes them [`all`](Collector::all).
 ///
 /// go-pkgz/pool's `Collector`, with these rules:
 ///
-/// - **Bounded**: at most `capacity` values wait to be taken; `submit` blocks
-///   beyond that and [`try_submit`](CollectorSender::try_submit) hands the
+/// - **Bounded**: at most `capacity` values wait to be taken; `send` blocks
+///   beyond that and [`try_send`](CollectorSender::try_send) hands the
 ///   value back as [`TrySendError::Full`].
 /// - **Closing** ends the stream: the consumer still gets every value already
 ///   accepted and then its iteration ends. The collector closes when
@@ -413,7 +347,7 @@ impl<V> Shared<V> {
 ///   [`SendError::Disconnected`] instead of blocking forever.
 /// - A refused value is always handed back; no value is lost silently.
 ///
-/// Values from one sender arrive in the order it submitted them.
+/// Values from one sender arrive in the order it sent them.
 ///
 /// ```
 /// use pool_collect::Collector;
@@ -424,7 +358,7 @@ impl<V> Shared<V> {
 ///         let sender = collector.sender();
 ///         scope.spawn(move || {
 ///             for n in 0..100 {
-///                 sender.submit(producer * 1000 + n).expect("the consumer is reading");
+///                 sender.send(producer * 1000 + n).expect("the consumer is reading");
 ///             }
 ///         }); // each thread drops its sender at the end
 ///     }
@@ -525,12 +459,12 @@ impl<V> Collector<V> {
     ///
     /// let collector = Collector::new(4)?;
     /// let sender = collector.sender();
-    /// sender.submit("a")?;
-    /// sender.submit("b")?;
+    /// sender.send("a")?;
+    /// sender.send("b")?;
     /// collector.cancel();
     /// let seen: Vec<_> = collector.iter().collect();
     /// assert_eq!(seen, [Err(CollectError::Cancelled { dropped: 2 })]);
-    /// assert!(sender.submit("c").is_err()); // handed back
+    /// assert!(sender.send("c").is_err()); // handed back
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter(&self) -> CollectorIter<'_, V> {
@@ -551,7 +485,7 @@ impl<V> Collector<V> {
     /// let sender = collector.sender();
     /// let producer = std::thread::spawn(move || {
     ///     for n in 0..100u32 {
-    ///         sender.submit(n).expect("the consumer is reading");
+    ///         sender.send(n).expect("the consumer is reading");
     ///     }
     /// }); // with its only sender gone, `all` ends after the last value
     /// let values = collector.all()?;
@@ -575,7 +509,7 @@ impl<V> Collector<V> {
     }
 
     /// Stops accepting values. Values already accepted are still delivered;
-    /// producers blocked in `submit` get their value back as
+    /// producers blocked in `send` get their value back as
     /// [`SendError::Closed`], and a consumer waiting on an empty collector
     /// finishes its iteration. Idempotent.
     pub fn close(&self) {
@@ -598,7 +532,7 @@ impl<V> Collector<V> {
     /// use pool_collect::Collector;
     ///
     /// let collector = Collector::new(2)?;
-    /// collector.sender().submit(1)?;
+    /// collector.sender().send(1)?;
     /// collector.close();
     /// let mut stream = collector.iter();
     /// assert_eq!(stream.next(), Some(Ok(1)));
@@ -794,7 +728,7 @@ impl<V> Drop for CollectorSender<V> {
 }
 
 impl<V> CollectorSender<V> {
-    /// Submits a value, blocking while the collector is full.
+    /// Sends a value, blocking while the collector is full.
     ///
     /// Hands the value back if the collector is closed, cancelled or its
     /// consumer was dropped — also when that happens while this call is blocked.
@@ -804,25 +738,16 @@ impl<V> CollectorSender<V> {
     ///
     /// let collector = Collector::new(2)?;
     /// let sender = collector.sender();
-    /// sender.submit(1)?;
+    /// sender.send(1)?;
     /// drop(collector); // the consumer goes away
-    /// assert_eq!(sender.submit(2), Err(SendError::Disconnected(2)));
+    /// assert_eq!(sender.send(2), Err(SendError::Disconnected(2)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn submit(&self, value: V) -> Result<(), SendError<V>> {
-        self.shared
-            .submit(value, true)
-            .map_err(|error| match error {
-                TrySendError::Closed(value) => SendError::Closed(value),
-                TrySendError::Cancelled(value) => SendError::Cancelled(value),
-                TrySendError::Disconnected(value) => SendError::Disconnected(value),
-                TrySendError::Full(_) => {
-                    unreachable!("a blocking submit waits instead of refusing as full")
-                }
-            })
+    pub fn send(&self, value: V) -> Result<(), SendError<V>> {
+        self.shared.send(value)
     }
 
-    /// Submits a value if there is room now; otherwise hands it back as
+    /// Sends a value if there is room now; otherwise hands it back as
     /// [`TrySendError::Full`] (or as why it was refused).
     ///
     /// ```
@@ -830,12 +755,30 @@ impl<V> CollectorSender<V> {
     ///
     /// let collector = Collector::new(1)?;
     /// let sender = collector.sender();
-    /// sender.try_submit('a')?;
-    /// assert_eq!(sender.try_submit('b'), Err(TrySendError::Full('b')));
+    /// sender.try_send('a')?;
+    /// assert_eq!(sender.try_send('b'), Err(TrySendError::Full('b')));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    pub fn try_send(&self, value: V) -> Result<(), TrySendError<V>> {
+        self.shared.try_send(value)
+    }
+
+    /// The old name of [`send`](CollectorSender::send).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `send`: the verb and its error share a name"
+    )]
+    pub fn submit(&self, value: V) -> Result<(), SendError<V>> {
+        self.send(value)
+    }
+
+    /// The old name of [`try_send`](CollectorSender::try_send).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `try_send`: the verb and its error share a name"
+    )]
     pub fn try_submit(&self, value: V) -> Result<(), TrySendError<V>> {
-        self.shared.submit(value, false)
+        self.try_send(value)
     }
 
     /// Closes the collector from the producer side; see [`Collector::close`].

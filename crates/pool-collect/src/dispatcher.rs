@@ -4,8 +4,8 @@
 //! # How it works
 //!
 //! The dispatcher owns a [`Pool`] of `Task`s: a job boxed behind a private
-//! object-safe trait, tagged with its enqueue number. The pool runs with batch
-//! size 1 (so a job is pushed the moment it is enqueued and a free worker can
+//! object-safe trait, tagged with its submission number. The pool runs with batch
+//! size 1 (so a job is pushed the moment it is submitted and a free worker can
 //! take it at once), continue-on-error, metrics off, and a capacity of
 //! `queue + workers`: the `queue` jobs waiting plus the one each worker runs,
 //! which is exactly bigopool's buffered channel plus its busy workers.
@@ -16,7 +16,7 @@
 //! one lock per worker for the whole run. No lock is taken per job. The
 //! unordered mode takes one completion ticket per job from a shared atomic
 //! counter (a single `fetch_add`, no lock) to recover the completion order
-//! across workers; the ordered mode uses the enqueue number instead. `wait`
+//! across workers; the ordered mode uses the submission number instead. `wait`
 //! concatenates the per-worker lists, sorts them by that key (each list is
 //! already almost sorted, which the merge sort exploits) and splits results
 //! from errors.
@@ -29,9 +29,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use pool_core::__private::panic_message;
 use pool_core::{
-    BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool, Sender, TrySubmitError, Worker,
-    WorkerId, panic_message,
+    BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool, Sender, TrySendError,
+    TrySubmitError, Worker, WorkerId,
 };
 
 use crate::Errors;
@@ -56,8 +57,8 @@ use crate::Errors;
 /// }
 ///
 /// let dispatcher = Dispatcher::builder().workers(2).build()?;
-/// dispatcher.enqueue(CountBytes(vec![0; 3]));
-/// dispatcher.enqueue(|| Ok(7)); // a closure is a job too
+/// dispatcher.submit(CountBytes(vec![0; 3]));
+/// dispatcher.submit(|| Ok(7)); // a closure is a job too
 /// let mut lengths = dispatcher.wait().into_result()?;
 /// lengths.sort();
 /// assert_eq!(lengths, [3, 7]);
@@ -165,7 +166,7 @@ pub enum DispatchError {
         max: usize,
     },
     /// `queue` was 0. bigopool would make an unbuffered channel; here every
-    /// enqueued job needs a place to wait until a worker takes it.
+    /// submitted job needs a place to wait until a worker takes it.
     #[error("`queue` must be at least 1, got 0")]
     ZeroQueue,
     /// `queue + workers` was larger than [`pool_core::MAX_CAPACITY`].
@@ -189,24 +190,6 @@ pub enum DispatchError {
     Pool(#[source] BuildError),
 }
 
-/// A refused [`Dispatcher::try_enqueue`]: the queue was full. Hands the job back.
-#[derive(PartialEq, Eq, thiserror::Error)]
-#[error("the dispatcher's queue is full; the job was handed back")]
-pub struct QueueFull<J>(pub J);
-
-impl<J> QueueFull<J> {
-    /// Takes the refused job back.
-    pub fn into_inner(self) -> J {
-        self.0
-    }
-}
-
-impl<J> fmt::Debug for QueueFull<J> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("QueueFull(..)")
-    }
-}
-
 /// A job behind a box, with a way back to its concrete type for refusals.
 trait ErasedJob<R, E>: Send {
     fn run(self: Box<Self>) -> Result<R, E>;
@@ -223,14 +206,14 @@ impl<R, E, J: Job<R, E> + 'static> ErasedJob<R, E> for J {
     }
 }
 
-/// What the pool carries: a job and its enqueue number.
+/// What the pool carries: a job and its submission number.
 struct Task<R, E> {
     seq: u64,
     job: Box<dyn ErasedJob<R, E>>,
 }
 
 impl<R, E> Task<R, E> {
-    /// The job of a task the pool handed back, as the type it was enqueued with.
+    /// The job of a task the pool handed back, as the type it was submitted with.
     fn into_job<J: 'static>(self) -> J {
         *self
             .job
@@ -240,7 +223,7 @@ impl<R, E> Task<R, E> {
     }
 }
 
-/// A job's outcome with its sort key (enqueue number or completion ticket).
+/// A job's outcome with its sort key (submission number or completion ticket).
 type Done<R, E> = (u64, Result<R, JobError<E>>);
 
 /// Where the workers' outcome lists end up.
@@ -331,11 +314,11 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
         self
     }
 
-    /// How many enqueued jobs may wait for a worker (at least 1; default: as
-    /// many as there are workers). `enqueue` blocks and `try_enqueue` refuses
+    /// How many submitted jobs may wait for a worker (at least 1; default: as
+    /// many as there are workers). `submit` blocks and `try_submit` refuses
     /// beyond it.
     ///
-    /// Precisely: at most `queue + workers` jobs are enqueued and not yet
+    /// Precisely: at most `queue + workers` jobs are submitted and not yet
     /// finished at any time. Workers give room back in small bulks (see
     /// `pool-core`'s capacity), so a finished job may hold its room a little
     /// longer; the bound is never exceeded, and never waited on forever.
@@ -344,7 +327,7 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
         self
     }
 
-    /// `true`: [`Outcome::results`] and [`Outcome::errors`] are in enqueue
+    /// `true`: [`Outcome::results`] and [`Outcome::errors`] are in submission
     /// order. `false` (the default): in completion order.
     pub fn ordered(mut self, ordered: bool) -> Self {
         self.ordered = ordered;
@@ -433,20 +416,20 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
 /// Runs [`Job`]s on a fixed set of worker threads and hands back every result
 /// and every error: bigopool's `Dispatcher`, built on a `pool_core::Pool`.
 ///
-/// - [`enqueue`](Dispatcher::enqueue) blocks while the queue is full;
-///   [`try_enqueue`](Dispatcher::try_enqueue) hands the job back instead. Both
-///   take `&self`, so several threads may enqueue at once (share the
+/// - [`submit`](Dispatcher::submit) blocks while the queue is full;
+///   [`try_submit`](Dispatcher::try_submit) hands the job back instead. Both
+///   take `&self`, so several threads may submit at once (share the
 ///   dispatcher with [`std::thread::scope`]).
-/// - [`wait`](Dispatcher::wait) runs every enqueued job to its end and returns
+/// - [`wait`](Dispatcher::wait) runs every submitted job to its end and returns
 ///   an [`Outcome`]: `results.len() + errors.len()` is the number of jobs
-///   enqueued. A job that returns `Err` becomes [`JobError::Failed`], one that
+///   submitted. A job that returns `Err` becomes [`JobError::Failed`], one that
 ///   panics becomes [`JobError::Panicked`]; neither stops the other jobs.
-/// - Results and errors come in completion order, or in enqueue order with
+/// - Results and errors come in completion order, or in submission order with
 ///   [`ordered(true)`](DispatcherBuilder::ordered).
 ///
 /// Every accepted job runs: a dispatcher has no cancel (a job that should stop
 /// early can check a [`CancelToken`](pool_core::CancelToken) it captured).
-/// Dropping a dispatcher without `wait` still runs every enqueued job and
+/// Dropping a dispatcher without `wait` still runs every submitted job and
 /// discards the outcomes.
 ///
 /// ```
@@ -454,18 +437,18 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
 ///
 /// let dispatcher = Dispatcher::builder().workers(4).queue(16).ordered(true).build()?;
 /// for n in 0..100u64 {
-///     dispatcher.enqueue(move || if n % 10 == 3 { Err(format!("{n} is unlucky")) } else { Ok(n * n) });
+///     dispatcher.submit(move || if n % 10 == 3 { Err(format!("{n} is unlucky")) } else { Ok(n * n) });
 /// }
 /// let outcome = dispatcher.wait();
 /// assert_eq!(outcome.results.len() + outcome.errors.len(), 100);
-/// assert_eq!(outcome.results[..4], [0, 1, 4, 16]); // enqueue order; 3 failed
+/// assert_eq!(outcome.results[..4], [0, 1, 4, 16]); // submission order; 3 failed
 /// assert_eq!(outcome.errors.len(), 10);
 /// assert!(outcome.errors.to_string().starts_with("10 errors: 3 is unlucky; 13 is unlucky"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Dispatcher<R: Send + 'static, E: Send + 'static> {
     pool: Pool<Task<R, E>>,
-    /// Kept, so `enqueue` does not clone an `Arc` per job.
+    /// Kept, so `submit` does not clone an `Arc` per job.
     sender: Sender<Task<R, E>>,
     sink: Arc<Sink<R, E>>,
     next_seq: AtomicU64,
@@ -479,7 +462,7 @@ impl<R: Send + 'static, E: Send + 'static> fmt::Debug for Dispatcher<R, E> {
             .field("workers", &self.pool.workers())
             .field("queue", &self.queue)
             .field("ordered", &self.ordered)
-            .field("enqueued", &self.next_seq.load(Relaxed))
+            .field("submitted", &self.next_seq.load(Relaxed))
             .finish()
     }
 }
@@ -503,18 +486,21 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
         }
     }
 
-    /// Enqueues a job, blocking while the queue is full.
+    /// Submits a job, blocking while the queue is full.
     ///
     /// It cannot be refused: the dispatcher's pool is closed only by
     /// [`wait`](Dispatcher::wait), which takes the dispatcher, and nothing
     /// cancels it.
-    pub fn enqueue<J: Job<R, E> + 'static>(&self, job: J) {
-        if self.sender.send(self.task(job)).is_err() {
-            unreachable!("the dispatcher's pool is never closed before `wait` and never cancelled");
-        }
+    pub fn submit<J: Job<R, E> + 'static>(&self, job: J) {
+        let sent = self.sender.send(self.task(job));
+        debug_assert!(
+            sent.is_ok(),
+            "the dispatcher's pool is never closed before `wait` and never cancelled"
+        );
     }
 
-    /// Enqueues a job if the queue has room now; otherwise hands it back.
+    /// Submits a job if the queue has room now; otherwise hands it back as
+    /// [`TrySubmitError::Full`] (the only refusal a dispatcher makes).
     ///
     /// ```
     /// use pool_collect::Dispatcher;
@@ -523,24 +509,44 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
     /// let dispatcher = Dispatcher::<(), String>::builder().workers(1).queue(1).build()?;
     /// let gate = Arc::new(Barrier::new(2));
     /// let held = Arc::clone(&gate);
-    /// dispatcher.enqueue(move || { held.wait(); Ok(()) }); // the worker's job
-    /// dispatcher.enqueue(|| Ok(()));                       // the queue's one place
-    /// let refused = dispatcher.try_enqueue(|| Ok(())).unwrap_err();
+    /// dispatcher.submit(move || { held.wait(); Ok(()) }); // the worker's job
+    /// dispatcher.submit(|| Ok(()));                       // the queue's one place
+    /// let refused = dispatcher.try_submit(|| Ok(())).unwrap_err();
     /// gate.wait(); // lets the first job finish
-    /// dispatcher.enqueue(refused.into_inner()); // waits for room this time
+    /// dispatcher.submit(refused.into_inner()); // waits for room this time
     /// assert_eq!(dispatcher.wait().results.len(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_enqueue<J: Job<R, E> + 'static>(&self, job: J) -> Result<(), QueueFull<J>> {
-        match self.sender.try_send(self.task(job)) {
-            Ok(()) => Ok(()),
-            Err(TrySubmitError::Full(task)) => Err(QueueFull(task.into_job())),
-            Err(TrySubmitError::Closed(_) | TrySubmitError::Cancelled(_)) => {
-                unreachable!(
-                    "the dispatcher's pool is never closed before `wait` and never cancelled"
-                )
-            }
-        }
+    pub fn try_submit<J: Job<R, E> + 'static>(&self, job: J) -> Result<(), TrySubmitError<J>> {
+        self.sender
+            .try_send(self.task(job))
+            .map_err(|error| match error {
+                TrySendError::Full(task) => TrySubmitError::Full(task.into_job()),
+                TrySendError::Closed(task)
+                | TrySendError::Cancelled(task)
+                | TrySendError::Disconnected(task) => {
+                    debug_assert!(
+                        false,
+                        "the dispatcher's pool is never closed before `wait` and never cancelled"
+                    );
+                    TrySubmitError::Closed(task.into_job())
+                }
+            })
+    }
+
+    /// The old name of [`submit`](Dispatcher::submit) (bigopool's `Enqueue`).
+    #[deprecated(since = "0.1.0", note = "renamed to `submit`, the verb of every pool")]
+    pub fn enqueue<J: Job<R, E> + 'static>(&self, job: J) {
+        self.submit(job);
+    }
+
+    /// The old name of [`try_submit`](Dispatcher::try_submit).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `try_submit`, the verb of every pool"
+    )]
+    pub fn try_enqueue<J: Job<R, E> + 'static>(&self, job: J) -> Result<(), TrySubmitError<J>> {
+        self.try_submit(job)
     }
 
     /// The number of worker threads.
@@ -553,19 +559,19 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
         self.queue
     }
 
-    /// Whether outcomes come in enqueue order.
+    /// Whether outcomes come in submission order.
     pub fn is_ordered(&self) -> bool {
         self.ordered
     }
 
-    /// Waits for every enqueued job, stops the workers and returns every
+    /// Waits for every submitted job, stops the workers and returns every
     /// result and every error.
     pub fn wait(self) -> Outcome<R, E> {
         let Dispatcher {
             pool, sender, sink, ..
         } = self;
         drop(sender);
-        let report = pool.finish();
+        let report = pool.join();
         let lists = std::mem::take(&mut *sink.lists.lock().unwrap_or_else(PoisonError::into_inner));
         let mut done: Vec<Done<R, E>> = lists.into_iter().flatten().collect();
         // Stable merge sort: each worker's list is a sorted run already.
@@ -592,8 +598,8 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
 
 /// Everything a [`Dispatcher`] run produced: [`Dispatcher::wait`]'s answer.
 ///
-/// `results.len() + errors.len()` equals the number of jobs enqueued. Both are
-/// in completion order, or in enqueue order for an
+/// `results.len() + errors.len()` equals the number of jobs submitted. Both are
+/// in completion order, or in submission order for an
 /// [`ordered`](DispatcherBuilder::ordered) dispatcher. A result does not say
 /// which job it came from; a job that needs that returns its key with its value.
 #[derive(Debug)]

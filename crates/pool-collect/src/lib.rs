@@ -29,6 +29,8 @@
 //!   `std::sync::mpsc`.
 //! - Async code: it blocks threads, it does not poll futures.
 
+// On docs.rs (`--cfg docsrs`), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 /// The README's example, run as a doc test so it cannot go stale.
@@ -42,15 +44,13 @@ mod errors;
 mod map;
 mod parallel;
 
-pub use collector::{
-    CollectError, Collector, CollectorBuildError, CollectorIter, CollectorSender, SendError,
-    TrySendError,
-};
-pub use dispatcher::{
-    DispatchError, Dispatcher, DispatcherBuilder, Job, JobError, Outcome, QueueFull,
-};
+pub use collector::{CollectError, Collector, CollectorBuildError, CollectorIter, CollectorSender};
+pub use dispatcher::{DispatchError, Dispatcher, DispatcherBuilder, Job, JobError, Outcome};
 pub use errors::Errors;
 pub use map::{
     MAX_WINDOW, MapConfig, MapError, MapOrdered, MapUnordered, map_ordered, map_unordered,
 };
 pub use parallel::{Parallel, ParallelError, ParallelResult, cancelable_parallel, parallel};
+/// A collector's `send` and `try_send` refuse with the workspace's one error
+/// per verb, shared with a pool's `Sender`.
+pub use pool_core::{SendError, TrySendError};

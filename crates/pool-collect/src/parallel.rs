@@ -34,11 +34,11 @@
 //!   run still waits for it. [`parallel`] is [`cancelable_parallel`] whose
 //!   closures do not look.
 
-use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::{self, ScopedJoinHandle};
 
+use pool_core::__private::panic_message;
 use pool_core::CancelToken;
 
 use crate::Errors;
@@ -428,17 +428,6 @@ where
     };
     run_token.cancel();
     Err(failure)
-}
-
-/// Renders a panic payload as text, as `pool_core` does.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use rstest::rstest;
 fn submit_until_refused(sender: &pool_collect::CollectorSender<u64>) -> (u64, SendError<u64>) {
     let mut accepted = 0;
     loop {
-        match sender.submit(accepted) {
+        match sender.send(accepted) {
             Ok(()) => accepted += 1,
             Err(refused) => return (accepted, refused),
         }
@@ -116,7 +116,7 @@ fn a_parent_token_cancel_wakes_a_consumer_waiting_on_an_empty_collector() {
             }
             items
         });
-        sender.submit(5).unwrap();
+        sender.send(5).unwrap();
         seen_rx.recv().unwrap(); // the consumer iterates and is about to wait
         token.cancel();
         assert_eq!(
@@ -124,7 +124,7 @@ fn a_parent_token_cancel_wakes_a_consumer_waiting_on_an_empty_collector() {
             [Ok(5), Err(CollectError::Cancelled { dropped: 0 })]
         );
     });
-    assert_eq!(sender.submit(6), Err(SendError::Cancelled(6)));
+    assert_eq!(sender.send(6), Err(SendError::Cancelled(6)));
 }
 
 #[test]
@@ -132,12 +132,12 @@ fn a_parent_token_cancel_hands_the_value_of_a_blocked_producer_back() {
     let token = CancelToken::new();
     let collector = Collector::with_token(1, token.clone()).unwrap();
     let sender = collector.sender();
-    sender.submit(1).unwrap();
+    sender.send(1).unwrap();
     let (ready_tx, ready_rx) = mpsc::channel();
     let producer = thread::spawn(move || {
-        assert_eq!(sender.try_submit(2), Err(TrySendError::Full(2)));
+        assert_eq!(sender.try_send(2), Err(TrySendError::Full(2)));
         ready_tx.send(()).unwrap();
-        sender.submit(2)
+        sender.send(2)
     });
     ready_rx.recv().unwrap();
     token.cancel();
@@ -152,7 +152,7 @@ fn a_token_cancelled_before_the_collector_is_built_refuses_everything() {
     let collector = Collector::with_token(4, token).unwrap();
     assert!(collector.is_cancelled());
     let sender = collector.sender();
-    assert_eq!(sender.try_submit("x"), Err(TrySendError::Cancelled("x")));
+    assert_eq!(sender.try_send("x"), Err(TrySendError::Cancelled("x")));
     assert_eq!(
         collector.iter().collect::<Vec<_>>(),
         [Err(CollectError::Cancelled { dropped: 0 })]
@@ -177,7 +177,7 @@ fn all_counts_the_values_it_had_taken_as_dropped_on_cancel() {
     let collector = Collector::with_token(8, token.clone()).unwrap();
     let sender = collector.sender(); // keeps the collector open
     for n in 0..3 {
-        sender.submit(n).unwrap();
+        sender.send(n).unwrap();
     }
     let consumer = thread::spawn(move || collector.all());
     // Whether `all` took the three values before the cancel or the cancel
@@ -188,7 +188,7 @@ fn all_counts_the_values_it_had_taken_as_dropped_on_cancel() {
         Err(CollectError::Cancelled { dropped: 3 })
     );
     // `all` consumed the collector, so the consumer is gone: that comes first.
-    assert_eq!(sender.submit(4), Err(SendError::Disconnected(4)));
+    assert_eq!(sender.send(4), Err(SendError::Disconnected(4)));
 }
 
 #[test]
@@ -198,13 +198,13 @@ fn dropping_the_consumer_hands_back_the_value_of_a_blocked_producer() {
     for round in 0..50 {
         let collector = Collector::new(1).unwrap();
         let sender = collector.sender();
-        sender.submit(1).unwrap();
+        sender.send(1).unwrap();
         let (ready_tx, ready_rx) = mpsc::channel();
         let producer = thread::spawn(move || {
-            assert_eq!(sender.try_submit(2), Err(TrySendError::Full(2)));
+            assert_eq!(sender.try_send(2), Err(TrySendError::Full(2)));
             ready_tx.send(()).unwrap();
-            let blocked = sender.submit(2);
-            (blocked, sender.submit(3), sender.is_closed())
+            let blocked = sender.send(2);
+            (blocked, sender.send(3), sender.is_closed())
         });
         ready_rx.recv().unwrap();
         drop(collector);
@@ -222,6 +222,6 @@ fn dropping_a_collector_with_a_watcher_while_producers_live_does_not_cancel_them
     let sender = collector.sender();
     drop(collector);
     // The consumer is gone: that, not a cancellation, is what the producer hears.
-    assert_eq!(sender.submit(1), Err(SendError::Disconnected(1)));
+    assert_eq!(sender.send(1), Err(SendError::Disconnected(1)));
     assert!(!token.is_cancelled());
 }

@@ -17,7 +17,7 @@ fn iteration_yields_one_producers_values_in_order_and_ends_when_its_sender_is_dr
     let sender = collector.sender();
     let producer = thread::spawn(move || {
         for n in 0..1_000u32 {
-            sender.submit(n).unwrap();
+            sender.send(n).unwrap();
         }
     });
     let values: Vec<u32> = collector.iter().map(Result::unwrap).collect();
@@ -41,7 +41,7 @@ fn all_returns_every_value_from_many_producers_exactly_once(#[case] capacity: us
             let sender = collector.sender();
             thread::spawn(move || {
                 for n in 0..PER_PRODUCER {
-                    sender.submit(producer * PER_PRODUCER + n).unwrap();
+                    sender.send(producer * PER_PRODUCER + n).unwrap();
                 }
             })
         })
@@ -63,7 +63,7 @@ fn each_producer_keeps_its_own_order_among_many() {
             let sender = collector.sender();
             thread::spawn(move || {
                 for n in 0..300u32 {
-                    sender.submit((producer, n)).unwrap();
+                    sender.send((producer, n)).unwrap();
                 }
             })
         })
@@ -87,15 +87,15 @@ fn each_producer_keeps_its_own_order_among_many() {
 fn closing_twice_is_harmless_and_buffered_values_are_still_delivered() {
     let collector = Collector::new(4).unwrap();
     let sender = collector.sender();
-    sender.submit(1).unwrap();
-    sender.submit(2).unwrap();
+    sender.send(1).unwrap();
+    sender.send(2).unwrap();
     collector.close();
     collector.close();
     sender.close();
     assert!(collector.is_closed());
     assert!(sender.is_closed());
-    assert_eq!(sender.submit(3), Err(SendError::Closed(3)));
-    assert_eq!(sender.try_submit(4), Err(TrySendError::Closed(4)));
+    assert_eq!(sender.send(3), Err(SendError::Closed(3)));
+    assert_eq!(sender.try_send(4), Err(TrySendError::Closed(4)));
     drop(sender); // the last sender of a closed collector: nothing changes
     assert_eq!(collector.all().unwrap(), [1, 2]);
 }
@@ -114,28 +114,28 @@ fn close_wakes_a_consumer_waiting_on_an_empty_collector() {
             }
             values
         });
-        sender.submit(7).unwrap();
+        sender.send(7).unwrap();
         // The consumer has taken the value, so it is iterating and about to wait.
         seen_rx.recv().unwrap();
         collector.close();
         assert_eq!(consumer.join().unwrap(), [7]);
     });
-    assert_eq!(sender.submit(8), Err(SendError::Closed(8)));
+    assert_eq!(sender.send(8), Err(SendError::Closed(8)));
 }
 
 #[test]
 fn close_hands_the_value_of_a_blocked_producer_back() {
     let collector = Collector::new(1).unwrap();
     let sender = collector.sender();
-    sender.submit(1).unwrap();
+    sender.send(1).unwrap();
     let (ready_tx, ready_rx) = mpsc::channel();
     thread::scope(|scope| {
         let producer = scope.spawn(|| {
             // The collector is full, so the blocking submit below waits
             // (unless the close below is quicker; both end the same way).
-            assert_eq!(sender.try_submit(2), Err(TrySendError::Full(2)));
+            assert_eq!(sender.try_send(2), Err(TrySendError::Full(2)));
             ready_tx.send(()).unwrap();
-            sender.submit(2)
+            sender.send(2)
         });
         ready_rx.recv().unwrap();
         collector.close();
@@ -152,14 +152,14 @@ fn a_sender_count_of_zero_closes_nothing_until_the_consumer_looks() {
     // collector closed under it when an early producer finished first.
     let collector = Collector::new(8).unwrap();
     let first = collector.sender();
-    first.submit('a').unwrap();
+    first.send('a').unwrap();
     drop(first);
     assert!(!collector.is_closed());
     let second = collector.sender();
     let third = second.clone();
-    second.submit('b').unwrap();
+    second.send('b').unwrap();
     drop(second);
-    third.submit('c').unwrap();
+    third.send('c').unwrap();
     drop(third);
     assert!(
         !collector.is_closed(),
@@ -170,7 +170,7 @@ fn a_sender_count_of_zero_closes_nothing_until_the_consumer_looks() {
     // Having found it empty with no sender alive, the consumer closed it.
     assert!(collector.is_closed());
     let late = collector.sender();
-    assert_eq!(late.submit('d'), Err(SendError::Closed('d')));
+    assert_eq!(late.send('d'), Err(SendError::Closed('d')));
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn a_consumer_waiting_when_the_last_sender_drops_finishes() {
             }
             values
         });
-        sender.submit(9).unwrap();
+        sender.send(9).unwrap();
         seen_rx.recv().unwrap(); // the consumer iterates and is about to wait
         drop(sender);
         assert_eq!(consumer.join().unwrap(), [9]);
@@ -198,13 +198,13 @@ fn a_consumer_waiting_when_the_last_sender_drops_finishes() {
 fn a_full_collector_refuses_try_submit_and_takes_the_value_once_there_is_room() {
     let collector = Collector::new(2).unwrap();
     let sender = collector.sender();
-    sender.try_submit(1).unwrap();
-    sender.try_submit(2).unwrap();
+    sender.try_send(1).unwrap();
+    sender.try_send(2).unwrap();
     assert_eq!(collector.len(), 2);
-    let refused = sender.try_submit(3).unwrap_err();
+    let refused = sender.try_send(3).unwrap_err();
     assert_eq!(refused, TrySendError::Full(3));
     assert_eq!(collector.iter().next(), Some(Ok(1)));
-    sender.try_submit(refused.into_inner()).unwrap();
+    sender.try_send(refused.into_inner()).unwrap();
     drop(sender);
     assert_eq!(collector.all().unwrap(), [2, 3]);
 }

@@ -195,7 +195,7 @@ fn run_steps(capacity: usize, n_producers: usize, steps: &[Step]) {
                 let value = next_value;
                 next_value += 1;
                 let expected = model.refusal();
-                match sender.try_submit(value) {
+                match sender.try_send(value) {
                     Ok(()) => {
                         assert_eq!(expected, None, "try_submit({value}) was accepted");
                         model.queue.push_back(value);
@@ -218,7 +218,7 @@ fn run_steps(capacity: usize, n_producers: usize, steps: &[Step]) {
                         // Blocks until the consumer, here, takes the oldest value.
                         let oldest = *model.queue.front().expect("full means not empty");
                         let outcome = thread::scope(|scope| {
-                            let producer = scope.spawn(|| sender.submit(value));
+                            let producer = scope.spawn(|| sender.send(value));
                             let took = stream.next();
                             assert_eq!(took, Some(Ok(oldest)), "the take that unblocks submit");
                             producer.join().expect("the producer thread does not panic")
@@ -230,12 +230,12 @@ fn run_steps(capacity: usize, n_producers: usize, steps: &[Step]) {
                         accepted.push(value);
                     }
                     None => {
-                        assert_eq!(sender.submit(value), Ok(()), "submit({value}) with room");
+                        assert_eq!(sender.send(value), Ok(()), "submit({value}) with room");
                         model.queue.push_back(value);
                         accepted.push(value);
                     }
                     Some(expected) => {
-                        let error = sender.submit(value).expect_err("refused");
+                        let error = sender.send(value).expect_err("refused");
                         assert_eq!(send_refusal(&error), expected, "submit({value})");
                         assert_eq!(error.into_inner(), value, "the refused value came back");
                     }
@@ -288,7 +288,7 @@ fn run_steps(capacity: usize, n_producers: usize, steps: &[Step]) {
                             sender.close();
                         } else {
                             assert_eq!(
-                                sender.submit(value),
+                                sender.send(value),
                                 Ok(()),
                                 "submit into an empty collector"
                             );
@@ -457,7 +457,7 @@ fn produce(
                 closed_by_me = true;
                 continue;
             }
-            ProducerStep::Submit => match sender.submit(value()) {
+            ProducerStep::Submit => match sender.send(value()) {
                 Ok(()) => Outcome::Accepted,
                 Err(error) => {
                     let outcome = match &error {
@@ -473,7 +473,7 @@ fn produce(
                     outcome
                 }
             },
-            ProducerStep::TrySubmit => match sender.try_submit(value()) {
+            ProducerStep::TrySubmit => match sender.try_send(value()) {
                 Ok(()) => Outcome::Accepted,
                 Err(error) => {
                     let outcome = match &error {
@@ -691,7 +691,7 @@ proptest! {
 fn cancel_after_the_stream_ended_yields_nothing_more() {
     let collector = Collector::<u32>::new(2).expect("2 is a valid capacity");
     let sender = collector.sender();
-    sender.submit(1).expect("the consumer is alive");
+    sender.send(1).expect("the consumer is alive");
     collector.close();
     let mut stream = collector.iter();
     assert_eq!(stream.next(), Some(Ok(1)));
@@ -707,7 +707,7 @@ fn cancel_after_the_stream_ended_yields_nothing_more() {
 fn cancel_after_close_and_drain_reports_nothing() {
     let collector = Collector::<u32>::new(2).expect("2 is a valid capacity");
     let sender = collector.sender();
-    sender.submit(1).expect("the consumer is alive");
+    sender.send(1).expect("the consumer is alive");
     sender.close();
     let mut stream = collector.iter();
     assert_eq!(stream.next(), Some(Ok(1)));
@@ -718,7 +718,7 @@ fn cancel_after_close_and_drain_reports_nothing() {
         "nothing was dropped, nothing to report"
     );
     assert!(collector.is_cancelled());
-    assert_eq!(sender.submit(2), Err(SendError::Cancelled(2)));
+    assert_eq!(sender.send(2), Err(SendError::Cancelled(2)));
 
     let empty = Collector::<u32>::new(2).expect("2 is a valid capacity");
     empty.close();
@@ -731,8 +731,8 @@ fn cancel_after_close_and_drain_reports_nothing() {
 fn cancel_after_close_with_values_buffered_reports_them() {
     let collector = Collector::<u32>::new(2).expect("2 is a valid capacity");
     let sender = collector.sender();
-    sender.submit(1).expect("the consumer is alive");
-    sender.submit(2).expect("room for two");
+    sender.send(1).expect("the consumer is alive");
+    sender.send(2).expect("room for two");
     collector.close();
     let mut stream = collector.iter();
     assert_eq!(stream.next(), Some(Ok(1)));

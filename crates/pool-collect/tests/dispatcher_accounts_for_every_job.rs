@@ -1,4 +1,4 @@
-//! A `Dispatcher` hands back one result or one error per enqueued job, with
+//! A `Dispatcher` hands back one result or one error per submitted job, with
 //! many workers and many jobs, some failing and some panicking, from one
 //! producer or several, and also when it is dropped without `wait`.
 
@@ -73,7 +73,7 @@ fn results_and_errors_add_up_to_the_jobs(
         .build()
         .unwrap();
     for n in 0..jobs {
-        dispatcher.enqueue(job(n));
+        dispatcher.submit(job(n));
     }
     let outcome = dispatcher.wait();
     assert_eq!(outcome.jobs() as u64, jobs);
@@ -91,7 +91,10 @@ fn results_and_errors_add_up_to_the_jobs(
 
     let mut results = outcome.results.clone();
     if ordered {
-        assert_eq!(results, expected_ok, "ordered results keep enqueue order");
+        assert_eq!(
+            results, expected_ok,
+            "ordered results keep submission order"
+        );
     } else {
         results.sort_unstable();
         assert_eq!(results, expected_ok);
@@ -122,9 +125,9 @@ fn into_result_and_display_join_every_error() {
         .ordered(true)
         .build()
         .unwrap();
-    dispatcher.enqueue(|| Ok(1));
-    dispatcher.enqueue(|| Err("disk full".to_owned()));
-    dispatcher.enqueue(|| -> Result<u32, String> { panic!("deliberate: bad row") });
+    dispatcher.submit(|| Ok(1));
+    dispatcher.submit(|| Err("disk full".to_owned()));
+    dispatcher.submit(|| -> Result<u32, String> { panic!("deliberate: bad row") });
     let errors = dispatcher.wait().into_result().unwrap_err();
     assert_eq!(errors.len(), 2);
     assert_eq!(
@@ -140,7 +143,7 @@ fn into_result_and_display_join_every_error() {
         .build()
         .unwrap();
     for n in 0..10 {
-        clean.enqueue(move || Ok(n));
+        clean.submit(move || Ok(n));
     }
     let mut values = clean.wait().into_result().unwrap();
     values.sort_unstable();
@@ -173,7 +176,7 @@ fn jobs_from_several_producer_threads_each_run_once() {
             scope.spawn(move || {
                 for k in 0..PER_PRODUCER {
                     let n = producer * PER_PRODUCER + k;
-                    dispatcher.enqueue(Square {
+                    dispatcher.submit(Square {
                         n,
                         runs: Arc::clone(runs),
                     });
@@ -195,7 +198,7 @@ fn dropping_without_wait_still_runs_every_job() {
     let runs = Arc::new(AtomicUsize::new(0));
     let dispatcher = Dispatcher::builder().workers(2).queue(2).build().unwrap();
     for n in 0..100 {
-        dispatcher.enqueue(Square {
+        dispatcher.submit(Square {
             n,
             runs: Arc::clone(&runs),
         });

@@ -1,5 +1,5 @@
 //! A `Dispatcher` never holds more than `queue + workers` jobs that are
-//! enqueued and not finished: `try_enqueue` refuses beyond it and `enqueue`
+//! submitted and not finished: `try_submit` refuses beyond it and `submit`
 //! blocks until a job finishes. Jobs are held by permits that only the test
 //! thread hands out, so every count below is exact.
 
@@ -58,7 +58,7 @@ fn try_enqueue_refuses_exactly_beyond_queue_plus_workers(
         .queue(queue)
         .build()
         .unwrap();
-    let mut enqueued = 0u64;
+    let mut submitted = 0u64;
     let mut refused = 0u64;
     for n in 0..JOBS {
         let held = Arc::clone(&permits);
@@ -66,18 +66,18 @@ fn try_enqueue_refuses_exactly_beyond_queue_plus_workers(
             held.take();
             Ok(n)
         };
-        if let Err(full) = dispatcher.try_enqueue(job) {
+        if let Err(full) = dispatcher.try_submit(job) {
             refused += 1;
             // Let one job finish, then wait for its room.
             permits.give(1);
-            dispatcher.enqueue(full.into_inner());
+            dispatcher.submit(full.into_inner());
         }
-        enqueued += 1;
-        // A job finishes only with a permit, so `enqueued - given` jobs at least
-        // are enqueued and unfinished; the bound must cover them.
+        submitted += 1;
+        // A job finishes only with a permit, so `submitted - given` jobs at least
+        // are submitted and unfinished; the bound must cover them.
         assert!(
-            enqueued - permits.given() <= bound,
-            "{enqueued} enqueued, {} permits, bound {bound}",
+            submitted - permits.given() <= bound,
+            "{submitted} submitted, {} permits, bound {bound}",
             permits.given()
         );
     }
@@ -105,19 +105,19 @@ fn enqueue_blocks_while_full_until_a_job_finishes() {
             Ok(n)
         }
     };
-    dispatcher.enqueue(held_job(0)); // the worker's
-    dispatcher.enqueue(held_job(1)); // the queue's one place
-    let refused = dispatcher.try_enqueue(held_job(2)).unwrap_err();
+    dispatcher.submit(held_job(0)); // the worker's
+    dispatcher.submit(held_job(1)); // the queue's one place
+    let refused = dispatcher.try_submit(held_job(2)).unwrap_err();
     thread::scope(|scope| {
         let blocked = scope.spawn(|| {
-            dispatcher.enqueue(refused.into_inner());
+            dispatcher.submit(refused.into_inner());
             // Room appears only when a job finishes, which needs a permit.
             permits.given()
         });
         permits.give(1);
         assert!(
             blocked.join().unwrap() >= 1,
-            "enqueue returned before any job could finish"
+            "submit returned before any job could finish"
         );
     });
     permits.give(2);

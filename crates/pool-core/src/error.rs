@@ -1,4 +1,14 @@
-//! Error types: build errors, submission refusals and run errors.
+//! Error types: build errors, refusals and run errors.
+//!
+//! One error per verb, in every crate of the workspace (crossbeam-channel's
+//! habit): the verb and its error share a name.
+//!
+//! | verb | blocking | `try_` and `_timeout` |
+//! |---|---|---|
+//! | `submit` (a [`Submitter`](crate::Submitter), pool-collect's `Dispatcher`) | [`SubmitError`] | [`TrySubmitError`] |
+//! | `send` (a pool's [`Sender`](crate::Sender), pool-collect's collector sender) | [`SendError`] | [`TrySendError`] |
+//! | `build` (every builder) | the crate's own build error, naming the setting | |
+//! | `wait` | [`PoolError`] | |
 
 use std::fmt;
 
@@ -169,6 +179,99 @@ impl<T> From<SubmitError<T>> for TrySubmitError<T> {
     }
 }
 
+/// Why [`Sender::send`](crate::Sender::send) (or a collector's `send`, in
+/// `pool-collect`) refused an item. Every variant hands the item back.
+///
+/// A pool's [`Sender`](crate::Sender) never says `Disconnected`: it keeps
+/// the pool's shared state alive, and a pool that was waited on or dropped
+/// is closed. A collector's sender says it when the consumer is gone.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum SendError<T> {
+    /// The receiving side was closed; the item was not taken.
+    #[error("closed; the item was handed back")]
+    Closed(T),
+    /// The receiving side was cancelled; the item was not taken.
+    #[error("cancelled; the item was handed back")]
+    Cancelled(T),
+    /// Nobody would receive the item (a collector's consumer was dropped);
+    /// it was not taken.
+    #[error("the receiver is gone; the item was handed back")]
+    Disconnected(T),
+}
+
+impl<T> SendError<T> {
+    /// Takes the refused item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Closed(item)
+            | SendError::Cancelled(item)
+            | SendError::Disconnected(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Closed(_) => "Closed(..)",
+            SendError::Cancelled(_) => "Cancelled(..)",
+            SendError::Disconnected(_) => "Disconnected(..)",
+        })
+    }
+}
+
+/// Why [`Sender::try_send`](crate::Sender::try_send) or
+/// [`Sender::send_timeout`](crate::Sender::send_timeout) (or a collector's
+/// `try_send`) refused an item. Every variant hands the item back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum TrySendError<T> {
+    /// No room (for `send_timeout`: for the whole timeout).
+    #[error("full; the item was handed back")]
+    Full(T),
+    /// The receiving side was closed; the item was not taken.
+    #[error("closed; the item was handed back")]
+    Closed(T),
+    /// The receiving side was cancelled; the item was not taken.
+    #[error("cancelled; the item was handed back")]
+    Cancelled(T),
+    /// Nobody would receive the item; it was not taken.
+    #[error("the receiver is gone; the item was handed back")]
+    Disconnected(T),
+}
+
+impl<T> TrySendError<T> {
+    /// Takes the refused item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(item)
+            | TrySendError::Closed(item)
+            | TrySendError::Cancelled(item)
+            | TrySendError::Disconnected(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrySendError::Full(_) => "Full(..)",
+            TrySendError::Closed(_) => "Closed(..)",
+            TrySendError::Cancelled(_) => "Cancelled(..)",
+            TrySendError::Disconnected(_) => "Disconnected(..)",
+        })
+    }
+}
+
+impl<T> From<SendError<T>> for TrySendError<T> {
+    fn from(error: SendError<T>) -> Self {
+        match error {
+            SendError::Closed(item) => TrySendError::Closed(item),
+            SendError::Cancelled(item) => TrySendError::Cancelled(item),
+            SendError::Disconnected(item) => TrySendError::Disconnected(item),
+        }
+    }
+}
+
 /// Where a caught panic happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -284,14 +387,10 @@ impl PoolError {
     }
 }
 
-/// Renders a caught panic's payload as text, the way the pool reports panics in
-/// [`PoolError::Panicked`]: the `&str` or `String` message, or a placeholder for
-/// any other payload. For middleware and hooks that catch panics themselves.
-///
-/// ```
-/// let payload = std::panic::catch_unwind(|| panic!("disk {} is full", 3)).unwrap_err();
-/// assert_eq!(pool_core::panic_message(&*payload), "disk 3 is full");
-/// ```
+/// Renders a caught panic's payload as text, the way the pool reports panics
+/// in [`PoolError::Panicked`]: the `&str` or `String` message, or a
+/// placeholder for any other payload. Shared with the workspace's other
+/// crates through `pool_core::__private`, not part of the API.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         (*text).to_owned()

@@ -28,7 +28,7 @@
 //! }
 //! drop(submitter); // flushes the last batch
 //!
-//! let report = pool.finish(); // `wait()` would return the errors as `Err`
+//! let report = pool.join(); // `wait()` would return the errors as `Err`
 //! assert_eq!((report.processed(), report.failed()), (2, 1));
 //! assert!(report.is_balanced()); // submitted == processed + failed + dropped
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -105,6 +105,8 @@
 //! worker threads: a thread-local default (`with_default`) covers only the
 //! thread that set it.
 
+// On docs.rs (`--cfg docsrs`), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod cancel;
@@ -132,8 +134,16 @@ mod worker;
 pub use cancel::CancelToken;
 pub use ctx::Ctx;
 pub use error::{
-    BoxError, BuildError, PanicSite, PoolError, SubmitError, TrySubmitError, panic_message,
+    BoxError, BuildError, PanicSite, PoolError, SendError, SubmitError, TrySendError,
+    TrySubmitError,
 };
+
+/// Items shared with the other crates of the workspace. Not part of the API:
+/// they may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::error::panic_message;
+}
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS,

@@ -555,7 +555,7 @@ impl<T: Send + 'static> Builder<T> {
 ///     submitter.submit(n)?;
 /// }
 /// drop(submitter);
-/// let report = pool.finish();
+/// let report = pool.join();
 /// assert_eq!(report.submitted(), 1000);
 /// assert_eq!(report.processed(), 900);
 /// assert_eq!(report.failed(), 100);
@@ -718,7 +718,7 @@ impl<T: Send + 'static> Pool<T> {
     }
 
     /// Like [`wait`](Pool::wait) but always returns the report, errors included.
-    pub fn finish(mut self) -> Report {
+    pub fn join(mut self) -> Report {
         let (report, panic) = self.shut_down();
         if let Some(payload) = panic {
             resume_unwind(payload);

@@ -11,7 +11,7 @@ use pool_batch::Batcher;
 use crate::capacity::{Refusal, Wait};
 use crate::queues::{Parcel, Target};
 use crate::shared::Shared;
-use crate::{SubmitError, TrySubmitError};
+use crate::{SendError, SubmitError, TrySendError, TrySubmitError};
 
 /// How many accepted items a single-item `Submitter` counts locally before it
 /// publishes them (they are always published before the items can finish).
@@ -29,7 +29,12 @@ fn blocking<T>(error: TrySubmitError<T>) -> SubmitError<T> {
     match error {
         TrySubmitError::Closed(item) => SubmitError::Closed(item),
         TrySubmitError::Cancelled(item) => SubmitError::Cancelled(item),
-        TrySubmitError::Full(_) => unreachable!("a blocking reservation never reports Full"),
+        TrySubmitError::Full(item) => {
+            // A reservation that may wait forever returns only once it has
+            // room or the pool refuses; never `Full`.
+            debug_assert!(false, "a blocking reservation never reports Full");
+            SubmitError::Closed(item)
+        }
     }
 }
 
@@ -45,13 +50,13 @@ impl<T> Shared<T> {
         wait: Wait,
         hint: usize,
         count: impl FnOnce(),
-    ) -> Result<(), TrySubmitError<T>> {
+    ) -> Result<(), (Refusal, T)> {
         if let Some(refusal) = self.capacity.refuses_quickly() {
-            return Err(refused(refusal, item));
+            return Err((refusal, item));
         }
         let target = self.queues.target(&item, hint);
         if let Err(refusal) = self.reserve(1, wait) {
-            return Err(refused(refusal, item));
+            return Err((refusal, item));
         }
         // Counted before the push, so `submitted` is complete when it finishes.
         count();
@@ -93,7 +98,7 @@ impl<T> Shared<T> {
 ///         });
 ///     }
 /// });
-/// let report = pool.finish();
+/// let report = pool.join();
 /// assert_eq!((report.processed(), report.failed()), (198, 2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -281,12 +286,14 @@ impl<'pool, T> Submitter<'pool, T> {
     fn submit_slow(&mut self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
         let shared = self.shared;
         if !self.batched {
-            return shared.send_one(item, wait, self.hint, || {
-                self.unpublished += 1;
-                if self.unpublished >= PUBLISH_EVERY {
-                    self.publish();
-                }
-            });
+            return shared
+                .send_one(item, wait, self.hint, || {
+                    self.unpublished += 1;
+                    if self.unpublished >= PUBLISH_EVERY {
+                        self.publish();
+                    }
+                })
+                .map_err(|(refusal, item)| refused(refusal, item));
         }
         if let Some(refusal) = shared.capacity.refuses_quickly() {
             self.flush();
@@ -440,17 +447,28 @@ impl<T> Sender<T> {
 
     /// Sends an item, blocking while the pool is at capacity. Hands the item back
     /// if the pool is closed or cancelled (also while blocked).
-    pub fn send(&self, item: T) -> Result<(), SubmitError<T>> {
-        self.send_with(item, Wait::Forever).map_err(blocking)
+    pub fn send(&self, item: T) -> Result<(), SendError<T>> {
+        self.send_with(item, Wait::Forever)
+            .map_err(|error| match error {
+                TrySendError::Closed(item) => SendError::Closed(item),
+                TrySendError::Cancelled(item) => SendError::Cancelled(item),
+                TrySendError::Full(item) | TrySendError::Disconnected(item) => {
+                    debug_assert!(
+                        false,
+                        "a blocking send neither reports Full nor Disconnected"
+                    );
+                    SendError::Closed(item)
+                }
+            })
     }
 
     /// Sends an item if there is room now; otherwise hands it back as `Full`.
-    pub fn try_send(&self, item: T) -> Result<(), TrySubmitError<T>> {
+    pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.send_with(item, Wait::No)
     }
 
     /// Sends an item, waiting at most `timeout` for room.
-    pub fn send_timeout(&self, item: T, timeout: Duration) -> Result<(), TrySubmitError<T>> {
+    pub fn send_timeout(&self, item: T, timeout: Duration) -> Result<(), TrySendError<T>> {
         self.send_with(item, Wait::timeout(timeout))
     }
 
@@ -460,8 +478,14 @@ impl<T> Sender<T> {
     }
 
     #[inline]
-    fn send_with(&self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
+    fn send_with(&self, item: T, wait: Wait) -> Result<(), TrySendError<T>> {
         let shared = &*self.shared;
-        shared.send_one(item, wait, 0, || shared.ledger.count_submitted(1))
+        shared
+            .send_one(item, wait, 0, || shared.ledger.count_submitted(1))
+            .map_err(|(refusal, item)| match refusal {
+                Refusal::Full => TrySendError::Full(item),
+                Refusal::Closed => TrySendError::Closed(item),
+                Refusal::Cancelled => TrySendError::Cancelled(item),
+            })
     }
 }

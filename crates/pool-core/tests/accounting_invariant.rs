@@ -86,7 +86,7 @@ fn run(
         }
     }
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     (report, refused, drops.load(SeqCst))
 }
 
@@ -184,7 +184,7 @@ fn error_limit_keeps_the_first_errors_and_counts_all() {
         submitter.submit(value).expect("pool open");
     }
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(report.errors().len(), 10);
     assert_eq!(report.error_total(), 100);
     assert_eq!(report.failed(), 100);

@@ -50,7 +50,7 @@ fn cancel_releases_producers_blocked_at_capacity(
         pool.cancel();
         gate.open();
     });
-    let report = pool.finish();
+    let report = pool.join();
     assert!(report.was_cancelled());
     assert!(report.is_balanced(), "{report}");
     assert_eq!(
@@ -99,7 +99,7 @@ fn a_parent_token_cancels_several_pools() {
     gate.open();
     for pool in pools {
         assert!(pool.token().is_cancelled());
-        let report = pool.finish();
+        let report = pool.join();
         assert!(report.is_balanced(), "{report}");
         assert_eq!(report.submitted(), 50);
         // The item in the worker's hands when the cancel came finished; the rest
@@ -144,7 +144,7 @@ fn stop_on_error_cancels_and_counts_the_rest_as_dropped() {
     }
     drop(submitter);
     gate.open();
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(report.failed(), 1);
     assert_eq!(report.processed(), 0);
     assert_eq!(report.dropped(), 999);

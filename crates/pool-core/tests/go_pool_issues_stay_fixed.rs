@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use common::{Gate, Routing, Tracked, wait_until};
 use fragile::within;
+use pool_core::__private::panic_message;
 use pool_core::{
-    CancelToken, Ctx, PanicSite, Pool, PoolError, SubmitError, TrySubmitError, panic_message,
+    CancelToken, Ctx, PanicSite, Pool, PoolError, SendError, SubmitError, TrySendError,
+    TrySubmitError,
 };
 use rstest::rstest;
 
@@ -129,7 +131,12 @@ fn pond_108_and_115_a_producer_blocked_at_capacity_returns_when_the_pool_stops(
                     attempts.fetch_add(1, SeqCst);
                     let outcome = match producer {
                         Producer::Submitter => submitter.submit(item),
-                        Producer::Sender => sender.send(item),
+                        Producer::Sender => sender.send(item).map_err(|error| match error {
+                            SendError::Closed(item) | SendError::Disconnected(item) => {
+                                SubmitError::Closed(item)
+                            }
+                            SendError::Cancelled(item) => SubmitError::Cancelled(item),
+                        }),
                     };
                     if let Err(error) = outcome {
                         return (error, item);
@@ -158,7 +165,7 @@ fn pond_108_and_115_a_producer_blocked_at_capacity_returns_when_the_pool_stops(
         gate.open();
         // Items are numbered from zero and the producer stopped at its first
         // refusal: the ones before it were accepted.
-        (pool.finish(), item)
+        (pool.join(), item)
     });
     let (report, accepted) = report;
     assert_eq!(accepted, CAPACITY, "the producer filled the pool exactly");
@@ -208,7 +215,7 @@ fn ants_35_and_pond_129_a_panic_is_reported_and_its_worker_keeps_going() {
             submitter.submit(item).expect("pool open");
         }
         drop(submitter);
-        pool.finish()
+        pool.join()
     });
     assert!(report.is_balanced(), "{report}");
     assert_eq!((report.processed(), report.failed()), (0, N_ITEMS));
@@ -354,7 +361,7 @@ fn pond_110_finished_items_hold_no_memory(
         wait_until(|| held.load(SeqCst) == 1);
         assert_eq!(live.load(SeqCst), 1, "only the held item is alive");
         gate.open();
-        pool.finish()
+        pool.join()
     });
     assert!(report.is_balanced(), "{report}");
     assert_eq!(report.processed(), N_ITEMS + 1);
@@ -402,7 +409,7 @@ fn ants_237_a_blocked_submit_can_time_out_or_be_cancelled() {
         ));
         assert!(matches!(
             pool.sender().send_timeout(3, wait),
-            Err(TrySubmitError::Full(3))
+            Err(TrySendError::Full(3))
         ));
         let entered = AtomicU64::new(0);
         std::thread::scope(|scope| {
@@ -424,12 +431,12 @@ fn ants_237_a_blocked_submit_can_time_out_or_be_cancelled() {
             );
             assert_eq!(
                 blocked_send.join().expect("the producer returns"),
-                Err(SubmitError::Cancelled(5))
+                Err(SendError::Cancelled(5))
             );
         });
         drop(submitter);
         gate.open();
-        pool.finish()
+        pool.join()
     });
     assert!(report.is_balanced(), "{report}");
     assert!(report.was_cancelled());

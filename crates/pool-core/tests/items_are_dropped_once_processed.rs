@@ -127,7 +127,7 @@ fn processed_items_are_dropped_while_the_pool_runs(
             "items processed but not dropped while the pool runs"
         );
         gate.open();
-        (pool.finish(), finished_calls)
+        (pool.join(), finished_calls)
     });
     assert!(report.is_balanced(), "{report}");
     let total = N_ITEMS + N_WORKERS as u64;

@@ -109,7 +109,7 @@ fn run_order_test(n_producers: u32, batch_size: usize, handle: Handle, n_items: 
             });
         }
     });
-    let report = pool.finish();
+    let report = pool.join();
     assert!(report.errors().is_empty(), "{:?}", report.errors());
     assert_eq!(report.failed(), 0);
     assert_eq!(report.processed(), per_producer * u64::from(n_producers));

@@ -141,7 +141,7 @@ fn each_worker_thread_builds_its_own_stack(#[values(1, 4)] n_workers: usize) {
         submitter.submit(n).unwrap();
     }
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(stacks_built.load(SeqCst), n_workers);
     assert_eq!((report.processed(), report.failed()), (900, 100));
     assert!(report.is_balanced());

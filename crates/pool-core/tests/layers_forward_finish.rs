@@ -103,7 +103,7 @@ fn run(n_workers: usize, n_layers: usize, closure: Closure, fail_finish: bool) -
         submitter.submit(item).unwrap();
     }
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     Run {
         report,
         flushes: flushes.load(SeqCst),

@@ -49,7 +49,7 @@ fn a_live_snapshot_is_readable_from_another_thread_mid_run() {
     assert_eq!(snapshot.stats.counters.get("seen"), 51);
     assert!(!snapshot.closed && !snapshot.cancelled);
     gate.open();
-    let report = pool.finish();
+    let report = pool.join();
     let stats = report.stats();
     assert_eq!(stats.processed, report.processed());
     assert_eq!(stats.errors, report.failed());
@@ -176,7 +176,7 @@ fn final_stats_match_the_report_under_errors_and_cancel(
         }
     }
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     let stats = report.stats();
     assert!(report.was_cancelled());
     assert_eq!(report.submitted() + refused, 5_000);

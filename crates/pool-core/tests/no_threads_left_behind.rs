@@ -87,7 +87,7 @@ fn one_pool(round: usize) {
         1 => drop(pool),
         _ => {
             pool.cancel();
-            assert!(pool.finish().is_balanced());
+            assert!(pool.join().is_balanced());
         }
     }
 }

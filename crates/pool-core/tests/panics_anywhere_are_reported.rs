@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use common::{Gate, Routing, Tracked, wait_until};
 use fragile::{Fragile, within};
+use pool_core::__private::panic_message;
 use pool_core::{
-    BatchWorker, Ctx, PanicSite, Pool, PoolError, Report, SubmitError, TrySubmitError, Worker,
-    WorkerId, panic_message,
+    BatchWorker, Ctx, PanicSite, Pool, PoolError, Report, SendError, SubmitError, TrySendError,
+    TrySubmitError, Worker, WorkerId,
 };
 use rstest::rstest;
 
@@ -113,7 +114,7 @@ fn every_maker_panicking_cancels_the_pool_and_accounts_for_every_item(
         }
         .expect("valid settings");
         let refused = submit_tracked(&pool, N_ITEMS, &producer_drops);
-        (pool.finish(), refused)
+        (pool.join(), refused)
     });
     assert!(report.was_cancelled(), "{report}");
     assert!(report.is_balanced(), "{report}");
@@ -194,7 +195,7 @@ fn finish_and_worker_drop_panics_are_finish_panics_after_every_item(
         }
         .expect("valid settings");
         assert_eq!(submit_tracked(&pool, N_ITEMS, &producer_drops), 0);
-        pool.finish()
+        pool.join()
     });
     assert!(report.is_balanced(), "{report}");
     assert_eq!(
@@ -244,7 +245,7 @@ fn on_worker_done_panicking_on_every_worker_is_reported_for_each() {
             .build(|_ctx: &Ctx, _item: Tracked| Ok::<(), std::io::Error>(()))
             .expect("valid settings");
         assert_eq!(submit_tracked(&pool, N_ITEMS, &producer_drops), 0);
-        pool.finish()
+        pool.join()
     });
     // One callback's panic (which cancels, under stop-on-error) does not keep
     // the other workers' callbacks from running.
@@ -376,7 +377,7 @@ fn a_panicking_key_function_reaches_the_caller_and_takes_nothing(
         drop(submitter);
         // If the panic had left room reserved, the workers would never see
         // the pool drained and this would hang.
-        pool.finish()
+        pool.join()
     });
     assert!(report.is_balanced(), "{report}");
     assert!(!report.was_cancelled());
@@ -417,7 +418,7 @@ fn a_drop_panic_of_an_item_the_worker_consumed_is_a_work_panic(
             submitter.submit(item).expect("pool open");
         }
         drop(submitter);
-        pool.finish()
+        pool.join()
     });
     let n_fragile = (0..N_ITEMS).filter(|&value| explodes(value)).count() as u64;
     assert!(report.is_balanced(), "{report}");
@@ -491,9 +492,13 @@ fn refused_fragile_items_come_back_whole_and_undropped() {
             full(submitter.submit_timeout(fragile(11), wait).unwrap_err()),
             11,
         );
-        check(full(sender.try_send(fragile(12)).unwrap_err()), 12);
+        let full_send = |error: TrySendError<Fragile>| match error {
+            TrySendError::Full(item) => item,
+            other => panic!("expected Full, got {other:?}"),
+        };
+        check(full_send(sender.try_send(fragile(12)).unwrap_err()), 12);
         check(
-            full(sender.send_timeout(fragile(13), wait).unwrap_err()),
+            full_send(sender.send_timeout(fragile(13), wait).unwrap_err()),
             13,
         );
 
@@ -503,7 +508,11 @@ fn refused_fragile_items_come_back_whole_and_undropped() {
             other => panic!("expected Closed, got {other:?}"),
         };
         check(closed(submitter.submit(fragile(20)).unwrap_err()), 20);
-        check(closed(sender.send(fragile(21)).unwrap_err()), 21);
+        let sent_closed = |error: SendError<Fragile>| match error {
+            SendError::Closed(item) => item,
+            other => panic!("expected Closed, got {other:?}"),
+        };
+        check(sent_closed(sender.send(fragile(21)).unwrap_err()), 21);
 
         pool.cancel();
         let cancelled = |error: SubmitError<Fragile>| match error {
@@ -511,11 +520,15 @@ fn refused_fragile_items_come_back_whole_and_undropped() {
             other => panic!("expected Cancelled, got {other:?}"),
         };
         check(cancelled(submitter.submit(fragile(30)).unwrap_err()), 30);
-        check(cancelled(sender.send(fragile(31)).unwrap_err()), 31);
+        let sent_cancelled = |error: SendError<Fragile>| match error {
+            SendError::Cancelled(item) => item,
+            other => panic!("expected Cancelled, got {other:?}"),
+        };
+        check(sent_cancelled(sender.send(fragile(31)).unwrap_err()), 31);
 
         drop(submitter);
         gate.open();
-        pool.finish()
+        pool.join()
     });
     assert!(report.is_balanced(), "{report}");
     // The item in the worker's hands finished; the three queued were dropped.
@@ -556,7 +569,7 @@ fn a_drop_panic_of_an_item_a_batch_worker_left_in_its_batch_is_reported() {
                 submitter.submit(item).expect("pool open");
             }
             drop(submitter);
-            pool.finish()
+            pool.join()
         },
     );
     assert!(report.is_balanced(), "{report}");
@@ -607,7 +620,7 @@ fn a_drop_panic_of_an_item_dropped_on_cancel_is_reported(
         wait_until(|| in_hand.load(SeqCst) == 2);
         pool.cancel();
         gate.open();
-        pool.finish()
+        pool.join()
     });
     assert!(report.is_balanced(), "{report}");
     assert_eq!(
@@ -654,7 +667,7 @@ fn a_drop_panic_of_a_buffered_item_dropped_by_its_producer_on_cancel_keeps_the_a
             // count the ten items and give their room back.
             let _ = catch_unwind(AssertUnwindSafe(|| submitter.flush()));
             drop(submitter);
-            pool.finish()
+            pool.join()
         },
     );
     assert!(report.is_balanced(), "{report}");
@@ -697,7 +710,7 @@ fn items_whose_drop_panics_even_while_unwinding_do_not_abort_the_process() {
                 }
             }
             drop(submitter);
-            pool.finish()
+            pool.join()
         });
         assert!(report.is_balanced(), "{report}");
         assert!(report.error_total() > 0, "{report}");

@@ -33,7 +33,7 @@ fn a_worker_panic_is_reported_and_the_pool_goes_on() {
         })
         .expect("valid settings");
     submit_all(&pool, 100);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!((report.processed(), report.failed()), (99, 1));
     match report.errors() {
         [
@@ -64,7 +64,7 @@ fn a_maker_panic_cancels_the_pool_and_counts_every_item() {
         })
         .expect("valid settings");
     let refused = submit_all(&pool, 1_000);
-    let report = pool.finish();
+    let report = pool.join();
     assert!(report.was_cancelled());
     assert!(report.is_balanced(), "{report}");
     assert_eq!(report.submitted() + refused, 1_000);
@@ -104,7 +104,7 @@ fn finish_hook_and_callback_panics_are_reported() {
         .build_stateful(|_id| PanicsInFinish)
         .expect("valid settings");
     submit_all(&pool, 100);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(report.processed(), 100);
     let sites: Vec<String> = report
         .errors()

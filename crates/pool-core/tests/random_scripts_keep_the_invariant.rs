@@ -58,7 +58,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pool_core::{
-    CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, Sender, TrySubmitError, WorkerId,
+    CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, Sender, TrySendError, TrySubmitError,
+    WorkerId,
 };
 
 /// Scripts run by default. `cargo test --workspace` runs this binary in a
@@ -584,7 +585,7 @@ impl Run {
             }
             Err(error) => {
                 self.tally.derived_refused.fetch_add(1, SeqCst);
-                self.refused("worker try_send", derived, error);
+                self.refused("worker try_send", derived, as_submit_refusal(error));
             }
         }
     }
@@ -731,9 +732,13 @@ fn submitter_producer(run: &Run, pool: &Pool<Item>, producer: u64, mut rng: Rng)
             Op::Submit => submitter.submit(item).map_err(TrySubmitError::from),
             Op::TrySubmit => submitter.try_submit(item),
             Op::SubmitTimeout => submitter.submit_timeout(item, timeout),
-            Op::Send => sender.send(item).map_err(TrySubmitError::from),
-            Op::TrySend => sender.try_send(item),
-            Op::SendTimeout => sender.send_timeout(item, timeout),
+            Op::Send => sender
+                .send(item)
+                .map_err(|error| as_submit_refusal(error.into())),
+            Op::TrySend => sender.try_send(item).map_err(as_submit_refusal),
+            Op::SendTimeout => sender
+                .send_timeout(item, timeout)
+                .map_err(as_submit_refusal),
         };
         if let Err(error) = outcome {
             run.refused(&who, value, error);
@@ -772,9 +777,13 @@ fn sender_producer(
         let value = producer * script.items_per_producer + step;
         let item = Item::new(value, &run.ledger);
         let outcome = match SENDER_OPS[rng.below(SENDER_OPS.len() as u64) as usize] {
-            Op::TrySend => sender.try_send(item),
-            Op::SendTimeout => sender.send_timeout(item, Duration::from_micros(rng.below(50))),
-            _ => sender.send(item).map_err(TrySubmitError::from),
+            Op::TrySend => sender.try_send(item).map_err(as_submit_refusal),
+            Op::SendTimeout => sender
+                .send_timeout(item, Duration::from_micros(rng.below(50)))
+                .map_err(as_submit_refusal),
+            _ => sender
+                .send(item)
+                .map_err(|error| as_submit_refusal(error.into())),
         };
         if let Err(error) = outcome {
             run.refused(&who, value, error);
@@ -852,7 +861,7 @@ fn run_script(seed: u64) {
     let mut wait_result: Option<Result<Figures, PoolError>> = None;
     let resumed = match script.ending {
         Ending::Finish => catch_unwind(AssertUnwindSafe(|| {
-            returned = Some(Figures::of(&pool.finish()));
+            returned = Some(Figures::of(&pool.join()));
         })),
         Ending::Wait => catch_unwind(AssertUnwindSafe(|| {
             wait_result = Some(pool.wait().map(|report| Figures::of(&report)));
@@ -989,7 +998,7 @@ fn check_the_run(
     match resumed {
         Err(payload) => {
             assert!(expect_resume, "seed {seed}: the ending panicked unasked");
-            let message = pool_core::panic_message(&*payload);
+            let message = pool_core::__private::panic_message(&*payload);
             assert!(
                 message.contains("deliberate"),
                 "seed {seed}: resumed {message:?}"
@@ -1193,4 +1202,15 @@ fn the_thread_count_sees_named_threads_come_and_go() {
         handle.join().unwrap();
     }
     assert_eq!(threads::live_threads_named(PREFIX), Some(0));
+}
+
+/// A sender's refusal in a submitter's words: the script checks both the same
+/// way. A pool's sender never says `Disconnected` (it keeps the pool alive).
+fn as_submit_refusal<T>(error: TrySendError<T>) -> TrySubmitError<T> {
+    match error {
+        TrySendError::Full(item) => TrySubmitError::Full(item),
+        TrySendError::Closed(item) => TrySubmitError::Closed(item),
+        TrySendError::Cancelled(item) => TrySubmitError::Cancelled(item),
+        TrySendError::Disconnected(_) => panic!("a pool's sender said Disconnected"),
+    }
 }

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use common::{Gate, Routing};
-use pool_core::{Ctx, Pool, SubmitError, TrySubmitError};
+use pool_core::{Ctx, Pool, SendError, SubmitError, TrySendError, TrySubmitError};
 use rstest::rstest;
 
 /// A one-worker pool with room for one item whose worker waits at `gate`.
@@ -37,10 +37,10 @@ fn try_submit_and_submit_timeout_hand_the_item_back_when_full(
         Err(TrySubmitError::Full(3))
     );
     let sender = pool.sender();
-    assert_eq!(sender.try_send(4), Err(TrySubmitError::Full(4)));
+    assert_eq!(sender.try_send(4), Err(TrySendError::Full(4)));
     assert_eq!(
         sender.send_timeout(5, Duration::from_millis(5)),
-        Err(TrySubmitError::Full(5))
+        Err(TrySendError::Full(5))
     );
     gate.open();
     drop(submitter);
@@ -69,17 +69,14 @@ fn submit_after_close_hands_the_item_back(
         Err(TrySubmitError::Closed("b".into()))
     );
     let sender = pool.sender();
-    assert_eq!(
-        sender.send("c".into()),
-        Err(SubmitError::Closed("c".into()))
-    );
+    assert_eq!(sender.send("c".into()), Err(SendError::Closed("c".into())));
     drop(submitter);
     let report = pool.wait().expect("clean run");
     assert_eq!(report.submitted(), 0);
     // A sender that outlives the pool refuses too.
     assert!(sender.is_closed());
     assert_eq!(
-        sender.send("d".into()).map_err(SubmitError::into_inner),
+        sender.send("d".into()).map_err(SendError::into_inner),
         Err("d".to_owned())
     );
 }
@@ -94,7 +91,7 @@ fn submit_after_cancel_hands_the_item_back(
     pool.cancel();
     let mut submitter = pool.submitter();
     assert_eq!(submitter.submit(7), Err(SubmitError::Cancelled(7)));
-    assert_eq!(pool.sender().try_send(8), Err(TrySubmitError::Cancelled(8)));
+    assert_eq!(pool.sender().try_send(8), Err(TrySendError::Cancelled(8)));
     drop(submitter);
     match pool.wait() {
         Err(pool_core::PoolError::Cancelled { dropped: 0 }) => {}

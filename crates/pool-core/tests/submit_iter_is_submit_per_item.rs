@@ -92,7 +92,7 @@ fn a_cancel_mid_stream_stops_the_producer_and_the_counts_balance(
     let Err(SubmitError::Cancelled(item)) = refused else {
         panic!("expected a cancelled refusal, got {refused:?}");
     };
-    let report = pool.finish();
+    let report = pool.join();
     let taken = items.next().unwrap();
     assert_eq!(taken, item + 1, "the items after the refused one stay");
     assert_eq!(

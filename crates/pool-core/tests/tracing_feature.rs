@@ -267,7 +267,7 @@ fn each_failed_item_is_one_warning_with_its_worker_and_message() {
         })
         .unwrap();
     submit_all(&pool, 40);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(report.failed(), 4);
     let records = run.records();
 
@@ -322,7 +322,7 @@ fn panics_and_finish_errors_are_error_events_with_site_and_message() {
         .build_stateful(|_id| Flaky)
         .unwrap();
     submit_all(&pool, 20);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!((report.processed(), report.failed()), (19, 1));
     let records = run.records();
 
@@ -365,7 +365,7 @@ fn a_cancel_and_a_close_are_reported_once_each() {
     pool.cancel();
     pool.cancel();
     pool.close();
-    let report = pool.finish();
+    let report = pool.join();
     assert!(report.is_balanced());
     let records = run.records();
 

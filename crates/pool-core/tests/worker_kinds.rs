@@ -118,7 +118,7 @@ fn batch_workers_get_whole_batches_and_errors_count_every_item() {
         submitter.submit(row).expect("open");
     }
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     let mut sizes = sizes.lock().unwrap().clone();
     sizes.sort_unstable();
     assert_eq!(sizes, [5, 10, 10, 10, 10, 10, 10, 10, 10, 10]);

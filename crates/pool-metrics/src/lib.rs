@@ -58,6 +58,8 @@
 //!   global state. [`prometheus_text`] renders the text; serve it yourself.
 //! - Benchmarking: timings describe a run; they are not a measurement harness.
 
+// On docs.rs (`--cfg docsrs`), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 /// The README's example, run by `cargo test --doc` so it cannot go stale.

@@ -349,6 +349,7 @@ impl fmt::Display for Stats {
 /// Every field, then the derived values under their method names, so a JSON
 /// reader need not recompute them.
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl serde::Serialize for Stats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;

@@ -80,7 +80,7 @@
 //!     submitter.submit(order.to_owned())?;
 //! }
 //! drop(submitter);
-//! let report = pool.finish();
+//! let report = pool.join();
 //! assert_eq!((report.processed(), report.failed()), (2, 1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -108,6 +108,8 @@
 //! write a closure around each item with [`layer_fn`](pool_core::layer_fn),
 //! which forwards `finish` by itself; the [`Layer`] docs show both.
 
+// On docs.rs (`--cfg docsrs`), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod clock;

@@ -5,7 +5,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use pool_core::{Ctx, Layer, Worker, panic_message};
+use pool_core::__private::panic_message;
+use pool_core::{Ctx, Layer, Worker};
 
 use crate::MiddlewareError;
 
@@ -57,7 +58,7 @@ type OnPanic = dyn Fn(&str) + Send + Sync;
 /// let mut submitter = pool.submitter();
 /// for n in 0..5 { submitter.submit(n)?; }
 /// drop(submitter);
-/// let report = pool.finish();
+/// let report = pool.join();
 /// assert_eq!((report.processed(), report.failed()), (4, 1));
 /// assert_eq!(panics.load(Ordering::Relaxed), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -83,7 +83,7 @@ where
 ///     submitter.submit(line.to_owned())?;
 /// }
 /// drop(submitter);
-/// let report = pool.finish();
+/// let report = pool.join();
 /// assert_eq!((report.processed(), report.failed()), (2, 2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

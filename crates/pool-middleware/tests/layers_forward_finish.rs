@@ -143,7 +143,7 @@ fn run(stack: Stack, n_workers: usize) -> Run {
     }
     .unwrap();
     common::submit(&pool, 0..ITEMS);
-    let report = pool.finish();
+    let report = pool.join();
     Run {
         report,
         flushes: flushes.load(SeqCst),

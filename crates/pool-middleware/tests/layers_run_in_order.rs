@@ -112,7 +112,7 @@ fn a_validator_outside_a_retry_rejects_once_and_nothing_is_retried() {
         })
         .unwrap();
     pool.submitter().submit(0).unwrap();
-    let report = pool.finish();
+    let report = pool.join();
     let errors = middleware_errors(&report);
     assert!(
         matches!(errors.as_slice(), [MiddlewareError::Invalid { .. }]),
@@ -135,7 +135,7 @@ fn a_retry_outside_a_validator_retries_the_rejection() {
         .build(|_ctx: &Ctx, _item: u32| Ok::<(), std::io::Error>(()))
         .unwrap();
     pool.submitter().submit(0).unwrap();
-    let report = pool.finish();
+    let report = pool.join();
     let errors = middleware_errors(&report);
     let [
         MiddlewareError::RetriesExhausted {

@@ -388,7 +388,7 @@ fn a_panic_under_timeout_leaves_no_deadline_for_the_next_item() {
         })
         .expect("valid settings");
     common::submit(&pool, 0..20);
-    let report = pool.finish();
+    let report = pool.join();
     assert!(report.is_balanced(), "{report}");
     assert_eq!((report.processed(), report.failed()), (15, 5));
     assert_eq!(

@@ -195,7 +195,7 @@ fn a_cancel_while_waiting_fails_the_item_before_the_worker() {
         })
         .unwrap();
     common::submit(&pool, 0..5);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(
         calls.load(SeqCst),
         1,

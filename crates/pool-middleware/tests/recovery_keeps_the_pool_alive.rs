@@ -129,7 +129,7 @@ fn errors_pass_through_and_non_string_payloads_are_named() {
         submitter.submit(item).unwrap();
     }
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     let errors = middleware_errors(&report);
     let [
         MiddlewareError::Worker(ordinary),
@@ -174,7 +174,7 @@ fn a_panic_in_finish_becomes_a_finish_error() {
         .build_stateful(|_id| PanicsInFinish)
         .unwrap();
     pool.submitter().submit(1).unwrap();
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(report.processed(), 1);
     assert_eq!(handled.load(SeqCst), 2);
     assert_eq!(report.errors().len(), 2);

@@ -454,7 +454,7 @@ fn the_item_is_cloned_for_every_attempt_but_the_last(
     pool.submitter()
         .submit(Counted(Arc::clone(&clones)))
         .unwrap();
-    let report = pool.finish();
+    let report = pool.join();
     assert!(report.is_balanced());
     assert_eq!(clones.load(SeqCst), expected_clones);
 }

@@ -217,7 +217,7 @@ fn nested_timeouts_keep_the_earlier_deadline_and_each_judges_its_own_limit() {
     submitter.submit(6_000).unwrap(); // late for the outer limit only
     submitter.submit(11_000).unwrap(); // late for both
     drop(submitter);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!(report.failed(), 2);
     for (now, deadline) in seen.lock().unwrap().iter() {
         assert_eq!(*deadline, Some(*now + outer_limit));
@@ -271,7 +271,7 @@ fn with_the_system_clock_a_polling_worker_sees_the_deadline_pass() {
         })
         .unwrap();
     pool.submitter().submit(1).unwrap();
-    let report = pool.finish();
+    let report = pool.join();
     let errors = middleware_errors(&report);
     let [MiddlewareError::TimedOut { source, .. }] = errors.as_slice() else {
         panic!("expected TimedOut, got {errors:?}");

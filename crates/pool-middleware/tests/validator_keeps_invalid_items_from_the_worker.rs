@@ -130,7 +130,7 @@ fn a_check_type_checks_every_item_once() {
         .build(work)
         .unwrap();
     common::submit(&pool, 0..30);
-    let report = pool.finish();
+    let report = pool.join();
     assert_eq!((report.processed(), report.failed()), (10, 20));
     assert_eq!(checked.load(SeqCst), 30);
     let mut seen = seen.lock().unwrap().clone();

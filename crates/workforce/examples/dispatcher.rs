@@ -13,7 +13,7 @@
 //!   implements [`Job`]: `execute(self)` returns the thumbnail or an error
 //!   (bigopool's `Execute() (interface{}, error)`, typed). A closure
 //!   `move || -> Result<R, E>` is a job too.
-//! - **Backpressure.** `enqueue` blocks while `queue` jobs wait for a worker,
+//! - **Backpressure.** `submit` blocks while `queue` jobs wait for a worker,
 //!   so the loader never holds more than `queue + workers` decoded images in
 //!   memory, however many there are.
 //! - **Every outcome.** `wait()` returns an [`Outcome`]: the thumbnails, and an
@@ -23,14 +23,14 @@
 //!   empty boxes, and the average divides by zero). A panic is caught; the
 //!   worker goes on with the next job. The default panic hook still prints it
 //!   on stderr.
-//! - **Order.** `ordered(true)` gives results, and errors, in enqueue order
+//! - **Order.** `ordered(true)` gives results, and errors, in submission order
 //!   instead of completion order. The two lists are separate and neither says
 //!   which job it came from, so each thumbnail carries its image's name, each
 //!   error message names its image, and a panic is matched to its image by
 //!   elimination: the one image with neither a thumbnail nor an error message.
 //!
 //! Output: one line per thumbnail (name, source size, thumbnail checksum,
-//! mean brightness) in enqueue order, one line per error, then
+//! mean brightness) in submission order, one line per error, then
 //! `summary: jobs=<n> ok=<n> failed=<n> panicked=<n>`.
 
 use std::collections::BTreeSet;
@@ -236,7 +236,7 @@ fn main() -> anyhow::Result<()> {
     for id in 0..options.images {
         let image = load(id);
         names.push(image.name.clone());
-        dispatcher.enqueue(ThumbnailJob { image }); // blocks while the queue is full
+        dispatcher.submit(ThumbnailJob { image }); // blocks while the queue is full
     }
     let Outcome {
         results, errors, ..
@@ -254,7 +254,7 @@ fn main() -> anyhow::Result<()> {
 
     // A result or an error message names its image; a panic does not. Every
     // job has exactly one outcome, so the images named nowhere are the ones
-    // whose jobs panicked, and as both lists are in enqueue order, the k-th
+    // whose jobs panicked, and as both lists are in submission order, the k-th
     // of them goes with the k-th panic.
     let mut named: BTreeSet<&str> = results.iter().map(|t| t.name.as_str()).collect();
     let mut failed = 0;

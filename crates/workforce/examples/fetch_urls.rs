@@ -453,7 +453,7 @@ fn main() -> anyhow::Result<()> {
     drop(submitter);
     // `finish`, not `wait`: under continue-on-error the failures are part of
     // the report, not a reason to stop.
-    let report = pool.finish();
+    let report = pool.join();
     let served = server.stop();
 
     let stats = report.stats();

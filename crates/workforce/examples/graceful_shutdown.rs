@@ -23,7 +23,7 @@
 //! - **The accounting.** `submitted == processed + failed + dropped` holds for
 //!   a cancelled run too. One item in a thousand is a "corrupt record" that
 //!   fails, so all three counts show up; `continue_on_error` keeps the run
-//!   going past them, and `pool.finish()` returns the report (`wait()` would
+//!   going past them, and `pool.join()` returns the report (`wait()` would
 //!   turn a cancelled run into `Err(PoolError::Cancelled)`).
 //!
 //! Output on stdout: `ready pid=<pid>` once the first item is being processed
@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
         Err(refused) => anyhow::bail!("the pool refused an item: {refused}"),
     }
 
-    let report = pool.finish();
+    let report = pool.join();
     println!("report: {report}");
     if let Some(first) = report.errors().first() {
         println!("first error: {first}");

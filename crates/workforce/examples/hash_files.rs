@@ -290,7 +290,7 @@ fn main() -> anyhow::Result<()> {
             .join()
             .map_err(|_| anyhow::anyhow!("the walk panicked"))?
     })?;
-    let report = pool.finish();
+    let report = pool.join();
     bar.finish_and_clear();
     anyhow::ensure!(report.is_balanced(), "the pool lost files: {report}");
 

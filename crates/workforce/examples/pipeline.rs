@@ -148,7 +148,7 @@ fn main() -> anyhow::Result<()> {
         .build(move |_ctx: &Ctx, row: Row| {
             let line = format!("{},{:.2},{:.2}\n", row.id, row.net_eur, row.vat_eur);
             to_writer
-                .submit(line)
+                .send(line)
                 .map_err(|_| anyhow::anyhow!("the writer stopped early"))
         })?;
 
@@ -205,9 +205,9 @@ fn main() -> anyhow::Result<()> {
 
             // Close stage by stage: each `finish` drains its pool, so every item
             // it accepted has been sent on before the next stage is closed.
-            let parsed = parse_stage.finish();
-            let transformed = transform.finish();
-            let formatted = format.finish();
+            let parsed = parse_stage.join();
+            let transformed = transform.join();
+            let formatted = format.join();
             collector.close();
             let written = writer
                 .join()

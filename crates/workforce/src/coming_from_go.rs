@@ -17,7 +17,7 @@
 //! | `p.Go(ctx)` | nothing: `build` starts the threads |
 //! | `p.Submit(v)` | `submitter.submit(v)?` (or `submit_iter`, `try_submit`, `submit_timeout`) |
 //! | `p.Send(v)` (from other goroutines) | `pool.sender()`, then `sender.send(v)?` |
-//! | `p.Close(ctx)` / `p.Wait()` | `pool.wait()?` (or `finish()` for the report whatever happened) |
+//! | `p.Close(ctx)` / `p.Wait()` | `pool.wait()?` (or `join()` for the report whatever happened) |
 //! | `ctx` cancel | `.cancel_token(token)` or `pool.cancel()` |
 //! | `metrics.Get(ctx).Inc("name")` | `ctx.metrics().inc("name")` |
 //! | `p.Metrics().GetStats()` | `pool.metrics().stats` (live) or `report.stats()` (final) |
@@ -54,7 +54,7 @@
 //!         Ok(())
 //!     })?;
 //! pool.submitter().submit_iter(lines)?;
-//! let report = pool.finish();
+//! let report = pool.join();
 //! let stats = report.stats();
 //! assert_eq!((stats.processed, stats.errors, stats.counters.get("lines")), (2, 1, 2));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -73,7 +73,7 @@
 //! | bigopool | workforce |
 //! |---|---|
 //! | `bigopool.NewDispatcher(workers, queue)` + `d.Run()` | `Dispatcher::<R, E>::builder().workers(n).queue(q).build()?` |
-//! | `d.Enqueue(job)` (`Execute() (interface{}, error)`) | `dispatcher.enqueue(\|\| -> Result<R, E>)` or a [`Job`](crate::collect::Job) type |
+//! | `d.Enqueue(job)` (`Execute() (interface{}, error)`) | `dispatcher.submit(\|\| -> Result<R, E>)` or a [`Job`](crate::collect::Job) type |
 //! | `results, errs := d.Wait()` | `let Outcome { results, errors, .. } = dispatcher.wait();` |
 //! | `bigopool.Parallel(f1, f2, f3)` | [`parallel`](crate::collect::parallel)`([f1, f2, f3])` or the [`Parallel`](crate::collect::Parallel) builder |
 //! | `bigopool.CancelableParallel(ctx, fns...)` | [`cancelable_parallel`](crate::collect::cancelable_parallel)`(&token, fns)` |
@@ -84,7 +84,7 @@
 //!
 //! let dispatcher = Dispatcher::<u64, String>::builder().workers(4).queue(16).build()?;
 //! for n in 0..20u64 {
-//!     dispatcher.enqueue(move || if n == 13 { Err(format!("job {n} failed")) } else { Ok(n * 2) });
+//!     dispatcher.submit(move || if n == 13 { Err(format!("job {n} failed")) } else { Ok(n * 2) });
 //! }
 //! let Outcome { results, errors, .. } = dispatcher.wait();
 //! assert_eq!((results.len(), errors.len()), (19, 1));

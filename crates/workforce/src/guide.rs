@@ -193,7 +193,7 @@
 //!         if n % 5 == 0 { Err(std::io::Error::other(format!("{n}: divisible by 5"))) } else { Ok(()) }
 //!     })?;
 //! pool.submitter().submit_iter(1..=20)?;
-//! let report = pool.finish(); // the report even when there were errors
+//! let report = pool.join(); // the report even when there were errors
 //! assert_eq!((report.processed(), report.failed()), (15, 5));
 //! assert!(report.errors().iter().any(|error| matches!(error, PoolError::Panicked { .. })));
 //! assert!(report.is_balanced());
@@ -236,7 +236,7 @@
 //!     });
 //!     service.cancel(); // e.g. on Ctrl-C
 //! });
-//! let report = pool.finish();
+//! let report = pool.join();
 //! assert!(report.was_cancelled());
 //! assert!(report.is_balanced());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -303,7 +303,7 @@
 //!         Ok(())
 //!     })?;
 //! pool.submitter().submit_iter(["http://a".to_owned(), String::new()])?;
-//! let report = pool.finish();
+//! let report = pool.join();
 //! assert_eq!((report.processed(), report.failed()), (1, 1)); // the empty URL never reached the worker
 //! assert_eq!(attempts.load(Ordering::Relaxed), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -331,7 +331,7 @@
 //! let collector = Collector::new(1_000)?;
 //! let results = collector.sender();
 //! let pool = Pool::builder().workers(2).build(move |_ctx: &Ctx, n: u64| {
-//!     results.submit(n * n).map_err(|refused| anyhow::anyhow!("collector gone: {refused}"))
+//!     results.send(n * n).map_err(|refused| anyhow::anyhow!("collector gone: {refused}"))
 //! })?;
 //! pool.submitter().submit_iter(0..10)?;
 //! pool.wait()?; // drops the pool's worker, and with it the last sender

@@ -128,13 +128,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// On docs.rs (`--cfg docsrs`), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod coming_from_go;
 pub mod guide;
 
-/// The executor (`pool-core`).
-pub use pool_core as core;
+/// The executor (`pool-core`). Named `executor`, not `core`, so that it
+/// never shadows the `core` crate in a `use workforce::*;` scope.
+pub use pool_core as executor;
 
 /// Batching (`pool-batch`).
 pub use pool_batch as batch;
@@ -154,8 +157,8 @@ pub use pool_middleware as middleware;
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, CancelToken, Counter, Counters, Ctx,
     Identity, Layer, LayerFn, LayerFnWorker, MetricsMode, Next, PanicSite, Percentiles, Pool,
-    PoolError, Report, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
-    TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, layer_fn,
+    PoolError, Report, SendError, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
+    TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, layer_fn,
 };
 
 /// The workspace README's examples, compiled and run as doc tests so they
@@ -167,7 +170,7 @@ struct ReadmeExamples;
 /// The names most programs need: `use workforce::prelude::*;`.
 pub mod prelude {
     pub use pool_core::{
-        BatchWorker, CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, Sender, SubmitError,
-        Submitter, TrySubmitError, Worker, WorkerId,
+        BatchWorker, CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, SendError, Sender,
+        SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerId,
     };
 }

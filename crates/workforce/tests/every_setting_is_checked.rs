@@ -33,7 +33,7 @@ use workforce::collect::{
     Collector, CollectorBuildError, DispatchError, Dispatcher, MAX_WINDOW, MapConfig, MapError,
     map_ordered, map_unordered,
 };
-use workforce::core::{
+use workforce::executor::{
     BuildError, Builder, CancelToken, Ctx, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS, Pool,
 };
 use workforce::middleware::{MiddlewareSettingError, RateLimiter, Recovery, Retry, Timeout};

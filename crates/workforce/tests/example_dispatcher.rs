@@ -1,6 +1,6 @@
 //! The `dispatcher` example hands back every job's outcome: a thumbnail for
 //! each good image and an error for each broken one (returned errors and a
-//! caught panic), in enqueue order, whatever the number of workers.
+//! caught panic), in submission order, whatever the number of workers.
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 // Shared by every example test: each uses a part of it, and its `pub` items
@@ -42,7 +42,7 @@ fn names(lines: &[String], kind: &str) -> Vec<String> {
 #[case::the_default_run(None, 2)]
 #[case::one_worker(Some(40), 1)]
 #[case::more_workers_than_cores(Some(60), 4)]
-fn every_image_gets_its_thumbnail_or_its_error_in_enqueue_order(
+fn every_image_gets_its_thumbnail_or_its_error_in_submission_order(
     #[case] images: Option<usize>,
     #[case] workers: usize,
 ) {

@@ -68,9 +68,9 @@ fn every_line_is_written_failed_or_dropped(
         submitter.submit(line).unwrap();
     }
     drop(submitter);
-    let parsed = parse.finish();
-    let transformed = transform.finish();
-    let wrote = write.finish();
+    let parsed = parse.join();
+    let transformed = transform.join();
+    let wrote = write.join();
 
     for report in [&parsed, &transformed, &wrote] {
         assert!(report.is_balanced(), "{report}");

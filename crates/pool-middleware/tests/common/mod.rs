@@ -116,7 +116,7 @@ where
     }
     .expect("valid pool settings");
     submit(&pool, items);
-    let report = pool.finish();
+    let report = pool.join();
     let finished = finished.lock().unwrap().clone();
     Run { report, finished }
 }

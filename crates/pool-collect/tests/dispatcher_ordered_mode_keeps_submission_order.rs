@@ -1,4 +1,4 @@
-//! An ordered `Dispatcher` returns results and errors in enqueue order even
+//! An ordered `Dispatcher` returns results and errors in submission order even
 //! when jobs finish out of order; an unordered one returns them in completion
 //! order. The out-of-order finish is forced by data, not by timing: the first
 //! job to start holds its worker until every other job has finished.
@@ -68,7 +68,7 @@ impl Stage {
 #[rstest]
 #[case::two_workers(2)]
 #[case::four_workers(4)]
-fn ordered_results_and_errors_keep_enqueue_order_when_jobs_finish_out_of_order(
+fn ordered_results_and_errors_keep_submission_order_when_jobs_finish_out_of_order(
     #[case] workers: usize,
 ) {
     let stage = Arc::new(Stage::default());
@@ -80,7 +80,7 @@ fn ordered_results_and_errors_keep_enqueue_order_when_jobs_finish_out_of_order(
         .unwrap();
     for n in 0..JOBS {
         let stage = Arc::clone(&stage);
-        dispatcher.enqueue(move || {
+        dispatcher.submit(move || {
             stage.run(n);
             if n % 5 == 4 { Err(n) } else { Ok(n) }
         });
@@ -89,8 +89,8 @@ fn ordered_results_and_errors_keep_enqueue_order_when_jobs_finish_out_of_order(
     let outcome = dispatcher.wait();
 
     // The precondition that makes the test meaningful: the holder finished
-    // last, and it was not the last job enqueued (it started while at most
-    // `QUEUE + workers` jobs had been enqueued).
+    // last, and it was not the last job submitted (it started while at most
+    // `QUEUE + workers` jobs had been submitted).
     let (holder, finish_order) = stage.holder_and_finish_order();
     assert_eq!(finish_order.last(), Some(&holder));
     assert!(holder < JOBS - 1, "holder {holder}");
@@ -119,7 +119,7 @@ fn unordered_results_come_in_completion_order(#[case] workers: usize) {
         .unwrap();
     for n in 0..JOBS {
         let stage = Arc::clone(&stage);
-        dispatcher.enqueue(move || {
+        dispatcher.submit(move || {
             stage.run(n);
             Ok(n)
         });
