@@ -22,8 +22,9 @@
 //! - It knows nothing about time. It never flushes on its own after a delay;
 //!   a caller that wants "at most N items or at most D milliseconds" calls
 //!   [`flush`](Batcher::flush) from its own timer.
-//! - It does not bound memory beyond one open batch and [`MAX_SPARES`] spare
-//!   buffers; batches that are handed out are the caller's to keep or drop.
+//! - It does not bound memory beyond one open batch and a few (at most four)
+//!   spare buffers; batches that are handed out are the caller's to keep or
+//!   drop.
 //!
 //! # Example: bulk insert of rows in batches of 3
 //!
@@ -79,7 +80,7 @@ use std::mem;
 /// spare; a few more cover consumers that hold two or three batches at a time.
 /// Beyond this bound [`Batcher::recycle`] drops the buffer, so a burst of
 /// recycled batches cannot pin an unbounded amount of memory.
-pub const MAX_SPARES: usize = 4;
+const MAX_SPARES: usize = 4;
 
 /// The `batch_size` given to [`Batcher::new`] cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -191,9 +192,10 @@ impl<T> Batcher<T> {
     /// Gives back a batch buffer for reuse.
     ///
     /// The `Vec` is cleared (any items still in it are dropped) and kept as a
-    /// spare if its capacity is at least `batch_size` and fewer than
-    /// [`MAX_SPARES`] spares are held; otherwise it is dropped. Any `Vec` may
-    /// be given, not only one this `Batcher` handed out.
+    /// spare if its capacity is at least `batch_size` and fewer than four
+    /// spares are held; otherwise it is dropped, so a burst of recycled batches
+    /// cannot pin an unbounded amount of memory. Any `Vec` may be given, not
+    /// only one this `Batcher` handed out.
     pub fn recycle(&mut self, mut batch: Vec<T>) {
         batch.clear();
         if batch.capacity() < self.batch_size || self.spares.len() >= MAX_SPARES {
@@ -226,7 +228,7 @@ impl<T> Batcher<T> {
 
     /// The number of spare buffers held for reuse, at most [`MAX_SPARES`].
     #[must_use]
-    pub fn spare_count(&self) -> usize {
+    fn spare_count(&self) -> usize {
         self.spares.len()
     }
 
@@ -246,7 +248,7 @@ impl<T> fmt::Debug for Batcher<T> {
         f.debug_struct("Batcher")
             .field("batch_size", &self.batch_size)
             .field("len", &self.open.len())
-            .field("spare_count", &self.spares.len())
+            .field("spare_count", &self.spare_count())
             .finish()
     }
 }
@@ -269,88 +271,4 @@ fn max_batch_size<T>() -> usize {
 struct ReadmeDoctests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn new_batcher_allocates_nothing() {
-        let batcher = Batcher::<u64>::new(16).expect("16 is a valid batch_size");
-        assert_eq!(batcher.open.capacity(), 0);
-        assert_eq!(batcher.spares.capacity(), 0);
-    }
-
-    #[test]
-    fn first_push_allocates_exactly_one_batch() {
-        let mut batcher = Batcher::<u64>::new(16).expect("16 is a valid batch_size");
-        assert!(batcher.push(1).is_none());
-        assert!(batcher.open.capacity() >= 16);
-        assert_eq!(batcher.spares.capacity(), 0);
-    }
-
-    #[test]
-    fn fill_leaves_no_buffer_until_next_push() {
-        let mut batcher = Batcher::<u64>::new(2).expect("2 is a valid batch_size");
-        assert!(batcher.push(1).is_none());
-        let batch = batcher.push(2).expect("second push fills a batch of 2");
-        assert_eq!(batch, [1, 2]);
-        assert_eq!(batcher.open.capacity(), 0);
-    }
-
-    #[test]
-    fn flush_of_empty_batcher_is_none_and_allocates_nothing() {
-        let mut batcher = Batcher::<u64>::new(4).expect("4 is a valid batch_size");
-        assert!(batcher.flush().is_none());
-        assert_eq!(batcher.open.capacity(), 0);
-    }
-
-    #[test]
-    fn pushing_into_a_spare_never_reallocates() {
-        let mut batcher = Batcher::<u64>::new(3).expect("3 is a valid batch_size");
-        batcher.recycle(Vec::with_capacity(3));
-        let spare_ptr = batcher.spares[0].as_ptr();
-        assert!(batcher.push(1).is_none());
-        assert!(batcher.push(2).is_none());
-        let batch = batcher.push(3).expect("third push fills a batch of 3");
-        assert_eq!(batch.as_ptr(), spare_ptr);
-    }
-
-    #[test]
-    fn spare_list_is_allocated_once_with_room_for_the_bound() {
-        let mut batcher = Batcher::<u8>::new(1).expect("1 is a valid batch_size");
-        for _ in 0..MAX_SPARES + 2 {
-            batcher.recycle(Vec::with_capacity(1));
-        }
-        assert_eq!(batcher.spares.len(), MAX_SPARES);
-        assert_eq!(batcher.spares.capacity(), MAX_SPARES);
-    }
-
-    #[test]
-    fn max_batch_size_matches_layout_array() {
-        fn check<T>() {
-            let max = max_batch_size::<T>();
-            assert!(Layout::array::<T>(max).is_ok());
-            if let Some(over) = max.checked_add(1) {
-                assert!(Layout::array::<T>(over).is_err());
-            }
-        }
-        check::<u8>();
-        check::<u16>();
-        check::<u64>();
-        check::<[u8; 3]>();
-        check::<[u64; 3]>();
-        check::<(u8, u64)>();
-        check::<String>();
-        check::<()>();
-    }
-
-    #[test]
-    fn debug_shows_sizes_without_requiring_item_debug() {
-        struct NotDebug;
-        let mut batcher = Batcher::new(3).expect("3 is a valid batch_size");
-        assert!(batcher.push(NotDebug).is_none());
-        assert_eq!(
-            format!("{batcher:?}"),
-            "Batcher { batch_size: 3, len: 1, spare_count: 0 }"
-        );
-    }
-}
+mod tests;

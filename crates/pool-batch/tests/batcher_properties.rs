@@ -9,13 +9,13 @@
 //! - a push hands out a batch exactly when it fills one, and that batch has
 //!   exactly `batch_size` items; `flush` hands out exactly the remainder
 //!   (`1..batch_size` items) and `None` when there is none;
-//! - `len`, `is_empty` and `spare_count` always match the model, and at most
-//!   [`MAX_SPARES`] spares are kept;
-//! - a recycled buffer is the one the next batch is filled in (last in, first
-//!   out) and it is never reallocated while that batch fills: the batch comes
-//!   back with the same pointer and the same capacity;
+//! - `len`, `is_empty` and `batch_size` always match the model, and every
+//!   batch handed out has room for a full batch;
 //! - `Batcher::new` accepts exactly the sizes a `Vec<T>` can hold, and refuses
 //!   the others with the typed error, whose `max` is the largest accepted size.
+//!
+//! Which buffers are kept as spares and reused, and how many, is checked by the
+//! crate's own unit tests (`src/tests/spares_model.rs`), which can see them.
 //!
 //! Proptest shrinks a failing case to a minimal one (the shortest sequence of
 //! operations and the smallest batch size that still fail) and prints it. The
@@ -24,7 +24,7 @@
 
 use std::collections::VecDeque;
 
-use pool_batch::{BatchSizeError, Batcher, MAX_SPARES};
+use pool_batch::{BatchSizeError, Batcher};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
@@ -70,50 +70,21 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A buffer by address and capacity: what must not change while a batch fills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Buffer {
-    address: usize,
-    capacity: usize,
-}
-
-impl Buffer {
-    fn of(batch: &[u32], capacity: usize) -> Self {
-        Buffer {
-            address: batch.as_ptr().addr(),
-            capacity,
-        }
-    }
-}
-
 /// What the `Batcher` should hold, kept independently of it.
 struct Model {
     batch_size: usize,
     /// Items in the open batch.
     open_len: usize,
-    /// The buffer the open batch is filled in, when it came from the spares
-    /// (a freshly allocated one has an address the model cannot know).
-    open_buffer: Option<Buffer>,
-    /// The spares, last recycled last.
-    spares: Vec<Buffer>,
 }
 
 impl Model {
-    /// Checks a batch just handed out: its size and, for a reused spare, that
-    /// it was filled in that very allocation without reallocating.
+    /// Checks a batch just handed out: its size, and room for a full batch.
     fn check_handed_out(&mut self, batch: &[u32], capacity: usize, expected_len: usize) {
         assert_eq!(batch.len(), expected_len, "batch length");
         assert!(
             capacity >= self.batch_size,
             "a batch buffer holds a full batch"
         );
-        if let Some(spare) = self.open_buffer.take() {
-            assert_eq!(
-                Buffer::of(batch, capacity),
-                spare,
-                "the batch was not filled in the recycled buffer, or it was reallocated"
-            );
-        }
         self.open_len = 0;
     }
 }
@@ -124,8 +95,6 @@ fn run(batch_size: usize, ops: &[Op]) {
     let mut model = Model {
         batch_size,
         open_len: 0,
-        open_buffer: None,
-        spares: Vec::new(),
     };
     let mut next_item: u32 = 0;
     // Everything handed out, in the order it was handed out.
@@ -137,10 +106,6 @@ fn run(batch_size: usize, ops: &[Op]) {
         match *op {
             Op::Push(count) => {
                 for _ in 0..count {
-                    if model.open_len == 0 {
-                        // This push starts a batch: in the last spare if there is one.
-                        model.open_buffer = model.spares.pop();
-                    }
                     let filled = model.open_len + 1 == batch_size;
                     let outcome = batcher.push(next_item);
                     next_item += 1;
@@ -172,14 +137,14 @@ fn run(batch_size: usize, ops: &[Op]) {
             Op::Recycle(pick) => {
                 if !held.is_empty() {
                     let batch = held.remove(pick % held.len()).expect("index is in range");
-                    recycle(&mut batcher, &mut model, batch);
+                    batcher.recycle(batch);
                 }
             }
             Op::RecycleForeign { capacity, filled } => {
                 let mut foreign = Vec::with_capacity(capacity);
                 // Values no push ever makes, so a leftover would show in the output.
                 foreign.extend((0..filled.min(capacity)).map(|n| u32::MAX - n as u32));
-                recycle(&mut batcher, &mut model, foreign);
+                batcher.recycle(foreign);
             }
             Op::DropHeld(pick) => {
                 if !held.is_empty() {
@@ -190,8 +155,6 @@ fn run(batch_size: usize, ops: &[Op]) {
         assert_eq!(batcher.len(), model.open_len, "len");
         assert_eq!(batcher.is_empty(), model.open_len == 0, "is_empty");
         assert!(batcher.len() < batch_size, "the open batch is never full");
-        assert_eq!(batcher.spare_count(), model.spares.len(), "spare_count");
-        assert!(batcher.spare_count() <= MAX_SPARES, "spares are bounded");
         assert_eq!(batcher.batch_size(), batch_size, "batch_size never changes");
     }
 
@@ -206,15 +169,6 @@ fn run(batch_size: usize, ops: &[Op]) {
         handed_out, pushed,
         "handed-out batches are not the pushed items"
     );
-}
-
-/// Recycles `batch` into both the `Batcher` and the model.
-fn recycle(batcher: &mut Batcher<u32>, model: &mut Model, batch: Vec<u32>) {
-    let buffer = Buffer::of(&batch, batch.capacity());
-    batcher.recycle(batch);
-    if buffer.capacity >= model.batch_size && model.spares.len() < MAX_SPARES {
-        model.spares.push(buffer);
-    }
 }
 
 /// Whether a `Vec<T>` of `n` items fits the allocator's limit of `isize::MAX`
@@ -232,7 +186,6 @@ fn check_new<T>(n: usize) {
             assert!(n >= 1 && fits::<T>(n), "accepted {n}");
             assert_eq!(batcher.batch_size(), n);
             assert!(batcher.is_empty());
-            assert_eq!(batcher.spare_count(), 0);
         }
         Err(BatchSizeError::Zero) => {
             assert_eq!(n, 0, "refused {n} as zero");

@@ -65,7 +65,7 @@ pub const MAX_BUCKETS: u32 = 1 << 31;
 /// The fixed `ahash` seeds of [`KeyHasher`]: the first 32 bytes of the
 /// fractional part of π, as in many published hash seeds. Changing them changes
 /// every key's bucket.
-pub const SEEDS: [u64; 4] = [
+const SEEDS: [u64; 4] = [
     0x243f_6a88_85a3_08d3,
     0x1319_8a2e_0370_7344,
     0xa409_3822_299f_31d0,
@@ -172,7 +172,8 @@ fn jump_unchecked(mut key: u64, buckets: u32) -> u32 {
     bucket as u32
 }
 
-/// Hashes any `K: Hash` to a `u64` with `ahash` under the fixed [`SEEDS`].
+/// Hashes any `K: Hash` to a `u64` with `ahash` under fixed seeds (the first
+/// 32 bytes of the fractional part of π).
 ///
 /// The same key gets the same hash in every run and process of one build (see
 /// the crate's "Stability" section for what may change it).
@@ -190,7 +191,7 @@ pub struct KeyHasher {
 }
 
 impl KeyHasher {
-    /// A hasher with the fixed [`SEEDS`].
+    /// A hasher with the fixed seeds.
     pub fn new() -> Self {
         KeyHasher {
             state: ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3]),
@@ -287,10 +288,13 @@ impl Router {
         self.route_hash(self.hasher.hash(key))
     }
 
-    /// The bucket of a key already hashed (by [`KeyHasher`] or any well-mixed
-    /// 64-bit hash).
+    /// The bucket of a key already hashed by [`KeyHasher`]: [`jump_hash`]
+    /// without the bucket count check, done once in [`Router::new`].
     #[inline]
-    pub fn route_hash(&self, hash: u64) -> usize {
+    fn route_hash(&self, hash: u64) -> usize {
         jump_unchecked(hash, self.buckets) as usize
     }
 }
+
+#[cfg(test)]
+mod tests;

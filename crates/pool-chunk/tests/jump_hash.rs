@@ -42,8 +42,8 @@ fn splitmix64(count: usize) -> Vec<u64> {
 }
 
 /// `KeyHasher` hashes of the keys `0..N_KEYS`, computed once per test binary.
-/// `Router::route(&k)` is exactly `route_hash(hasher.hash(&k))`, which
-/// `hashed_keys_are_what_route_uses` checks.
+/// `Router::route(&k)` of `n` buckets is exactly `jump_hash(hasher.hash(&k), n)`,
+/// which `hashed_keys_are_what_route_uses` checks.
 fn hashed_keys() -> &'static [u64] {
     static HASHES: OnceLock<Vec<u64>> = OnceLock::new();
     HASHES.get_or_init(|| {
@@ -57,7 +57,7 @@ const MAX_N: u32 = 64;
 
 /// What routing every key of [`hashed_keys`] to each of 1..=[`MAX_N`] buckets
 /// found. Computed once, in one pass over the keys, and shared by the balance
-/// and movement tests: 64 million `route_hash` calls take seconds in a debug
+/// and movement tests: 64 million `jump_hash` calls take seconds in a debug
 /// build, so they are split over the available cores too.
 struct Sweep {
     /// `counts[n][b]`: keys in bucket `b` of `n` buckets (`counts[0]` unused).
@@ -80,12 +80,11 @@ impl Sweep {
 
     /// Routes the keys `first..first + hashes.len()`.
     fn run(first: usize, hashes: &[u64]) -> Self {
-        let routers: Vec<Router> = (1..=MAX_N).map(|n| Router::new(n).unwrap()).collect();
         let mut sweep = Sweep::new();
         for (key, &hash) in (first..).zip(hashes) {
             let mut before = 0;
-            for (n, router) in (1..=MAX_N).zip(&routers) {
-                let bucket = router.route_hash(hash);
+            for n in 1..=MAX_N {
+                let bucket = jump_hash(hash, n).unwrap() as usize;
                 sweep.counts[n as usize][bucket] += 1;
                 if n > 1 && bucket != before {
                     sweep.moved[n as usize - 1] += 1;
@@ -378,7 +377,6 @@ fn one_bucket_is_always_bucket_0() {
     for key in splitmix64(10_000).into_iter().chain([0, u64::MAX]) {
         assert_eq!(jump_hash(key, 1), Ok(0));
         assert_eq!(router.route(&key), 0);
-        assert_eq!(router.route_hash(key), 0);
     }
     assert_eq!(router.route("any string"), 0);
 }
@@ -406,7 +404,10 @@ fn hashed_keys_are_what_route_uses() {
         let router = Router::new(buckets).unwrap();
         for key in (0..N_KEYS).step_by(997) {
             let index = usize::try_from(key).unwrap();
-            assert_eq!(router.route(&key), router.route_hash(hashes[index]));
+            assert_eq!(
+                jump_hash(hashes[index], buckets),
+                Ok(u32::try_from(router.route(&key)).unwrap())
+            );
         }
     }
 }
@@ -492,7 +493,7 @@ fn the_movement_tolerance_is_a_few_standard_deviations() {
 // (for example with `-C target-cpu=native`) and a portable one otherwise, so
 // each has its own table; other targets were not measured, so there the tests
 // are ignored (run them with `--ignored` to compare). A new ahash version,
-// another target, or a change to `SEEDS` or to how `KeyHasher` feeds the hasher
+// another target, or a change to the seeds or to how `KeyHasher` feeds the hasher
 // may change them. A failure here means every key's worker moved: see
 // "Stability" in the crate docs, and update the values only on purpose.
 
@@ -607,7 +608,6 @@ fn independently_built_routers_and_hashers_agree() {
         assert_eq!(b.route(&key), bucket);
         assert_eq!(cloned.route(&key), bucket);
         assert_eq!(a.hasher().hash(&key), hasher.hash(&key));
-        assert_eq!(a.route_hash(hasher.hash(&key)), bucket);
         assert_eq!(
             jump_hash(hasher.hash(&key), 37),
             Ok(u32::try_from(bucket).unwrap())

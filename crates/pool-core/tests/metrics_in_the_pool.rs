@@ -42,7 +42,7 @@ fn a_live_snapshot_is_readable_from_another_thread_mid_run() {
     let snapshot = std::thread::scope(|scope| scope.spawn(|| pool.metrics()).join().unwrap());
     assert_eq!(snapshot.submitted, 100);
     assert_eq!(snapshot.stats.processed, 45);
-    assert_eq!(snapshot.stats.errors, 5);
+    assert_eq!(snapshot.stats.failed, 5);
     assert_eq!(snapshot.error_total, 5);
     assert_eq!(snapshot.queued, 50);
     assert!(snapshot.in_flight >= 50, "{snapshot:?}");
@@ -52,9 +52,9 @@ fn a_live_snapshot_is_readable_from_another_thread_mid_run() {
     let report = pool.join();
     let stats = report.stats();
     assert_eq!(stats.processed, report.processed());
-    assert_eq!(stats.errors, report.failed());
+    assert_eq!(stats.failed, report.failed());
     assert_eq!(stats.dropped, report.dropped());
-    assert_eq!((stats.processed, stats.errors), (90, 10));
+    assert_eq!((stats.processed, stats.failed), (90, 10));
     assert_eq!(stats.counters.get("seen"), 100);
     assert_eq!(stats.workers, 1);
 }
@@ -181,7 +181,7 @@ fn final_stats_match_the_report_under_errors_and_cancel(
     assert!(report.was_cancelled());
     assert_eq!(report.submitted() + refused, 5_000);
     assert_eq!(stats.processed, report.processed());
-    assert_eq!(stats.errors, report.failed());
+    assert_eq!(stats.failed, report.failed());
     assert_eq!(stats.dropped, report.dropped());
     assert_eq!(stats.total_items(), report.submitted());
 }

@@ -396,7 +396,7 @@ impl Figures {
             error_total: report.error_total(),
             errors_kept: report.errors().len(),
             cancelled: report.was_cancelled(),
-            stats: (stats.processed, stats.errors, stats.dropped),
+            stats: (stats.processed, stats.failed, stats.dropped),
             n_worker_reports: report.workers().len(),
         }
     }

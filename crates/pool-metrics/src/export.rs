@@ -20,7 +20,7 @@ use crate::Stats;
 /// | family | type | value |
 /// | --- | --- | --- |
 /// | `{prefix}_processed_total` | counter | [`Stats::processed`] |
-/// | `{prefix}_errors_total` | counter | [`Stats::errors`] |
+/// | `{prefix}_failed_total` | counter | [`Stats::failed`] |
 /// | `{prefix}_dropped_total` | counter | [`Stats::dropped`] |
 /// | `{prefix}_custom_total{name="..."}` | counter | each of [`Stats::counters`], if any |
 /// | `{prefix}_workers` | gauge | [`Stats::workers`] |
@@ -63,11 +63,11 @@ pub fn prometheus_text(stats: &Stats, prefix: &str) -> String {
     );
     text.sample("processed_total", "", stats.processed);
     text.family(
-        "errors_total",
+        "failed_total",
         "counter",
-        "Items that failed (an error or a panic).",
+        "Items that failed (the worker returned an error or panicked).",
     );
-    text.sample("errors_total", "", stats.errors);
+    text.sample("failed_total", "", stats.failed);
     text.family(
         "dropped_total",
         "counter",

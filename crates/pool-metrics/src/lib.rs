@@ -10,9 +10,9 @@
 //! - Custom counters by name ([`Shard::inc`], [`Shard::add`], [`Shard::get`])
 //!   or by handle ([`Shard::counter`]: resolved once, then one atomic add).
 //!   Names may be `&'static str` (no allocation) or `String`.
-//! - [`Stats`]: everything merged, with go-pkgz/pool's derived values (rate,
-//!   average latency, error and dropped rates, utilization), defined field by
-//!   field against Go's; `Display` prints a small table.
+//! - [`Stats`]: everything merged, with derived values (rate, average
+//!   latency, failed and dropped rates, utilization); each field says how it
+//!   relates to go-pkgz/pool's; `Display` prints a small table.
 //! - Latency [`Percentiles`] (p50, p90, p99, p99.9, max, exact count and sum)
 //!   from per-shard `hdrhistogram`s, when switched on
 //!   ([`Metrics::with_latency`]); writers publish without waiting for readers.
@@ -223,7 +223,7 @@ impl Metrics {
         };
         for shard in self.shards() {
             stats.processed = stats.processed.wrapping_add(shard.processed());
-            stats.errors = stats.errors.wrapping_add(shard.failed());
+            stats.failed = stats.failed.wrapping_add(shard.failed());
             stats.dropped = stats.dropped.wrapping_add(shard.dropped());
             let busy = shard.busy();
             stats.processing_time = stats.processing_time.max(busy);

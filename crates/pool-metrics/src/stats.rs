@@ -75,19 +75,19 @@ pub struct Percentiles {
 /// What a pool (or any set of shards) did, merged from every worker's shard.
 ///
 /// The fields are the raw merged values; the rates, the average latency and
-/// the utilization are methods. Each field and method says how it relates to
-/// go-pkgz/pool's `metrics.Stats` (its `GetStats`): counts, the wait time, the
-/// init time and the wrap-up time are sums over workers there and here, its
-/// `ProcessingTime` is the busiest worker's time, kept here as
-/// [`processing_time`](Stats::processing_time) beside the sum
-/// [`processing_time_sum`](Stats::processing_time_sum). Where Go's derived value
-/// misleads ([`avg_latency`](Stats::avg_latency),
-/// [`utilization`](Stats::utilization)) the method gives the better
-/// definition, says why, and Go's is kept under a `go_` name.
+/// the utilization are methods. Every item that reached a worker was
+/// [`processed`](Stats::processed), [`failed`](Stats::failed) or
+/// [`dropped`](Stats::dropped). Counts, the wait time, the init time and the
+/// wrap-up time are sums over workers; the processing time is kept both as the
+/// busiest worker's time ([`processing_time`](Stats::processing_time)) and as
+/// the sum ([`processing_time_sum`](Stats::processing_time_sum)). Each field
+/// says how it relates to go-pkgz/pool's `metrics.Stats` (its `GetStats`);
+/// `workforce`'s "Coming from Go" page gives Go's formulas for the average
+/// latency and the utilization, which differ from these.
 ///
 /// `Display` prints a small table (never `NaN`); with the `serde` feature,
 /// `Serialize` writes every field and the derived values (`rate_per_sec`,
-/// `avg_latency`, `error_rate`, `dropped_rate`, `utilization`).
+/// `avg_latency`, `failed_rate`, `dropped_rate`, `utilization`).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -96,9 +96,9 @@ pub struct Stats {
     /// Items processed successfully, summed over workers (Go's `Processed`,
     /// also a sum; failed items are not in it, there or here).
     pub processed: u64,
-    /// Items that failed (an error or a panic), summed over workers (Go's
-    /// `Errors`, also a sum).
-    pub errors: u64,
+    /// Items that failed (the worker returned an error or panicked), summed
+    /// over workers (Go's `Errors`, also a sum).
+    pub failed: u64,
     /// Items dropped unprocessed (cancellation), summed over workers (Go's
     /// `Dropped`, also a sum).
     pub dropped: u64,
@@ -109,7 +109,7 @@ pub struct Stats {
     pub processing_time: Duration,
     /// Processing time summed over workers: the worker time spent in work,
     /// failed items included. Go has no such field. [`avg_latency`] and
-    /// [`utilization`] use this sum; their `go_` variants use the max.
+    /// [`utilization`] use this sum.
     ///
     /// [`avg_latency`]: Stats::avg_latency
     /// [`utilization`]: Stats::utilization
@@ -155,11 +155,13 @@ fn per_item(time: Duration, items: u64) -> Duration {
 }
 
 impl Stats {
-    /// Items that reached a worker: processed + errors + dropped (the
-    /// denominator of Go's `ErrorRate` and `DroppedRate`).
+    /// Items that reached a worker: processed + failed + dropped (the
+    /// denominator of [`failed_rate`](Stats::failed_rate) and
+    /// [`dropped_rate`](Stats::dropped_rate), as of Go's `ErrorRate` and
+    /// `DroppedRate`).
     pub fn total_items(&self) -> u64 {
         self.processed
-            .saturating_add(self.errors)
+            .saturating_add(self.failed)
             .saturating_add(self.dropped)
     }
 
@@ -170,37 +172,22 @@ impl Stats {
         ratio(self.processed as f64, self.total_time.as_secs_f64())
     }
 
-    /// The mean processing time of one item: `processing_time_sum / (processed
-    /// + errors)` (the sum across workers); zero when no item was processed.
-    ///
-    /// Go's `AvgLatency` is `ProcessingTime / Processed`
-    /// ([`go_avg_latency`](Stats::go_avg_latency)): the busiest worker's time
-    /// over every worker's items. That is the pool's wall time per item (the
-    /// inverse of its throughput while busy), not how long one item takes: with
-    /// 4 equally busy workers it is 4 times too small. It also leaves failed
-    /// items out of the count although their time is in the numerator, so a
-    /// run of only failures has no latency at all there; here the failures
-    /// count.
+    /// The mean processing time of one item:
+    /// `processing_time_sum / (processed + failed)`, the worker time of every
+    /// item that ran over those items; zero when no item ran. Failed items
+    /// count: their time is in the sum.
     pub fn avg_latency(&self) -> Duration {
         per_item(
             self.processing_time_sum,
-            self.processed.saturating_add(self.errors),
+            self.processed.saturating_add(self.failed),
         )
     }
 
-    /// Go's `AvgLatency`: `processing_time / processed` (the busiest worker's
-    /// time, the max across workers, over every worker's successful items);
-    /// zero when nothing was processed. See [`avg_latency`](Stats::avg_latency)
-    /// for why it is not the latency of an item.
-    pub fn go_avg_latency(&self) -> Duration {
-        per_item(self.processing_time, self.processed)
-    }
-
     /// Failed items over all items that reached a worker:
-    /// `errors / total_items`, in `0.0..=1.0` (0 when there were none). The
+    /// `failed / total_items`, in `0.0..=1.0` (0 when there were none). The
     /// same as Go's `ErrorRate`.
-    pub fn error_rate(&self) -> f64 {
-        ratio(self.errors as f64, self.total_items() as f64)
+    pub fn failed_rate(&self) -> f64 {
+        ratio(self.failed as f64, self.total_items() as f64)
     }
 
     /// Dropped items over all items that reached a worker:
@@ -212,23 +199,10 @@ impl Stats {
 
     /// The share of worker time spent processing:
     /// `processing_time_sum / (processing_time_sum + wait_time)` (both sums
-    /// across workers), in `0.0..=1.0`; 0 when no time was recorded.
-    ///
-    /// Go's `Utilization` is `ProcessingTime / (ProcessingTime + WaitTime)`
-    /// ([`go_utilization`](Stats::go_utilization)): the busiest worker's time
-    /// against every worker's waiting, which mixes a max with a sum and
-    /// under-reports any pool of more than one worker (4 workers each busy half
-    /// the time: Go says 20%, this says 50%).
+    /// across workers), in `0.0..=1.0`; 0 when no time was recorded. Four
+    /// workers each busy half the time give 50%.
     pub fn utilization(&self) -> f64 {
         let busy = self.processing_time_sum.as_secs_f64();
-        ratio(busy, busy + self.wait_time.as_secs_f64())
-    }
-
-    /// Go's `Utilization`: `processing_time / (processing_time + wait_time)`
-    /// (the max across workers against the sum of waiting), in `0.0..=1.0`; see
-    /// [`utilization`](Stats::utilization) for why it misleads.
-    pub fn go_utilization(&self) -> f64 {
-        let busy = self.processing_time.as_secs_f64();
         ratio(busy, busy + self.wait_time.as_secs_f64())
     }
 }
@@ -267,7 +241,7 @@ impl fmt::Display for Percent {
 /// ```text
 /// workers      4
 /// processed    1000
-/// errors       10 (0.99%)
+/// failed       10 (0.99%)
 /// dropped      0 (0.00%)
 /// processing   1.5s busiest worker, 5.9s all workers
 /// wait         2.0s
@@ -292,9 +266,9 @@ impl fmt::Display for Stats {
         writeln!(
             f,
             "{:<WIDTH$} {} ({})",
-            "errors",
-            self.errors,
-            Percent(self.error_rate())
+            "failed",
+            self.failed,
+            Percent(self.failed_rate())
         )?;
         writeln!(
             f,
@@ -359,7 +333,7 @@ impl serde::Serialize for Stats {
         let Stats {
             workers,
             processed,
-            errors,
+            failed,
             dropped,
             processing_time,
             processing_time_sum,
@@ -373,7 +347,7 @@ impl serde::Serialize for Stats {
         let mut out = serializer.serialize_struct("Stats", 17)?;
         out.serialize_field("workers", workers)?;
         out.serialize_field("processed", processed)?;
-        out.serialize_field("errors", errors)?;
+        out.serialize_field("failed", failed)?;
         out.serialize_field("dropped", dropped)?;
         out.serialize_field("processing_time", processing_time)?;
         out.serialize_field("processing_time_sum", processing_time_sum)?;
@@ -385,7 +359,7 @@ impl serde::Serialize for Stats {
         out.serialize_field("counters", counters)?;
         out.serialize_field("rate_per_sec", &self.rate_per_sec())?;
         out.serialize_field("avg_latency", &self.avg_latency())?;
-        out.serialize_field("error_rate", &self.error_rate())?;
+        out.serialize_field("failed_rate", &self.failed_rate())?;
         out.serialize_field("dropped_rate", &self.dropped_rate())?;
         out.serialize_field("utilization", &self.utilization())?;
         out.end()

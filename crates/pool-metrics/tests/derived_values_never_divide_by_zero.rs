@@ -1,7 +1,6 @@
 //! `Stats` merged from hand-made shards: which times are summed and which is
-//! the max, the derived values (ours and go-pkgz/pool's) on known inputs, and
-//! no `NaN`, infinity or out-of-range rate for zero items, zero time, only
-//! errors or only drops.
+//! the max, the derived values on known inputs, and no `NaN`, infinity or
+//! out-of-range rate for zero items, zero time, only failures or only drops.
 
 #![allow(clippy::unwrap_used)]
 
@@ -54,10 +53,9 @@ fn assert_sane(stats: &Stats) {
     let rate = stats.rate_per_sec();
     assert!(rate.is_finite() && rate >= 0.0, "rate {rate}");
     for (what, share) in [
-        ("error_rate", stats.error_rate()),
+        ("failed_rate", stats.failed_rate()),
         ("dropped_rate", stats.dropped_rate()),
         ("utilization", stats.utilization()),
-        ("go_utilization", stats.go_utilization()),
     ] {
         assert!((0.0..=1.0).contains(&share), "{what} = {share}");
     }
@@ -72,63 +70,60 @@ fn assert_sane(stats: &Stats) {
 struct Derived {
     rate_per_sec: f64,
     avg_latency_us: u64,
-    go_avg_latency_us: u64,
-    error_rate: f64,
+    failed_rate: f64,
     dropped_rate: f64,
     utilization: f64,
-    go_utilization: f64,
 }
 
 #[rstest]
 #[case::nothing_happened(
     vec![Worker::default()],
     0,
-    Derived { rate_per_sec: 0.0, avg_latency_us: 0, go_avg_latency_us: 0,
-              error_rate: 0.0, dropped_rate: 0.0, utilization: 0.0, go_utilization: 0.0 },
+    Derived { rate_per_sec: 0.0, avg_latency_us: 0,
+              failed_rate: 0.0, dropped_rate: 0.0, utilization: 0.0 },
 )]
 #[case::items_but_zero_time(
     vec![worker(10, 0, 0)],
     0,
-    Derived { rate_per_sec: 0.0, avg_latency_us: 0, go_avg_latency_us: 0,
-              error_rate: 0.0, dropped_rate: 0.0, utilization: 0.0, go_utilization: 0.0 },
+    Derived { rate_per_sec: 0.0, avg_latency_us: 0,
+              failed_rate: 0.0, dropped_rate: 0.0, utilization: 0.0 },
 )]
-#[case::only_errors(
+#[case::only_failures(
     vec![Worker { failed: 10, busy_ms: 1_000, ..Worker::default() }],
     2_000,
-    // Go's average leaves failed items out, so a run of failures has none.
-    Derived { rate_per_sec: 0.0, avg_latency_us: 100_000, go_avg_latency_us: 0,
-              error_rate: 1.0, dropped_rate: 0.0, utilization: 1.0, go_utilization: 1.0 },
+    // Failed items ran, so their time counts in the average.
+    Derived { rate_per_sec: 0.0, avg_latency_us: 100_000,
+              failed_rate: 1.0, dropped_rate: 0.0, utilization: 1.0 },
 )]
 #[case::only_dropped(
     vec![Worker { dropped: 7, idle_ms: 500, ..Worker::default() }],
     1_000,
-    Derived { rate_per_sec: 0.0, avg_latency_us: 0, go_avg_latency_us: 0,
-              error_rate: 0.0, dropped_rate: 1.0, utilization: 0.0, go_utilization: 0.0 },
+    Derived { rate_per_sec: 0.0, avg_latency_us: 0,
+              failed_rate: 0.0, dropped_rate: 1.0, utilization: 0.0 },
 )]
-#[case::one_worker_go_and_ours_agree(
+#[case::one_worker(
     vec![worker(100, 750, 250)],
     1_000,
-    Derived { rate_per_sec: 100.0, avg_latency_us: 7_500, go_avg_latency_us: 7_500,
-              error_rate: 0.0, dropped_rate: 0.0, utilization: 0.75, go_utilization: 0.75 },
+    Derived { rate_per_sec: 100.0, avg_latency_us: 7_500,
+              failed_rate: 0.0, dropped_rate: 0.0, utilization: 0.75 },
 )]
 #[case::four_workers_half_busy(
     // Each worker: 100 items in 1 s busy, 1 s idle, over a 2 s run. One item
-    // takes 10 ms; Go reports 2.5 ms (1 s / 400) and 20% (1 s / (1 s + 4 s)).
+    // takes 10 ms, and every worker was busy half the time.
     vec![worker(100, 1_000, 1_000); 4],
     2_000,
-    Derived { rate_per_sec: 200.0, avg_latency_us: 10_000, go_avg_latency_us: 2_500,
-              error_rate: 0.0, dropped_rate: 0.0, utilization: 0.5, go_utilization: 0.2 },
+    Derived { rate_per_sec: 200.0, avg_latency_us: 10_000,
+              failed_rate: 0.0, dropped_rate: 0.0, utilization: 0.5 },
 )]
-#[case::errors_and_drops_share_the_denominator(
+#[case::failures_and_drops_share_the_denominator(
     vec![
         Worker { processed: 6, failed: 3, busy_ms: 900, idle_ms: 100, ..Worker::default() },
         Worker { processed: 0, dropped: 1, busy_ms: 0, idle_ms: 1_000, ..Worker::default() },
     ],
     1_000,
-    // 9 items took 900 ms of work; Go divides by the 6 successes only.
-    Derived { rate_per_sec: 6.0, avg_latency_us: 100_000, go_avg_latency_us: 150_000,
-              error_rate: 0.3, dropped_rate: 0.1, utilization: 900.0 / 2_000.0,
-              go_utilization: 900.0 / 2_000.0 },
+    // 9 items (6 processed, 3 failed) took 900 ms of work.
+    Derived { rate_per_sec: 6.0, avg_latency_us: 100_000,
+              failed_rate: 0.3, dropped_rate: 0.1, utilization: 900.0 / 2_000.0 },
 )]
 fn derived_values(#[case] workers: Vec<Worker>, #[case] total_ms: u64, #[case] want: Derived) {
     let stats = stats_of(&workers, total_ms);
@@ -139,19 +134,9 @@ fn derived_values(#[case] workers: Vec<Worker>, #[case] total_ms: u64, #[case] w
         Duration::from_micros(want.avg_latency_us),
         "avg_latency"
     );
-    assert_eq!(
-        stats.go_avg_latency(),
-        Duration::from_micros(want.go_avg_latency_us),
-        "go_avg_latency"
-    );
-    assert_eq!(stats.error_rate(), want.error_rate, "error_rate");
+    assert_eq!(stats.failed_rate(), want.failed_rate, "failed_rate");
     assert_eq!(stats.dropped_rate(), want.dropped_rate, "dropped_rate");
     assert_eq!(stats.utilization(), want.utilization, "utilization");
-    assert_eq!(
-        stats.go_utilization(),
-        want.go_utilization,
-        "go_utilization"
-    );
 }
 
 #[test]
@@ -190,7 +175,7 @@ fn processing_time_is_the_max_and_the_other_times_are_sums() {
     );
     assert_eq!(stats.workers, 3);
     assert_eq!(
-        (stats.processed, stats.errors, stats.dropped),
+        (stats.processed, stats.failed, stats.dropped),
         (111, 222, 333)
     );
     assert_eq!(stats.total_items(), 666);

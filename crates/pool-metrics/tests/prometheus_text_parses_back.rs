@@ -214,7 +214,7 @@ fn every_family_is_typed_and_every_value_matches() {
         kinds,
         [
             ("ingest_processed_total", "counter"),
-            ("ingest_errors_total", "counter"),
+            ("ingest_failed_total", "counter"),
             ("ingest_dropped_total", "counter"),
             ("ingest_custom_total", "counter"),
             ("ingest_workers", "gauge"),
@@ -236,7 +236,7 @@ fn every_family_is_typed_and_every_value_matches() {
 
     let count = |name: &str| value(&families, name, &[]);
     assert_eq!(count("ingest_processed_total"), 81.0);
-    assert_eq!(count("ingest_errors_total"), 6.0);
+    assert_eq!(count("ingest_failed_total"), 6.0);
     assert_eq!(count("ingest_dropped_total"), 2.0);
     assert_eq!(count("ingest_workers"), 2.0);
     assert_eq!(count("ingest_processing_time_max_seconds"), 2.0);

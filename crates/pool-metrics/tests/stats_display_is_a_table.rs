@@ -28,7 +28,7 @@ fn the_table_lists_every_value() {
         "\
 workers      2
 processed    990
-errors       10 (1.00%)
+failed       10 (1.00%)
 dropped      0 (0.00%)
 processing   750.0ms busiest worker, 1.5s all workers
 wait         500.0ms

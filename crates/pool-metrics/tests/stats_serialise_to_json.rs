@@ -41,7 +41,7 @@ fn key_fields_round_trip_through_json() {
 
     assert_eq!(json["workers"], json!(2));
     assert_eq!(json["processed"].as_u64(), Some(stats.processed));
-    assert_eq!(json["errors"].as_u64(), Some(stats.errors));
+    assert_eq!(json["failed"].as_u64(), Some(stats.failed));
     assert_eq!(json["dropped"].as_u64(), Some(0));
     assert_eq!(duration(&json["processing_time"]), stats.processing_time);
     assert_eq!(
@@ -70,7 +70,9 @@ fn key_fields_round_trip_through_json() {
     // The derived values, so readers need not recompute them.
     assert_eq!(json["rate_per_sec"].as_f64(), Some(stats.rate_per_sec()));
     assert_eq!(duration(&json["avg_latency"]), stats.avg_latency());
-    assert_eq!(json["error_rate"].as_f64(), Some(stats.error_rate()));
+    assert_eq!(json["failed_rate"].as_f64(), Some(stats.failed_rate()));
+    // One word for failed items everywhere: no `errors` or `error_rate` keys.
+    assert!(json.get("errors").is_none() && json.get("error_rate").is_none());
     assert_eq!(json["dropped_rate"].as_f64(), Some(0.0));
     assert_eq!(json["utilization"].as_f64(), Some(0.75));
 }

@@ -56,17 +56,74 @@
 //! pool.submitter().submit_iter(lines)?;
 //! let report = pool.join();
 //! let stats = report.stats();
-//! assert_eq!((stats.processed, stats.errors, stats.counters.get("lines")), (2, 1, 2));
+//! assert_eq!((stats.processed, stats.failed, stats.counters.get("lines")), (2, 1, 2));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Two of go-pkgz/pool's `GetStats` figures mean something other than their
-//! names suggest; [`Stats`](crate::Stats) computes them as named and keeps Go's
-//! formulas beside them for comparison: `avg_latency` is the summed processing
-//! time per item (Go's `go_avg_latency` is the pool's wall time per item, 4×
-//! smaller at 4 workers), and `utilization` is busy time over busy plus idle
-//! time (Go's `go_utilization` divides the busiest worker's time by everyone's
-//! summed wait).
+//! ## Go's `GetStats` figures
+//!
+//! [`Stats`](crate::Stats) has go-pkgz/pool's counts and times under these
+//! names: `Processed` is `processed`, `Errors` (failed items) is `failed`,
+//! `Dropped` is `dropped`, `ProcessingTime` (the busiest worker's) is
+//! `processing_time`, `WaitTime`, `InitTime`, `WrapTime` and `TotalTime` are
+//! `wait_time`, `init_time`, `wrap_up_time` and `total_time`. `RatePerSec`,
+//! `ErrorRate` and `DroppedRate` are `rate_per_sec()`, `failed_rate()` and
+//! `dropped_rate()`, with the same formulas.
+//!
+//! Two figures mean something other than their names suggest, and workforce
+//! computes them differently:
+//!
+//! - Go's `AvgLatency` is `ProcessingTime / Processed`: the busiest worker's
+//!   time over every worker's successful items. That is the pool's wall time
+//!   per item, not how long an item takes (4 times too small with 4 equally
+//!   busy workers), and failed items are left out of the count although their
+//!   time is in it. [`Stats::avg_latency`](crate::Stats::avg_latency) is
+//!   `processing_time_sum / (processed + failed)`.
+//! - Go's `Utilization` is `ProcessingTime / (ProcessingTime + WaitTime)`: the
+//!   busiest worker's time against every worker's summed wait, which
+//!   under-reports any pool of more than one worker.
+//!   [`Stats::utilization`](crate::Stats::utilization) is
+//!   `processing_time_sum / (processing_time_sum + wait_time)`.
+//!
+//! To compare with numbers from a Go pool, compute Go's formulas from the
+//! public fields. Four workers, each 1 s busy with 100 items and 1 s idle:
+//!
+//! ```
+//! use std::time::Duration;
+//! use workforce::Stats;
+//! use workforce::metrics::Metrics;
+//!
+//! /// Go's `AvgLatency`: `processing_time / processed`, zero when nothing was
+//! /// processed.
+//! fn go_avg_latency(stats: &Stats) -> Duration {
+//!     let nanos = stats.processing_time.as_nanos().checked_div(u128::from(stats.processed));
+//!     Duration::from_nanos(nanos.map_or(0, |nanos| u64::try_from(nanos).unwrap_or(u64::MAX)))
+//! }
+//!
+//! /// Go's `Utilization`: `processing_time / (processing_time + wait_time)`, zero
+//! /// when no time was recorded.
+//! fn go_utilization(stats: &Stats) -> f64 {
+//!     let busy = stats.processing_time.as_secs_f64();
+//!     let whole = busy + stats.wait_time.as_secs_f64();
+//!     if whole > 0.0 { busy / whole } else { 0.0 }
+//! }
+//!
+//! let metrics = Metrics::new(4);
+//! for worker in 0..4 {
+//!     let mut writer = metrics.writer(worker).expect("one writer per shard");
+//!     writer.add_processed(100);
+//!     writer.add_busy(Duration::from_secs(1));
+//!     writer.add_idle(Duration::from_secs(1));
+//! }
+//! let stats = metrics.stats_with_total(Duration::from_secs(2));
+//!
+//! // One item takes 10 ms of a worker's time; Go reports 1 s / 400 items.
+//! assert_eq!(stats.avg_latency(), Duration::from_millis(10));
+//! assert_eq!(go_avg_latency(&stats), Duration::from_micros(2_500));
+//! // Every worker was busy half the time; Go reports 1 s / (1 s + 4 s).
+//! assert_eq!(stats.utilization(), 0.5);
+//! assert_eq!(go_utilization(&stats), 0.2);
+//! ```
 //!
 //! # bigopool
 //!

@@ -142,7 +142,7 @@ fn failures_are_exactly_the_permanent_ones(#[case] n_urls: u64, #[case] n_worker
 
     // The stats table counts the same items.
     assert_eq!(table_value(&lines, "processed"), summary["ok"]);
-    assert_eq!(table_value(&lines, "errors"), summary["failed"]);
+    assert_eq!(table_value(&lines, "failed"), summary["failed"]);
     assert_eq!(table_value(&lines, "dropped"), 0);
     assert_eq!(table_value(&lines, "workers"), n_workers as u64);
 
