@@ -293,7 +293,7 @@ where
     /// Finished results waiting for the ones before them; slot `k` holds the
     /// item `engine.yielded + k`. Never longer than the window, and only as
     /// long as the furthest result that arrived early.
-    reorder: VecDeque<Option<Outcome<R>>>,
+    reorder: VecDeque<Option<Caught<R>>>,
 }
 
 /// The iterator of [`map_unordered`]: results as they finish.
@@ -308,7 +308,7 @@ where
 }
 
 /// What `f` did with one item: its result, or its panic's payload.
-type Outcome<R> = Result<R, Box<dyn Any + Send>>;
+type Caught<R> = Result<R, Box<dyn Any + Send>>;
 
 /// The part both maps share: the input, the pool, the results channel and the
 /// window accounting.
@@ -325,7 +325,7 @@ where
     /// `None` once the map has ended and the pool has been shut down.
     pool: Option<Pool<(usize, I::Item)>>,
     sender: Sender<(usize, I::Item)>,
-    results: mpsc::Receiver<(usize, Outcome<R>)>,
+    results: mpsc::Receiver<(usize, Caught<R>)>,
     window: usize,
     /// Items taken from the input so far (the next item's index).
     taken: usize,
@@ -399,7 +399,7 @@ where
     }
 
     /// Waits for the next result to finish.
-    fn receive(&mut self) -> (usize, Outcome<R>) {
+    fn receive(&mut self) -> (usize, Caught<R>) {
         self.results
             .recv()
             .expect("the pool's worker holds the result sender while items are outstanding")
@@ -456,7 +456,7 @@ where
 }
 
 /// Hands a result over, or re-raises its panic on the consumer's thread.
-fn hand_over<R>(outcome: Outcome<R>) -> R {
+fn hand_over<R>(outcome: Caught<R>) -> R {
     match outcome {
         Ok(result) => result,
         Err(payload) => resume_unwind(payload),
