@@ -35,14 +35,17 @@
 //!   that item: in input order for the ordered map, when it comes for the
 //!   unordered one. This is what `rayon` and `std::thread::scope` do. Results
 //!   of type `Result` are plain values here: they come through untouched.
-//! - **An item can wait behind a slow one.** `pool-core` workers take queued
-//!   jobs in small batches, and a parked sibling is not always woken to steal
-//!   the rest of a batch whose worker is stuck in a long call, so an item may
-//!   wait until the slow item before it on the same worker finishes. Nothing
-//!   is lost and the order and window bounds hold; it costs latency only when
-//!   `f` blocks for long (measured here: 8 jobs on 8 idle workers that all
-//!   block, and sometimes only 5 start). Tests therefore let gated items go
-//!   only once a worker has started them.
+//! - **An item waits behind a slow one only while every worker is busy.**
+//!   `pool-core` workers take queued jobs a few at a time, so an item can be
+//!   queued behind one whose `f` blocks; but a worker that takes more than
+//!   the job it runs wakes a parked sibling for the rest (unless one is
+//!   already looking for work), and whoever steals does the same for what is
+//!   left (`pool-core`'s invariant I11, owned by `Queues::find_job`). So
+//!   while a worker is idle or parked, an item is not held until the slow
+//!   item before it finishes; only when every worker is in a long call does
+//!   it wait for one of them. Nothing is lost, and the order and window
+//!   bounds hold either way. Test:
+//!   `map_items_queued_behind_a_blocked_item_reach_idle_workers.rs`.
 //! - **No blocking in the pool.** The pool's capacity is twice the window.
 //!   `pool-core` holds back at most a quarter of its capacity as
 //!   finished-but-unreleased room, so the in-pool count never reaches the
