@@ -143,7 +143,7 @@ impl Ctx {
     /// ([`inc`](Shard::inc), [`add`](Shard::add), [`get`](Shard::get)) or by
     /// handle ([`counter`](Shard::counter), resolved once). They show in
     /// [`Pool::metrics`](crate::Pool::metrics) while the pool runs and in
-    /// [`Report::stats`] at the end, summed over workers.
+    /// [`Report::stats`](crate::Report::stats) at the end, summed over workers.
     ///
     /// ```
     /// use pool_core::{Ctx, Pool};

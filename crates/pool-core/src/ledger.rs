@@ -85,7 +85,16 @@ impl Ledger {
         self.submitted.fetch_add(n, SeqCst);
     }
 
-    /// Items accepted so far.
+    /// Takes back `n` items counted ahead of time and never submitted (an
+    /// unbatched `Submitter` counts its items in blocks, before it pushes
+    /// them). Runs before the submitter is gone, so before any report.
+    #[cold]
+    pub(crate) fn withdraw_submitted(&self, n: u64) {
+        self.submitted.fetch_sub(n, SeqCst);
+    }
+
+    /// Items accepted so far (for a live snapshot, plus what unbatched
+    /// submitters counted ahead of time: at most 255 each).
     pub(crate) fn submitted(&self) -> u64 {
         self.submitted.load(SeqCst)
     }

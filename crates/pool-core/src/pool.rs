@@ -61,7 +61,7 @@ type PoolDoneFn = Box<dyn FnOnce(&Report) + Send>;
 #[non_exhaustive]
 pub enum MetricsMode {
     /// Counts and custom counters only: no clock is read, so every time in
-    /// [`Stats`](pool_metrics::Stats) and [`WorkerReport`] is zero.
+    /// [`Stats`](pool_metrics::Stats) and [`WorkerReport`](crate::WorkerReport) is zero.
     Off,
     /// Also processing, wait, init and wrap-up times (the default). The clock
     /// is read when a worker goes busy or idle and when it gives capacity back:

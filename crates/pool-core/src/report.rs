@@ -236,8 +236,13 @@ impl fmt::Display for Report {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Snapshot {
-    /// Items accepted so far. A `Submitter` counts its buffered items when it
-    /// pushes their batch.
+    /// Items accepted so far. A batching `Submitter` counts its buffered
+    /// items when it pushes their batch; an unbatched one (`batch_size(1)`)
+    /// counts in blocks of 256 ahead of its items and gives back the unused
+    /// part when it is flushed or dropped, so this may run ahead by up to
+    /// 255 items per such submitter. Either way an item is counted before a
+    /// worker can finish it: `finished() <= submitted` always holds, and the
+    /// final [`Report`] is exact.
     pub submitted: u64,
     /// Accepted items not finished yet: queued, or in a worker's hands.
     pub queued: u64,

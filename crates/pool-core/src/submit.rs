@@ -13,9 +13,11 @@ use crate::queues::{Parcel, Target};
 use crate::shared::Shared;
 use crate::{SendError, SubmitError, TrySendError, TrySubmitError};
 
-/// How many accepted items a single-item `Submitter` counts locally before it
-/// publishes them (they are always published before the items can finish).
-const PUBLISH_EVERY: u64 = 256;
+/// How many items an unbatched `Submitter` counts as submitted at once, ahead
+/// of submitting them: one shared write per this many items instead of one
+/// per item, and every item counted before it is pushed. What it has not
+/// used is given back on flush and drop.
+const PRECOUNT: u64 = 256;
 
 fn refused<T>(refusal: Refusal, item: T) -> TrySubmitError<T> {
     match refusal {
@@ -111,9 +113,10 @@ pub struct Submitter<'pool, T> {
     credits: usize,
     /// Batches of more than one item: the fast path of `submit_with` applies.
     batched: bool,
-    /// Unbatched items accepted and not yet added to the pool's `submitted`
-    /// count (batched items are counted when their batch is pushed).
-    unpublished: u64,
+    /// Unbatched items counted in the pool's `submitted` ahead of time and
+    /// not submitted yet (batched items are counted when their batch is
+    /// pushed).
+    precounted: u64,
     hint: usize,
 }
 
@@ -140,7 +143,7 @@ impl<'pool, T> Submitter<'pool, T> {
             batch_size,
             credits: 0,
             batched: batch_size > 1,
-            unpublished: 0,
+            precounted: 0,
             hint,
         }
     }
@@ -261,7 +264,7 @@ impl<'pool, T> Submitter<'pool, T> {
             self.shared.release(self.credits);
             self.credits = 0;
         }
-        self.publish();
+        self.return_precount();
     }
 
     /// The per-item path. A batching submitter with room reserved only routes
@@ -286,13 +289,12 @@ impl<'pool, T> Submitter<'pool, T> {
     fn submit_slow(&mut self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
         let shared = self.shared;
         if !self.batched {
+            if self.precounted == 0 {
+                shared.ledger.count_submitted(PRECOUNT);
+                self.precounted = PRECOUNT;
+            }
             return shared
-                .send_one(item, wait, self.hint, || {
-                    self.unpublished += 1;
-                    if self.unpublished >= PUBLISH_EVERY {
-                        self.publish();
-                    }
-                })
+                .send_one(item, wait, self.hint, || self.precounted -= 1)
                 .map_err(|(refusal, item)| refused(refusal, item));
         }
         if let Some(refusal) = shared.capacity.refuses_quickly() {
@@ -377,13 +379,13 @@ impl<'pool, T> Submitter<'pool, T> {
         }
     }
 
-    /// Adds the locally counted unbatched items to the pool's count. Always runs
-    /// before the items are pushed, so `submitted` is complete when they finish.
+    /// Gives back the part of the count taken ahead of time that no item
+    /// used, so the pool's `submitted` is exact again.
     #[inline]
-    fn publish(&mut self) {
-        if self.unpublished > 0 {
-            self.shared.ledger.count_submitted(self.unpublished);
-            self.unpublished = 0;
+    fn return_precount(&mut self) {
+        if self.precounted > 0 {
+            self.shared.ledger.withdraw_submitted(self.precounted);
+            self.precounted = 0;
         }
     }
 }

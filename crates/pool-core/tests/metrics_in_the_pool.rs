@@ -185,3 +185,44 @@ fn final_stats_match_the_report_under_errors_and_cancel(
     assert_eq!(stats.dropped, report.dropped());
     assert_eq!(stats.total_items(), report.submitted());
 }
+
+/// An unbatched submitter's items are counted as submitted before a worker
+/// can finish them, even while the submitter is still alive (it counts in
+/// blocks ahead of its items): a live snapshot never shows more finished
+/// than submitted. Its unused count is given back on drop, so the report is
+/// exact.
+#[rstest]
+fn an_unbatched_submitter_counts_its_items_before_they_finish(
+    #[values(1, 255, 256, 257, 1000)] n_items: u64,
+) {
+    let pool = Pool::builder()
+        .workers(2)
+        .batch_size(1)
+        .build(|_ctx: &Ctx, _item: u64| Ok::<(), std::convert::Infallible>(()))
+        .expect("valid settings");
+    let mut submitter = pool.submitter();
+    for item in 0..n_items {
+        submitter.submit(item).expect("the pool is open");
+    }
+    // Every item finished while the submitter is still held.
+    wait_until(|| pool.metrics().finished() == n_items);
+    let snapshot = pool.metrics();
+    assert!(
+        snapshot.submitted >= snapshot.finished(),
+        "submitted {} < finished {}",
+        snapshot.submitted,
+        snapshot.finished()
+    );
+    assert!(
+        snapshot.submitted < n_items + 256,
+        "counted ahead by at most a block"
+    );
+    drop(submitter);
+    assert_eq!(
+        pool.metrics().submitted,
+        n_items,
+        "the unused block is given back"
+    );
+    let report = pool.wait().expect("clean run");
+    assert_eq!((report.submitted(), report.processed()), (n_items, n_items));
+}
