@@ -85,16 +85,23 @@ pub(crate) enum Refusal {
     Cancelled,
 }
 
+/// The flags that stop input, both written once.
+struct Shut {
+    /// No new input is accepted (closed, waited, dropped or cancelled).
+    closed: AtomicBool,
+    /// Set by [`Capacity::cancel`] just before it closes; read only after
+    /// `closed`, to say which refusal.
+    cancelled: AtomicBool,
+}
+
 /// The capacity counter, the closed flag and the producers' gate of one pool.
 pub(crate) struct Capacity {
     /// Items reserved and not yet finished. Written by producers (per batch)
     /// and workers (per release).
     in_flight: CachePadded<AtomicUsize>,
-    /// Read on every submit, written once: kept off the counter's cache line.
-    closed: CachePadded<AtomicBool>,
-    /// Set by [`Capacity::cancel`] just before it closes; read only after
-    /// `closed`, to say which refusal.
-    cancelled: AtomicBool,
+    /// Read on every submit, written once: kept off the counter's cache line
+    /// and off the line the producers' waiting counts and lock write to.
+    shut: CachePadded<Shut>,
     waiting_producers: AtomicUsize,
     /// Waiting producers that found no room at all (a subset of the above).
     full_waiters: AtomicUsize,
@@ -109,8 +116,10 @@ impl Capacity {
     pub(crate) fn new(limit: usize, batch_size: usize) -> Self {
         Capacity {
             in_flight: CachePadded::new(AtomicUsize::new(0)),
-            closed: CachePadded::new(AtomicBool::new(false)),
-            cancelled: AtomicBool::new(false),
+            shut: CachePadded::new(Shut {
+                closed: AtomicBool::new(false),
+                cancelled: AtomicBool::new(false),
+            }),
             waiting_producers: AtomicUsize::new(0),
             full_waiters: AtomicUsize::new(0),
             limit,
@@ -125,7 +134,7 @@ impl Capacity {
     /// Whether no new input is accepted.
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(SeqCst)
+        self.shut.closed.load(SeqCst)
     }
 
     /// A cheap early refusal for the submit paths; the authoritative check is the
@@ -135,7 +144,7 @@ impl Capacity {
     /// to say which.
     #[inline]
     pub(crate) fn refuses_quickly(&self) -> Option<Refusal> {
-        if self.closed.load(Relaxed) {
+        if self.shut.closed.load(Relaxed) {
             Some(self.refusal())
         } else {
             None
@@ -145,7 +154,7 @@ impl Capacity {
     /// Workers may exit: no input will come and every reserved item is finished.
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        if !self.closed.load(SeqCst) {
+        if !self.shut.closed.load(SeqCst) {
             return false;
         }
         seq_cst_point();
@@ -175,9 +184,9 @@ impl Capacity {
                         // a cancel sets it first and closes the pool after, so
                         // a cancel that lands between the two reads shows only
                         // as `closed`, and must still say `Cancelled`.
-                        let refusal = if self.cancelled.load(SeqCst) {
+                        let refusal = if self.shut.cancelled.load(SeqCst) {
                             Some(Refusal::Cancelled)
-                        } else if self.closed.load(SeqCst) {
+                        } else if self.shut.closed.load(SeqCst) {
                             Some(self.refusal())
                         } else {
                             None
@@ -240,7 +249,7 @@ impl Capacity {
         let outcome = loop {
             // A cancel closes the pool, so `closed` covers both; the token
             // is read after it, to say which (see `reserve`).
-            if self.closed.load(SeqCst) {
+            if self.shut.closed.load(SeqCst) {
                 break Err(self.refusal());
             }
             // Counted as a full waiter before reading the count: a release
@@ -311,14 +320,14 @@ impl Capacity {
         {
             self.gate.notify_all();
         }
-        previous == k && self.closed.load(SeqCst)
+        previous == k && self.shut.closed.load(SeqCst)
     }
 
     /// Stops accepting input and wakes waiting producers (they return their
     /// items as refused). Returns whether the pool was open. The caller wakes
     /// the workers afterwards, so they can drain and exit.
     pub(crate) fn close(&self) -> bool {
-        let was_open = !self.closed.swap(true, SeqCst);
+        let was_open = !self.shut.closed.swap(true, SeqCst);
         self.gate.notify_all();
         was_open
     }
@@ -327,7 +336,7 @@ impl Capacity {
     /// `Cancelled`. Returns whether the pool was open; the caller wakes the
     /// workers as after [`close`](Capacity::close).
     pub(crate) fn cancel(&self) -> bool {
-        self.cancelled.store(true, SeqCst);
+        self.shut.cancelled.store(true, SeqCst);
         self.close()
     }
 
@@ -340,7 +349,7 @@ impl Capacity {
         // `SeqCst` write), so a cancelled pool says `Cancelled`, on weakly
         // ordered CPUs too.
         fence(Acquire);
-        if self.cancelled.load(SeqCst) {
+        if self.shut.cancelled.load(SeqCst) {
             Refusal::Cancelled
         } else {
             Refusal::Closed

@@ -130,23 +130,32 @@ impl<T> Queues<T> {
 
     /// Publishes a parcel and wakes a worker that can take it, if one sleeps
     /// (in a keyed pool, exactly the target worker).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&self, parcel: Parcel<T>, target: Target) {
-        match (target, &self.keyed) {
-            (Target::Worker(index), Some(keyed)) => {
-                keyed.inboxes[index].push(parcel);
-                self.sleep.notify_worker(index);
-            }
-            (Target::Any(hint), _) => {
+        match target {
+            Target::Any(hint) => {
                 self.injector.push(parcel);
                 self.sleep.notify_one(hint);
             }
-            (Target::Worker(_), None) => {
-                // Routing made this target, so it cannot happen; the injector
-                // still gets the parcel to process rather than lose it.
+            Target::Worker(index) => self.push_to_inbox(parcel, index),
+        }
+    }
+
+    /// Publishes a parcel into worker `index`'s inbox and wakes that worker
+    /// if it sleeps. Only routing in a keyed pool makes such a target.
+    #[inline]
+    fn push_to_inbox(&self, parcel: Parcel<T>, index: usize) {
+        match &self.keyed {
+            Some(keyed) => {
+                keyed.inboxes[index].push(parcel);
+                self.sleep.notify_worker(index);
+            }
+            None => {
+                // Cannot happen (see above); the injector still takes the
+                // parcel rather than lose it.
                 debug_assert!(false, "a worker target in an unkeyed pool");
                 self.injector.push(parcel);
-                self.sleep.notify_one(0);
+                self.sleep.notify_one(index);
             }
         }
     }
