@@ -322,7 +322,7 @@ impl<V> Shared<V> {
 /// values through [`CollectorSender`]s, the consumer — this value —
 /// [iterates](Collector::iter) them or takes them [`all`](Collector::all).
 ///
-/// go-pkgz/pool's `Collector`, with these rules:
+/// The rules:
 ///
 /// - **Bounded**: at most `capacity` values wait to be taken; `send` blocks
 ///   beyond that and [`try_send`](CollectorSender::try_send) hands the

@@ -1,5 +1,5 @@
-//! `Dispatcher<R, E>`: jobs that return values, run on a `pool_core::Pool`
-//! (bigopool's shape), with every result and every error handed back.
+//! `Dispatcher<R, E>`: jobs that return values, run on a `pool_core::Pool`,
+//! with every result and every error handed back.
 //!
 //! # How it works
 //!
@@ -7,8 +7,7 @@
 //! object-safe trait, tagged with its submission number. The pool runs with batch
 //! size 1 (so a job is pushed the moment it is submitted and a free worker can
 //! take it at once), continue-on-error, metrics off, and a capacity of
-//! `queue + workers`: the `queue` jobs waiting plus the one each worker runs,
-//! which is exactly bigopool's buffered channel plus its busy workers.
+//! `queue + workers`: the `queue` jobs waiting plus the one each worker runs.
 //!
 //! Each worker thread owns a `Runner` (a stateful `pool-core` worker) that
 //! runs a job inside `catch_unwind` and appends the outcome to its own `Vec`;
@@ -37,12 +36,11 @@ use pool_core::{
 
 use crate::Errors;
 
-/// A unit of work that returns a value: bigopool's `Job`.
+/// A unit of work that returns a value.
 ///
 /// A job runs once, so `execute` takes it by value. That lets every
 /// `FnOnce() -> Result<R, E> + Send` closure be a job directly, and lets a job
-/// move what it owns into its result without `Option` juggling. (bigopool's
-/// `Execute()` works on a pointer because Go cannot express "runs once".)
+/// move what it owns into its result without `Option` juggling.
 ///
 /// ```
 /// use pool_collect::{Dispatcher, Job};
@@ -165,8 +163,8 @@ pub enum DispatchError {
         /// The largest number accepted.
         max: usize,
     },
-    /// `queue` was 0. bigopool would make an unbuffered channel; here every
-    /// submitted job needs a place to wait until a worker takes it.
+    /// `queue` was 0: every submitted job needs a place to wait until a
+    /// worker takes it.
     #[error("`queue` must be at least 1, got 0")]
     ZeroQueue,
     /// `queue + workers` was larger than [`pool_core::MAX_CAPACITY`].
@@ -414,7 +412,7 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
 }
 
 /// Runs [`Job`]s on a fixed set of worker threads and hands back every result
-/// and every error: bigopool's `Dispatcher`, built on a `pool_core::Pool`.
+/// and every error, built on a `pool_core::Pool`.
 ///
 /// - [`submit`](Dispatcher::submit) blocks while the queue is full;
 ///   [`try_submit`](Dispatcher::try_submit) hands the job back instead. Both
@@ -534,7 +532,7 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
             })
     }
 
-    /// The old name of [`submit`](Dispatcher::submit) (bigopool's `Enqueue`).
+    /// The old name of [`submit`](Dispatcher::submit).
     #[deprecated(since = "0.1.0", note = "renamed to `submit`, the verb of every pool")]
     pub fn enqueue<J: Job<R, E> + 'static>(&self, job: J) {
         self.submit(job);

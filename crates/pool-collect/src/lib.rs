@@ -8,8 +8,8 @@
 //! - [`Collector`]: a bounded collection point; workers submit values through
 //!   [`CollectorSender`]s, a consumer iterates them or takes them all.
 //!   Cancellation ends the iteration with one error; a dropped consumer makes
-//!   submits hand the value back instead of blocking.
-//! - [`Dispatcher`]: jobs that return values (bigopool's shape); `wait` hands
+//!   sends hand the value back instead of blocking.
+//! - [`Dispatcher`]: jobs that return values; `wait` hands
 //!   back every result and every error.
 //! - [`parallel`] and [`cancelable_parallel`]: a few closures at once, every
 //!   error returned.

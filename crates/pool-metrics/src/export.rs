@@ -35,7 +35,7 @@ use crate::Stats;
 /// | `{prefix}_latency_seconds` | summary | [`Stats::latency`], if recorded |
 ///
 /// The summary has `quantile="0.5"`, `"0.9"`, `"0.99"`, `"0.999"` and `"1"`
-/// (the maximum, as Go's `go_gc_duration_seconds` does), then `_sum` and
+/// (the maximum, the Prometheus convention for a summary's top), then `_sum` and
 /// `_count`. Custom counter names go into the `name` label value, escaped as
 /// the format requires (`\\`, `\"`, `\n`).
 ///

@@ -11,8 +11,8 @@
 //!   or by handle ([`Shard::counter`]: resolved once, then one atomic add).
 //!   Names may be `&'static str` (no allocation) or `String`.
 //! - [`Stats`]: everything merged, with derived values (rate, average
-//!   latency, failed and dropped rates, utilization); each field says how it
-//!   relates to go-pkgz/pool's; `Display` prints a small table.
+//!   latency, failed and dropped rates, utilization); `Display` prints a
+//!   small table.
 //! - Latency [`Percentiles`] (p50, p90, p99, p99.9, max, exact count and sum)
 //!   from per-shard `hdrhistogram`s, when switched on
 //!   ([`Metrics::with_latency`]); writers publish without waiting for readers.

@@ -80,10 +80,7 @@ pub struct Percentiles {
 /// [`dropped`](Stats::dropped). Counts, the wait time, the init time and the
 /// wrap-up time are sums over workers; the processing time is kept both as the
 /// busiest worker's time ([`processing_time`](Stats::processing_time)) and as
-/// the sum ([`processing_time_sum`](Stats::processing_time_sum)). Each field
-/// says how it relates to go-pkgz/pool's `metrics.Stats` (its `GetStats`);
-/// `workforce`'s "Coming from Go" page gives Go's formulas for the average
-/// latency and the utilization, which differ from these.
+/// the sum ([`processing_time_sum`](Stats::processing_time_sum)).
 ///
 /// `Display` prints a small table (never `NaN`); with the `serde` feature,
 /// `Serialize` writes every field and the derived values (`rate_per_sec`,
@@ -91,48 +88,46 @@ pub struct Percentiles {
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Workers (shards) merged. Go has no such field.
+    /// Workers (shards) merged.
     pub workers: usize,
-    /// Items processed successfully, summed over workers (Go's `Processed`,
-    /// also a sum; failed items are not in it, there or here).
+    /// Items processed successfully, summed over workers (failed items are
+    /// not in it).
     pub processed: u64,
     /// Items that failed (the worker returned an error or panicked), summed
-    /// over workers (Go's `Errors`, also a sum).
+    /// over workers.
     pub failed: u64,
-    /// Items dropped unprocessed (cancellation), summed over workers (Go's
-    /// `Dropped`, also a sum).
+    /// Items dropped unprocessed (cancellation), summed over workers.
     pub dropped: u64,
-    /// Processing time of the busiest worker: the max across workers, exactly
-    /// Go's `ProcessingTime`. With balanced work it is close to the wall-clock
+    /// Processing time of the busiest worker: the max across workers. With
+    /// balanced work it is close to the wall-clock
     /// time the pool spent processing; it is not the work done (that is
     /// [`processing_time_sum`](Stats::processing_time_sum)).
     pub processing_time: Duration,
     /// Processing time summed over workers: the worker time spent in work,
-    /// failed items included. Go has no such field. [`avg_latency`] and
+    /// failed items included. [`avg_latency`] and
     /// [`utilization`] use this sum.
     ///
     /// [`avg_latency`]: Stats::avg_latency
     /// [`utilization`]: Stats::utilization
     pub processing_time_sum: Duration,
-    /// Waiting (idle) time summed over workers, as Go's `WaitTime` (a sum).
+    /// Waiting (idle) time summed over workers.
     pub wait_time: Duration,
-    /// Start-up (maker) time summed over workers, as Go's `InitTime` (a sum).
-    /// Go's source calls the inits sequential, but workers start concurrently
-    /// there and here, so this is worker time, not wall-clock time: the run
-    /// waits at most for the slowest worker's start-up, not for the sum.
+    /// Start-up (maker) time summed over workers. Workers start concurrently,
+    /// so this is worker time, not wall-clock time: the run waits at most for
+    /// the slowest worker's start-up, not for the sum.
     pub init_time: Duration,
-    /// Wrap-up (finish hook and callbacks) time summed over workers, as Go's
-    /// `WrapTime` (a sum; worker time, not wall-clock time, as for
+    /// Wrap-up (finish hook and callbacks) time summed over workers (worker
+    /// time, not wall-clock time, as for
     /// [`init_time`](Stats::init_time)).
     pub wrap_up_time: Duration,
     /// Wall-clock time of the run: [`Metrics::stats`](crate::Metrics::stats)
-    /// measures it from when the metrics were made, as Go's `TotalTime` does;
+    /// measures it from when the metrics were made;
     /// [`Metrics::stats_with_total`](crate::Metrics::stats_with_total) takes
     /// it from the caller.
     pub total_time: Duration,
-    /// Latency percentiles, when the pool records them. Go has none.
+    /// Latency percentiles, when the pool records them.
     pub latency: Option<Percentiles>,
-    /// Custom counters, summed over workers (Go keeps one shared map).
+    /// Custom counters, summed over workers (each worker keeps its own).
     pub counters: Counters,
 }
 
@@ -157,8 +152,7 @@ fn per_item(time: Duration, items: u64) -> Duration {
 impl Stats {
     /// Items that reached a worker: processed + failed + dropped (the
     /// denominator of [`failed_rate`](Stats::failed_rate) and
-    /// [`dropped_rate`](Stats::dropped_rate), as of Go's `ErrorRate` and
-    /// `DroppedRate`).
+    /// [`dropped_rate`](Stats::dropped_rate)).
     pub fn total_items(&self) -> u64 {
         self.processed
             .saturating_add(self.failed)
@@ -166,8 +160,7 @@ impl Stats {
     }
 
     /// Successfully processed items per second of wall-clock time:
-    /// `processed / total_time`, 0 for a zero-length run. The same as Go's
-    /// `RatePerSec`.
+    /// `processed / total_time`, 0 for a zero-length run.
     pub fn rate_per_sec(&self) -> f64 {
         ratio(self.processed as f64, self.total_time.as_secs_f64())
     }
@@ -184,15 +177,13 @@ impl Stats {
     }
 
     /// Failed items over all items that reached a worker:
-    /// `failed / total_items`, in `0.0..=1.0` (0 when there were none). The
-    /// same as Go's `ErrorRate`.
+    /// `failed / total_items`, in `0.0..=1.0` (0 when there were none).
     pub fn failed_rate(&self) -> f64 {
         ratio(self.failed as f64, self.total_items() as f64)
     }
 
     /// Dropped items over all items that reached a worker:
-    /// `dropped / total_items`, in `0.0..=1.0` (0 when there were none). The
-    /// same as Go's `DroppedRate`.
+    /// `dropped / total_items`, in `0.0..=1.0` (0 when there were none).
     pub fn dropped_rate(&self) -> f64 {
         ratio(self.dropped as f64, self.total_items() as f64)
     }

@@ -316,7 +316,7 @@
 //! - [`Collector`](crate::collect::Collector): a bounded collection point;
 //!   workers send through a cloneable sender, the consumer iterates.
 //! - [`Dispatcher`](crate::collect::Dispatcher): jobs returning `Result<R, E>`;
-//!   `wait()` gives every result and every error (bigopool's shape).
+//!   `wait()` gives every result and every error.
 //! - [`map_ordered`](crate::collect::map_ordered) / `map_unordered`: a function
 //!   over an iterator, results in input order (bounded reorder window) or as
 //!   they come.
