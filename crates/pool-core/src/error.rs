@@ -8,6 +8,7 @@
 //! | `submit` (a [`Submitter`](crate::Submitter), pool-collect's `Dispatcher`) | [`SubmitError`] | [`TrySubmitError`] |
 //! | `send` (a pool's [`Sender`](crate::Sender), pool-collect's collector sender) | [`SendError`] | [`TrySendError`] |
 //! | `build` (every builder) | the crate's own build error, naming the setting | |
+//! | `run` (a pool pulling from an iterator) | [`RunError`] | |
 //! | `wait` | [`PoolError`] | |
 
 use std::fmt;
@@ -272,6 +273,88 @@ impl<T> From<SendError<T>> for TrySendError<T> {
     }
 }
 
+/// Why [`Pool::run`](crate::Pool::run) stopped before the end of its items.
+/// The items not taken come back in [`Rest`], an iterator; every item taken
+/// was counted and is in the pool's report.
+#[derive(thiserror::Error)]
+pub enum RunError<I: Iterator> {
+    /// The pool was closed (before or during the run); the rest of the items
+    /// were not taken.
+    #[error("the pool is closed; the rest of the items were handed back")]
+    Closed(Rest<I>),
+    /// The pool was cancelled; the rest of the items were not taken.
+    #[error("the pool is cancelled; the rest of the items were handed back")]
+    Cancelled(Rest<I>),
+    /// The iterator panicked in `next`. The items taken before were run; the
+    /// panic is in the pool's report ([`PanicSite::Source`]). The iterator
+    /// is not called again, so nothing is handed back.
+    #[error("the items' iterator panicked after {taken} items (see the pool's report)")]
+    SourcePanicked {
+        /// Items taken (and run) before the panic.
+        taken: u64,
+    },
+    /// `run` was called on a thread of this pool's own workers, where it would
+    /// wait for itself; nothing was taken.
+    #[error("Pool::run was called from one of the pool's own workers; the items were handed back")]
+    InsideWorker(Rest<I>),
+}
+
+impl<I: Iterator> fmt::Debug for RunError<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Closed(_) => f.write_str("Closed(..)"),
+            RunError::Cancelled(_) => f.write_str("Cancelled(..)"),
+            RunError::SourcePanicked { taken } => f
+                .debug_struct("SourcePanicked")
+                .field("taken", taken)
+                .finish(),
+            RunError::InsideWorker(_) => f.write_str("InsideWorker(..)"),
+        }
+    }
+}
+
+impl<I: Iterator> RunError<I> {
+    /// The items not taken, if any came back.
+    pub fn into_rest(self) -> Option<Rest<I>> {
+        match self {
+            RunError::Closed(rest) | RunError::Cancelled(rest) | RunError::InsideWorker(rest) => {
+                Some(rest)
+            }
+            RunError::SourcePanicked { .. } => None,
+        }
+    }
+}
+
+/// The items a [`Pool::run`](crate::Pool::run) did not take, in order: an
+/// iterator over the one item refused at the door (a keyed pool's run hands
+/// items in one by one) and then the rest of the caller's iterator.
+pub struct Rest<I: Iterator> {
+    refused: Option<I::Item>,
+    rest: I,
+}
+
+impl<I: Iterator> Rest<I> {
+    pub(crate) fn new(refused: Option<I::Item>, rest: I) -> Self {
+        Rest { refused, rest }
+    }
+}
+
+impl<I: Iterator> fmt::Debug for Rest<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rest")
+            .field("refused", &self.refused.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Iterator> Iterator for Rest<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.refused.take().or_else(|| self.rest.next())
+    }
+}
+
 /// Where a caught panic happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -289,6 +372,9 @@ pub enum PanicSite {
     /// worker. The item still counts as dropped (or as processed or failed,
     /// with its batch); the rest of its batch is still dropped, one at a time.
     Drop,
+    /// In the `next` of the iterator a [`Pool::run`](crate::Pool::run) pulls
+    /// from, on the worker that was taking items. The run stops there.
+    Source,
 }
 
 impl fmt::Display for PanicSite {
@@ -299,6 +385,7 @@ impl fmt::Display for PanicSite {
             PanicSite::Finish => "finish",
             PanicSite::Callback => "callback",
             PanicSite::Drop => "dropping an item",
+            PanicSite::Source => "the items' iterator",
         })
     }
 }

@@ -121,6 +121,7 @@ mod loom_capacity;
 mod loom_sleep;
 mod pool;
 mod process;
+mod pull;
 mod queues;
 mod report;
 mod shared;
@@ -134,8 +135,8 @@ mod worker;
 pub use cancel::CancelToken;
 pub use ctx::Ctx;
 pub use error::{
-    BoxError, BuildError, PanicSite, PoolError, SendError, SubmitError, TrySendError,
-    TrySubmitError,
+    BoxError, BuildError, PanicSite, PoolError, Rest, RunError, SendError, SubmitError,
+    TrySendError, TrySubmitError,
 };
 
 /// Items shared with the other crates of the workspace. Not part of the API:

@@ -16,17 +16,18 @@ use pool_batch::Batcher;
 use pool_chunk::Router;
 
 use crate::cancel::OnCancel;
-use crate::capacity::Capacity;
+use crate::capacity::{Capacity, Refusal, Wait};
 use crate::layer::{Identity, Layer, SharedFn, Stack};
 use crate::ledger::Ledger;
 use crate::process::{BatchProcessor, ItemProcessor, Processor};
-use crate::queues::{Queues, RouteFn};
+use crate::pull::{Ending, Pull, Source};
+use crate::queues::{Parcel, Queues, RouteFn, Target};
 use crate::report::WorkerCounts;
 use crate::shared::{Config, Shared};
 use crate::thread::{self, Seats, WorkerDoneFn, WorkerDoneHook};
 use crate::{
-    BatchWorker, BoxError, BuildError, CancelToken, Ctx, PoolError, Report, Sender, Snapshot,
-    Submitter, Worker, WorkerId,
+    BatchWorker, BoxError, BuildError, CancelToken, Ctx, PoolError, Report, Rest, RunError, Sender,
+    Snapshot, SubmitError, Submitter, Worker, WorkerId,
 };
 
 /// The default batch size: large enough to amortise the per-batch queue and
@@ -528,6 +529,14 @@ impl<T: Send + 'static> Builder<T> {
     }
 }
 
+/// The error of a refused `run`, with the items not taken.
+fn run_refused<I: Iterator>(refusal: Refusal, rest: Rest<I>) -> RunError<I> {
+    match refusal {
+        Refusal::Cancelled => RunError::Cancelled(rest),
+        Refusal::Closed | Refusal::Full => RunError::Closed(rest),
+    }
+}
+
 /// A fixed set of worker threads processing items of type `T`.
 ///
 /// Threads start when the pool is built. Items go in through a [`Submitter`]
@@ -610,6 +619,142 @@ impl<T: Send + 'static> Pool<T> {
             batch_size,
             self.next_hint.fetch_add(1, Relaxed),
         )
+    }
+
+    /// Runs every item of `items` on the pool, the workers pulling them from
+    /// the iterator themselves: the fast way to process a file, a directory
+    /// listing or any other iterator.
+    ///
+    /// A worker with nothing to do locks the iterator, takes a chunk of up to
+    /// [`batch_size`](Builder::batch_size) items, lets a sibling take the
+    /// next chunk and runs its own. So each item is made (a `String` line
+    /// read, say), processed and freed on one thread, no producer thread
+    /// competes with the workers for the cores, and memory stays at a chunk
+    /// per worker. Everything else is as for submitted items: per-worker
+    /// state, middleware, the error policy, metrics, and the accounting (an
+    /// item counts as submitted when a worker takes it).
+    ///
+    /// Blocks until the iterator is exhausted and every item taken from it has
+    /// run; returns how many items were taken. Call [`wait`](Pool::wait) (or
+    /// [`join`](Pool::join)) afterwards for the report, as after submitting.
+    /// The iterator's `next` runs on the workers, one at a time, under a lock.
+    ///
+    /// **Pull or push?** Use `run` when the items come from one iterator.
+    /// Use a [`Submitter`] (push) when items arrive from elsewhere over time
+    /// (a socket, a channel, several producer threads), or when the producer
+    /// must keep going while the pool works.
+    ///
+    /// In a keyed pool ([`Builder::chunk_by`]) the calling thread takes the
+    /// items and hands each to its key's worker, as a `Submitter` does: that
+    /// keeps each key's items in order. `run` then returns once every item is
+    /// handed over (a panic in the iterator reaches the caller there).
+    ///
+    /// # Errors
+    ///
+    /// The items not taken come back in the error, as an iterator ([`Rest`](crate::Rest)):
+    /// [`RunError::Closed`] if the pool is or gets closed, [`RunError::Cancelled`]
+    /// if it is or gets cancelled (items already taken are then dropped and
+    /// counted, as queued items are), [`RunError::InsideWorker`] when called
+    /// from one of this pool's own workers (it would wait for itself). A panic
+    /// in the iterator's `next` ends the run with [`RunError::SourcePanicked`]
+    /// and is reported as [`PanicSite::Source`](crate::PanicSite::Source).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::io::BufRead;
+    /// use std::sync::mpsc;
+    /// use pool_core::{Ctx, Pool, Worker};
+    ///
+    /// // Each worker counts status codes in its own map and hands it over at the end.
+    /// struct Count { statuses: HashMap<String, u64>, out: mpsc::Sender<HashMap<String, u64>> }
+    /// impl Worker<std::io::Result<String>> for Count {
+    ///     type Error = std::io::Error;
+    ///     fn work(&mut self, _ctx: &Ctx, line: std::io::Result<String>) -> std::io::Result<()> {
+    ///         let line = line?;
+    ///         if let Some(status) = line.split_whitespace().nth(1) {
+    ///             *self.statuses.entry(status.to_owned()).or_default() += 1;
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn finish(&mut self, _ctx: &Ctx) -> std::io::Result<()> {
+    ///         let _ = self.out.send(std::mem::take(&mut self.statuses));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let log = std::io::Cursor::new("GET 200\nGET 404\nPUT 200\n");
+    /// let (out, maps) = mpsc::channel();
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .build_stateful(move |_id| Count { statuses: HashMap::new(), out: out.clone() })?;
+    /// assert_eq!(pool.run(log.lines())?, 3);
+    /// let report = pool.wait()?;
+    /// assert_eq!(report.processed(), 3);
+    /// let mut total = HashMap::new();
+    /// for map in maps.try_iter() {
+    ///     for (status, n) in map { *total.entry(status).or_insert(0) += n; }
+    /// }
+    /// assert_eq!(total["200"], 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run<I>(&self, items: I) -> Result<u64, RunError<I::IntoIter>>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        let items = items.into_iter();
+        let shared = &self.shared;
+        if thread::is_worker_of(shared) {
+            return Err(RunError::InsideWorker(Rest::new(None, items)));
+        }
+        if shared.queues.is_keyed() {
+            return self.run_keyed(items);
+        }
+        // The source's parcel holds one unit of room while it circulates, so
+        // no worker exits while it is queued.
+        if let Err(refusal) = shared.reserve(1, Wait::Forever) {
+            return Err(run_refused(refusal, Rest::new(None, items)));
+        }
+        let source = Arc::new(Source::new(items));
+        let hint = self.next_hint.fetch_add(1, Relaxed);
+        shared.queues.push(
+            Parcel::Pull(Arc::clone(&source) as Arc<dyn Pull<T>>),
+            Target::Any(hint),
+        );
+        let (taken, ending, rest) = source.wait();
+        match (ending, rest) {
+            (Ending::Panicked, _) | (_, None) => Err(RunError::SourcePanicked { taken }),
+            (Ending::Exhausted, Some(_)) => Ok(taken),
+            (Ending::Stopped | Ending::Open, Some(rest)) => {
+                let refusal = if shared.token.is_cancelled() {
+                    Refusal::Cancelled
+                } else {
+                    Refusal::Closed
+                };
+                Err(run_refused(refusal, Rest::new(None, rest)))
+            }
+        }
+    }
+
+    /// `run` in a keyed pool: the calling thread hands each item to its key's
+    /// worker through a submitter, which keeps each key's items in order.
+    fn run_keyed<I>(&self, mut items: I) -> Result<u64, RunError<I>>
+    where
+        I: Iterator<Item = T>,
+    {
+        let mut submitter = self.submitter();
+        let mut taken = 0;
+        while let Some(item) = items.next() {
+            if let Err(error) = submitter.submit(item) {
+                let (refusal, item) = match error {
+                    SubmitError::Closed(item) => (Refusal::Closed, item),
+                    SubmitError::Cancelled(item) => (Refusal::Cancelled, item),
+                };
+                return Err(run_refused(refusal, Rest::new(Some(item), items)));
+            }
+            taken += 1;
+        }
+        Ok(taken)
     }
 
     /// A cloneable handle that sends items one at a time, usable from any thread,

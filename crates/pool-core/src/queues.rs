@@ -19,18 +19,23 @@
 //! re-check reads the queues ([`Queues::has_work`]), and every push is followed
 //! by the matching wake-up, so the two cannot drift apart.
 
+use std::sync::Arc;
+
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use pool_chunk::Router;
 
+use crate::pull::Pull;
 use crate::sleep::Sleep;
 
-/// A unit in the queues: a lone item (no allocation) or a batch.
+/// A unit in the queues: a lone item (no allocation), a batch, or a source
+/// the worker that takes it pulls a chunk of items from (`Pool::run`).
 pub(crate) enum Parcel<T> {
     One(T),
     Many(Vec<T>),
+    Pull(Arc<dyn Pull<T>>),
 }
 
 /// Where a parcel goes.

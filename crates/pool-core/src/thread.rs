@@ -3,6 +3,8 @@
 //! callback) once the pool is closed and drained. Also where the pool's
 //! threads are spawned and joined.
 
+use std::cell::Cell;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -13,12 +15,25 @@ use crossbeam_utils::Backoff;
 use pool_metrics::ShardWriter;
 
 use crate::process::{Bench, Processor};
-use crate::queues::Parcel;
+use crate::pull::Pull;
+use crate::queues::{Parcel, Target};
 use crate::report::WorkerCounts;
 use crate::shared::Shared;
 use crate::sleep::{Parker, Sleep, unparker_of};
 use crate::trace;
 use crate::{BuildError, Ctx, MetricsMode, PanicSite, PoolError, WorkerId};
+
+thread_local! {
+    /// The shared state of the pool this thread works for (its address), or
+    /// 0: lets `Pool::run` refuse to wait for its own workers from one of
+    /// them.
+    static WORKS_FOR: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether the calling thread is one of the workers of the pool `shared`.
+pub(crate) fn is_worker_of<T>(shared: &Shared<T>) -> bool {
+    WORKS_FOR.with(|works_for| works_for.get() == std::ptr::from_ref(shared) as usize)
+}
 
 /// The `on_worker_done` callback.
 pub(crate) type WorkerDoneFn = Arc<dyn Fn(WorkerId, &WorkerCounts) + Send + Sync>;
@@ -234,6 +249,7 @@ impl<T> WorkerThread<T> {
         // the callback's events fall in it too. Without the `tracing` feature
         // this and every other `trace` hook compile to nothing.
         let _worker_span = trace::worker_span(self.index);
+        WORKS_FOR.with(|works_for| works_for.set(Arc::as_ptr(&self.shared) as usize));
         let mut processor = self.start(make);
         self.run(processor.as_mut());
         self.wrap_up(processor);
@@ -313,7 +329,73 @@ impl<T> WorkerThread<T> {
                 shared.queues.put_spare(batch);
                 n_items
             }
+            Parcel::Pull(source) => self.run_pull(processor, source),
         }
+    }
+
+    /// Takes a chunk of items from a pull source, pushes the source back for
+    /// a sibling, and runs the chunk like a batch. Returns the room to give
+    /// back: the source's one unit when it is retired here, else nothing
+    /// (its items were never reserved: they go from the iterator straight
+    /// into this worker's hands).
+    #[inline(never)]
+    fn run_pull<P: Processor<T>>(
+        &mut self,
+        processor: Option<&mut P>,
+        source: Arc<dyn Pull<T>>,
+    ) -> usize {
+        let shared = &*self.shared;
+        let processor = match processor {
+            Some(processor)
+                if !shared.token.flag().load(Relaxed) && !shared.capacity.is_closed() =>
+            {
+                processor
+            }
+            // Cancelled, closed, or no worker on this thread (its maker
+            // panicked): take nothing more.
+            _ => {
+                source.stop();
+                source.parcel_done();
+                return 1;
+            }
+        };
+        let mut chunk = shared.queues.take_spare().unwrap_or_default();
+        let more = match source.fill(&mut chunk, shared.config.batch_size) {
+            Ok(more) => more,
+            Err(payload) => {
+                shared
+                    .ledger
+                    .record_panic(Some(self.ctx.worker), PanicSite::Source, payload);
+                false
+            }
+        };
+        let released = if more {
+            // Counted before it is queued, so the run cannot look finished
+            // while it waits.
+            source.parcel_pushed();
+            shared.queues.push(
+                Parcel::Pull(Arc::clone(&source)),
+                Target::Any(self.index + 1),
+            );
+            0
+        } else {
+            1
+        };
+        if !chunk.is_empty() {
+            // Counted before they run, as every pushed item is.
+            shared.ledger.count_submitted(chunk.len() as u64);
+            let _batch_span = trace::batch_span(self.index, chunk.len());
+            let mut bench = Bench {
+                ctx: &self.ctx,
+                ledger: &shared.ledger,
+                out: &mut self.out,
+                cancelled: shared.token.flag(),
+            };
+            processor.many(&mut chunk, &mut bench);
+        }
+        shared.queues.put_spare(chunk);
+        source.parcel_done();
+        released
     }
 
     /// Out of work: gives room back (so blocked producers can go on and the

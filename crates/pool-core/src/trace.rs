@@ -99,6 +99,7 @@ mod on {
             PanicSite::Finish => "finish",
             PanicSite::Callback => "callback",
             PanicSite::Drop => "drop",
+            PanicSite::Source => "source",
         }
     }
 

@@ -6,7 +6,7 @@
 //! bigopool calls beside these.
 //!
 //! 1. [Workers: shared, stateful, batch](#1-workers-shared-stateful-batch)
-//! 2. [Submitting: `Submitter`, `Sender`, backpressure](#2-submitting-submitter-sender-backpressure)
+//! 2. [Feeding a pool: `run` (pull), `Submitter` and `Sender` (push), backpressure](#2-feeding-a-pool-run-pull-submitter-and-sender-push-backpressure)
 //! 3. [Batching](#3-batching)
 //! 4. [Keys](#4-keys)
 //! 5. [Errors and panics](#5-errors-and-panics)
@@ -64,8 +64,62 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # 2. Submitting: `Submitter`, `Sender`, backpressure
+//! # 2. Feeding a pool: `run` (pull), `Submitter` and `Sender` (push), backpressure
 //!
+//! **Processing a file, a listing, any iterator: [`Pool::run`](crate::Pool::run).**
+//! The workers take the items from the iterator themselves, a chunk at a
+//! time: each line is read, processed and freed on one thread, and no
+//! producer thread competes with the workers for the cores. `run` returns
+//! when the iterator is exhausted and every item has run; `wait` gives the
+//! report. Per-worker state is the usual way to aggregate: each worker counts
+//! into its own map and hands it over in `finish`.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::io::BufRead;
+//! use std::sync::mpsc;
+//! use workforce::prelude::*;
+//!
+//! /// Counts lines per status code, in a map of its own.
+//! struct StatusCount {
+//!     counts: HashMap<u16, u64>,
+//!     done: mpsc::Sender<HashMap<u16, u64>>,
+//! }
+//!
+//! impl Worker<std::io::Result<String>> for StatusCount {
+//!     type Error = anyhow::Error;
+//!     fn work(&mut self, _ctx: &Ctx, line: std::io::Result<String>) -> anyhow::Result<()> {
+//!         let line = line?;
+//!         let status = line.rsplit(' ').nth(1).and_then(|s| s.parse().ok());
+//!         let status = status.ok_or_else(|| anyhow::anyhow!("malformed line: {line}"))?;
+//!         *self.counts.entry(status).or_default() += 1;
+//!         Ok(())
+//!     }
+//!     fn finish(&mut self, _ctx: &Ctx) -> anyhow::Result<()> {
+//!         let _ = self.done.send(std::mem::take(&mut self.counts));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // In a real program: std::io::BufReader::new(std::fs::File::open(path)?)
+//! let log = std::io::Cursor::new("GET /a 200 12\nGET /b 404 0\ngarbage\nGET /a 200 12\n");
+//! let (done, maps) = mpsc::channel();
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .continue_on_error() // a bad line fails alone
+//!     .build_stateful(move |_worker| StatusCount { counts: HashMap::new(), done: done.clone() })?;
+//! pool.run(log.lines())?;
+//! let report = pool.join();
+//! assert_eq!((report.processed(), report.failed()), (3, 1));
+//! let mut counts = HashMap::new();
+//! for map in maps.try_iter() {
+//!     for (status, n) in map { *counts.entry(status).or_insert(0) += n; }
+//! }
+//! assert_eq!((counts[&200], counts[&404]), (2, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Items that arrive over time, from several threads or a socket: push.**
 //! A [`Submitter`](crate::Submitter) is a producer's own handle (`&mut self`,
 //! one per thread): it fills a batch locally and pushes it whole, so the cost
 //! per item is a few nanoseconds. [`submit_iter`](crate::Submitter::submit_iter)
