@@ -6,21 +6,72 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
+use crossbeam_deque::Worker as LocalQueue;
 use pool_metrics::ShardWriter;
 
 use crate::ledger::Ledger;
+use crate::queues::{Parcel, Queues};
 use crate::{BatchWorker, BoxError, Ctx, PanicSite, PoolError, Worker};
 
 /// What a processor works with besides the items: the worker's context, the
-/// pool's books, the worker's own metrics writer and the cancel flag.
-pub(crate) struct Bench<'a> {
+/// pool's books, the worker's own metrics writer, the cancel flag, and the
+/// queues it may hand the rest of a batch to.
+pub(crate) struct Bench<'a, T> {
     pub(crate) ctx: &'a Ctx,
     pub(crate) ledger: &'a Ledger,
     pub(crate) out: &'a mut ShardWriter,
     pub(crate) cancelled: &'a AtomicBool,
+    pub(crate) queues: &'a Queues<T>,
+    /// This worker's own deque, which idle siblings steal from.
+    pub(crate) local: &'a LocalQueue<Parcel<T>>,
+    pub(crate) index: usize,
+    /// Items of the current batch handed to siblings (see `share_rest`).
+    pub(crate) handed_over: usize,
+    /// Whether room was reserved for the current batch's items (pushed), or
+    /// not (taken from a pull source): the part handed over keeps that.
+    pub(crate) room: Room,
 }
 
-impl Bench<'_> {
+/// Whether room in the capacity gate was reserved for a batch's items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// Pushed items: reserved by the producer, given back when they finish.
+    Reserved,
+    /// Items taken from a pull source: never reserved.
+    Unreserved,
+}
+
+impl<T> Bench<'_, T> {
+    /// **No item held hostage.** Called before each item of a batch runs: if
+    /// a sibling sleeps and no other work is queued, hands the back half of
+    /// what is left after it (`items`, at least two) to this worker's own
+    /// deque, where the idle sibling steals it. So while others idle, a slow
+    /// item delays at most the front half of what follows it, and that half
+    /// shrinks by half again at each following item.
+    /// Costs one load of the sleeper count per item while everyone is busy;
+    /// keyed pools never split (a key's items stay on its worker, in order).
+    #[inline]
+    fn share_rest(&mut self, items: &mut std::vec::Drain<'_, T>) {
+        if items.len() >= 2 && self.queues.siblings_wait_for_work(self.index, self.local) {
+            self.hand_over(items);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&mut self, items: &mut std::vec::Drain<'_, T>) {
+        let give = items.len() / 2;
+        let mut rest = self.queues.take_spare().unwrap_or_default();
+        rest.extend(items.by_ref().rev().take(give));
+        rest.reverse();
+        self.handed_over += rest.len();
+        let parcel = match self.room {
+            Room::Reserved => Parcel::Many(rest),
+            Room::Unreserved => Parcel::Pulled(rest),
+        };
+        self.queues.share(self.local, parcel, self.index);
+    }
+
     /// Whether the pool was cancelled: the one way the worker thread reads
     /// it. A relaxed load of the token's flag, checked before each item; a
     /// cancel that this load misses is seen at the next item.
@@ -56,7 +107,7 @@ impl Bench<'_> {
     /// and the pool waiting for them), and no `Drop` runs while another one's
     /// panic unwinds (which would abort). Types without drop glue skip the
     /// loop entirely.
-    pub(crate) fn drop_items<T>(&self, items: impl Iterator<Item = T>) -> u64 {
+    pub(crate) fn drop_items(&self, items: impl Iterator<Item = T>) -> u64 {
         if !std::mem::needs_drop::<T>() {
             return items.count() as u64;
         }
@@ -89,9 +140,9 @@ impl Bench<'_> {
 /// How a worker thread turns jobs into outcomes.
 pub(crate) trait Processor<T> {
     /// Processes a lone item and counts its outcome.
-    fn one(&mut self, item: T, bench: &mut Bench<'_>);
+    fn one(&mut self, item: T, bench: &mut Bench<'_, T>);
     /// Processes a batch, leaving `batch` empty, and counts every item's outcome.
-    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_>);
+    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_, T>);
     /// The worker's `finish` hook.
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError>;
 }
@@ -102,7 +153,7 @@ pub(crate) struct ItemProcessor<W>(pub(crate) W);
 impl<W> ItemProcessor<W> {
     /// Calls the worker on one item; returns whether it succeeded.
     #[inline]
-    fn call<T>(&mut self, item: T, bench: &Bench<'_>) -> bool
+    fn call<T>(&mut self, item: T, bench: &Bench<'_, T>) -> bool
     where
         W: Worker<T>,
     {
@@ -113,7 +164,7 @@ impl<W> ItemProcessor<W> {
 
 impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
     #[inline]
-    fn one(&mut self, item: T, bench: &mut Bench<'_>) {
+    fn one(&mut self, item: T, bench: &mut Bench<'_, T>) {
         let succeeded = if bench.out.records_latency() {
             let started = Instant::now();
             let succeeded = self.call(item, bench);
@@ -129,7 +180,7 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
         }
     }
 
-    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_>) {
+    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_, T>) {
         let mut processed = 0;
         let mut failed = 0;
         let mut dropped = 0;
@@ -138,6 +189,8 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
         let mut started = bench.out.records_latency().then(Instant::now);
         let mut items = batch.drain(..);
         while let Some(item) = items.next() {
+            // Before the item runs, which may take long: see `share_rest`.
+            bench.share_rest(&mut items);
             if bench.is_cancelled() {
                 dropped = bench.drop_items(std::iter::once(item).chain(items.by_ref()));
                 break;
@@ -172,14 +225,14 @@ pub(crate) struct BatchProcessor<W, T> {
 }
 
 impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
-    fn one(&mut self, item: T, bench: &mut Bench<'_>) {
+    fn one(&mut self, item: T, bench: &mut Bench<'_, T>) {
         let mut single = std::mem::take(&mut self.single);
         single.push(item);
         self.many(&mut single, bench);
         self.single = single;
     }
 
-    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_>) {
+    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_, T>) {
         let n_items = batch.len() as u64;
         if bench.is_cancelled() {
             let dropped = bench.drop_items(batch.drain(..));
@@ -203,3 +256,6 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
         self.worker.finish(ctx).map_err(Into::into)
     }
 }
+
+#[cfg(test)]
+mod tests;

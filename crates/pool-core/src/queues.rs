@@ -36,6 +36,9 @@ pub(crate) enum Parcel<T> {
     One(T),
     Many(Vec<T>),
     Pull(Arc<dyn Pull<T>>),
+    /// Items a worker took from a pull source and handed to a sibling: no
+    /// room was reserved for them, so none is given back when they finish.
+    Pulled(Vec<T>),
 }
 
 /// Where a parcel goes.
@@ -233,6 +236,34 @@ impl<T> Queues<T> {
         if self.has_work(index) {
             self.sleep.notify_one(index + 1);
         }
+    }
+
+    /// Whether a sibling of worker `index` sleeps with nothing queued to
+    /// take: then the rest of a batch is better shared than held. Never in a
+    /// keyed pool, whose items must stay on their worker. One load of the
+    /// sleep counters when nobody idles; the queues are looked at only when
+    /// somebody does.
+    #[inline]
+    pub(crate) fn siblings_wait_for_work(
+        &self,
+        index: usize,
+        local: &LocalQueue<Parcel<T>>,
+    ) -> bool {
+        self.keyed.is_none()
+            && self.sleep.anyone_asleep()
+            && local.is_empty()
+            && !self.has_work(index)
+    }
+
+    /// Puts part of a batch on worker `index`'s own deque, where an idle
+    /// sibling steals it, and wakes one if it sleeps.
+    pub(crate) fn share(&self, local: &LocalQueue<Parcel<T>>, parcel: Parcel<T>, index: usize) {
+        local.push(parcel);
+        // A deque push is not a `SeqCst` write, which the sleep protocol's
+        // store-buffering argument needs (see `sleep.rs`): the fence makes
+        // it one. Splits are rare, so the fence costs nothing per item.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        self.sleep.notify_one(index + 1);
     }
 
     /// Wakes every sleeping worker: the pool closed, was cancelled or drained.

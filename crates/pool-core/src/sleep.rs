@@ -41,7 +41,7 @@ use crossbeam_utils::CachePadded;
 
 // Under loom, `seq_cst_point` is a fence that gives loom the `SeqCst` guarantee
 // the protocol above relies on (see its comment); otherwise it is nothing.
-use crate::sync::{AtomicU8, AtomicUsize, SeqCst, seq_cst_point};
+use crate::sync::{AtomicU8, AtomicUsize, Relaxed, SeqCst, seq_cst_point};
 
 const AWAKE: u8 = 0;
 const SLEEPING: u8 = 1;
@@ -167,6 +167,23 @@ impl Sleep {
         if slot.state.load(SeqCst) == SLEEPING {
             self.wake_if_sleeping(slot);
         }
+    }
+
+    /// Whether some worker sleeps: it spun for work and found none, so it
+    /// has been idle for a while. A hint (a relaxed load) for sharing work,
+    /// not part of the wake-up protocol. Searching workers do not count:
+    /// they are idle only for a moment when items are short, and splitting
+    /// batches of short items for them costs more than it gains.
+    #[inline]
+    pub(crate) fn anyone_asleep(&self) -> bool {
+        self.idle.sleepers.load(Relaxed) > 0
+    }
+
+    /// Counts a worker as asleep without parking it: a test's stand-in for
+    /// a sibling that sleeps.
+    #[cfg(test)]
+    pub(crate) fn pretend_one_sleeps(&self) {
+        self.idle.sleepers.fetch_add(1, SeqCst);
     }
 
     /// The calling worker ran out of work and starts looking (spinning).

@@ -14,7 +14,7 @@ use crossbeam_utils::Backoff;
 
 use pool_metrics::ShardWriter;
 
-use crate::process::{Bench, Processor};
+use crate::process::{Bench, Processor, Room};
 use crate::pull::Pull;
 use crate::queues::{Parcel, Target};
 use crate::report::WorkerCounts;
@@ -302,6 +302,11 @@ impl<T> WorkerThread<T> {
             ledger: &shared.ledger,
             out: &mut self.out,
             cancelled: shared.token.flag(),
+            queues: &shared.queues,
+            local: &self.local,
+            index: self.index,
+            handed_over: 0,
+            room: Room::Reserved,
         };
         match parcel {
             Parcel::One(item) => {
@@ -314,20 +319,12 @@ impl<T> WorkerThread<T> {
                 }
                 1
             }
-            Parcel::Many(mut batch) => {
-                let n_items = batch.len();
-                // Once per batch, never per item: lone items get no span,
-                // since that is where one would cost most per item.
-                let _batch_span = trace::batch_span(self.index, n_items);
-                match processor {
-                    Some(processor) => processor.many(&mut batch, &mut bench),
-                    None => {
-                        let dropped = bench.drop_items(batch.drain(..));
-                        bench.out.add_dropped(dropped);
-                    }
-                }
-                shared.queues.put_spare(batch);
-                n_items
+            Parcel::Many(batch) => run_batch(processor, batch, &mut bench),
+            Parcel::Pulled(batch) => {
+                bench.room = Room::Unreserved;
+                run_batch(processor, batch, &mut bench);
+                // No room was reserved for pulled items.
+                0
             }
             Parcel::Pull(source) => self.run_pull(processor, source),
         }
@@ -390,6 +387,11 @@ impl<T> WorkerThread<T> {
                 ledger: &shared.ledger,
                 out: &mut self.out,
                 cancelled: shared.token.flag(),
+                queues: &shared.queues,
+                local: &self.local,
+                index: self.index,
+                handed_over: 0,
+                room: Room::Unreserved,
             };
             processor.many(&mut chunk, &mut bench);
         }
@@ -460,4 +462,27 @@ impl<T> WorkerThread<T> {
         self.out.flush_latency();
         trace::worker_finished(ctx);
     }
+}
+
+/// Runs a batch (or drops it, on a thread without a worker) and returns how
+/// many of its items were run here: the rest was handed to siblings.
+#[inline]
+fn run_batch<T, P: Processor<T>>(
+    processor: Option<&mut P>,
+    mut batch: Vec<T>,
+    bench: &mut Bench<'_, T>,
+) -> usize {
+    let n_items = batch.len();
+    // Once per batch, never per item: lone items get no span, since that is
+    // where one would cost most per item.
+    let _batch_span = trace::batch_span(bench.index, n_items);
+    match processor {
+        Some(processor) => processor.many(&mut batch, bench),
+        None => {
+            let dropped = bench.drop_items(batch.drain(..));
+            bench.out.add_dropped(dropped);
+        }
+    }
+    bench.queues.put_spare(batch);
+    n_items - bench.handed_over
 }
