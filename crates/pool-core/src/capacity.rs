@@ -20,6 +20,19 @@
 //! going idle), so the counter is touched once per batch, not per item. A release
 //! that brings the count to zero on a closed pool wakes every worker so they exit.
 //!
+//! # Room comes back as items finish
+//!
+//! Bulk release would make `try_send` say `Full` while fewer than `capacity`
+//! items are unfinished: finished items could still hold room in a worker's
+//! hands. So each worker publishes a running total of the reserved items it
+//! finished (`note_finished`, a plain store per job, before the item is
+//! counted in the metrics), and room is given back up to that total by a
+//! `fetch_max` on the worker's `given_back` watermark (`give_back`). The
+//! worker does it in bulk as before; a producer that finds no room and may
+//! not wait for long (`Wait::No`, `Wait::Until`) does it for every worker
+//! first (`reclaim`). Whoever moves a watermark releases exactly the
+//! difference, so a unit of room is never given back twice.
+//!
 //! # Waiting for room
 //!
 //! A producer that finds no room waits at the gate, counted in
@@ -53,7 +66,8 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{
-    Acquire, AtomicBool, AtomicUsize, Gate, GateClock, Relaxed, SeqCst, fence, seq_cst_point,
+    Acquire, AtomicBool, AtomicU64, AtomicUsize, Gate, GateClock, Relaxed, SeqCst, fence,
+    seq_cst_point,
 };
 
 /// The longest a producer that sees room lingers for the pool to drain to its
@@ -94,6 +108,15 @@ struct Shut {
     cancelled: AtomicBool,
 }
 
+/// One worker's finished reserved items and the room given back for them.
+struct Returns {
+    /// Reserved items the worker finished, in all. Written by that worker.
+    finished: AtomicU64,
+    /// How much of `finished` has been released. Moved forward only, by the
+    /// worker or by a producer that needs room, with `fetch_max`.
+    given_back: AtomicU64,
+}
+
 /// The capacity counter, the closed flag and the producers' gate of one pool.
 pub(crate) struct Capacity {
     /// Items reserved and not yet finished. Written by producers (per batch)
@@ -109,11 +132,14 @@ pub(crate) struct Capacity {
     /// See [`Capacity::wait_for_room`].
     low_water: usize,
     gate: Gate,
+    /// One per worker: see "Room comes back as items finish".
+    returns: Box<[CachePadded<Returns>]>,
 }
 
 impl Capacity {
-    /// A gate for `limit` items in flight, reserved at most `batch_size` at once.
-    pub(crate) fn new(limit: usize, batch_size: usize) -> Self {
+    /// A gate for `limit` items in flight, reserved at most `batch_size` at
+    /// once, and finished by `n_workers` workers.
+    pub(crate) fn new(limit: usize, batch_size: usize, n_workers: usize) -> Self {
         Capacity {
             in_flight: CachePadded::new(AtomicUsize::new(0)),
             shut: CachePadded::new(Shut {
@@ -128,7 +154,48 @@ impl Capacity {
             // from panicking here all the same.
             low_water: limit.saturating_sub(batch_size.max(limit / 2)),
             gate: Gate::new(),
+            returns: (0..n_workers)
+                .map(|_| {
+                    CachePadded::new(Returns {
+                        finished: AtomicU64::new(0),
+                        given_back: AtomicU64::new(0),
+                    })
+                })
+                .collect(),
         }
+    }
+
+    /// Worker `worker` has finished `total` reserved items in all (a running
+    /// total). A plain store: call it before the items are counted where
+    /// others can see them, so whoever sees them finished can reclaim their
+    /// room.
+    #[inline]
+    pub(crate) fn note_finished(&self, worker: usize, total: u64) {
+        self.returns[worker].finished.store(total, Relaxed);
+    }
+
+    /// Gives back the room of every item worker `worker` finished that nobody
+    /// gave back yet. Returns how many units, and whether that drained a
+    /// closed pool (see [`release`](Capacity::release)).
+    pub(crate) fn give_back(&self, worker: usize) -> (usize, bool) {
+        let returns = &self.returns[worker];
+        let finished = returns.finished.load(Acquire);
+        let before = returns.given_back.fetch_max(finished, SeqCst);
+        if finished <= before {
+            return (0, false);
+        }
+        // Fits: it is room that was reserved, so at most `limit`.
+        let units = usize::try_from(finished - before).unwrap_or(usize::MAX);
+        (units, self.release(units))
+    }
+
+    /// Gives back what every worker finished: for a producer that found no
+    /// room. Returns how many units came back.
+    #[cold]
+    fn reclaim(&self) -> usize {
+        (0..self.returns.len())
+            .map(|worker| self.give_back(worker).0)
+            .sum()
     }
 
     /// Whether no new input is accepted.
@@ -206,6 +273,13 @@ impl Capacity {
             }
             if let Some(refusal) = self.refuses_quickly() {
                 return Err(refusal);
+            }
+            // A producer that may not wait (or not for long) takes back the
+            // room of items already finished before it says `Full`. One that
+            // waits forever leaves that to the workers' bulk releases, which
+            // keep its wake-ups few (see `wait_for_room`).
+            if !matches!(wait, Wait::Forever) && self.reclaim() > 0 {
+                continue;
             }
             match wait {
                 Wait::No => return Err(Refusal::Full),

@@ -30,7 +30,7 @@ impl Model {
     fn new(limit: usize, batch_size: usize, n_workers: usize) -> (Arc<Model>, Vec<Parker>) {
         let parkers: Vec<Parker> = (0..n_workers).map(|_| Parker::new()).collect();
         let model = Model {
-            capacity: Capacity::new(limit, batch_size),
+            capacity: Capacity::new(limit, batch_size, n_workers.max(1)),
             queued: AtomicUsize::new(0),
             taken: AtomicUsize::new(0),
             sleep: Sleep::new(parkers.iter().map(unparker_of).collect()),
@@ -55,6 +55,14 @@ impl Model {
     /// wakes every worker.
     fn release(&self, k: usize) {
         if self.capacity.release(k) {
+            self.sleep.notify_all();
+        }
+    }
+
+    /// What `Shared::give_back` does: a give-back that drains a closed pool
+    /// wakes every worker.
+    fn give_back(&self, worker: usize) {
+        if self.capacity.give_back(worker).1 {
             self.sleep.notify_all();
         }
     }
@@ -304,4 +312,37 @@ fn loom_capacity_two_producers_one_releaser() {
 #[test]
 fn loom_capacity_lingering_producers() {
     two_producers("capacity_lingering_producers", 4, 1);
+}
+
+/// (d) Room comes back as items finish: a worker finished the item that
+/// holds the only unit of room and is giving it back, while two producers
+/// that may not wait ask for room and, finding none, take back what that
+/// worker finished. Whoever moves the worker's watermark releases the unit,
+/// exactly once: one producer at most gets room, the others are told `Full`,
+/// and the count never goes over the limit nor below zero.
+#[test]
+fn loom_producers_take_back_finished_room_exactly_once() {
+    check_model("producers_take_back_finished_room", || {
+        let (model, _parkers) = Model::new(1, 1, 1);
+        model.preload(1);
+        let worker = {
+            let model = Arc::clone(&model);
+            loom::thread::spawn(move || {
+                model.capacity.note_finished(0, 1);
+                model.give_back(0);
+            })
+        };
+        let other = {
+            let model = Arc::clone(&model);
+            loom::thread::spawn(move || model.reserve(1, Wait::No))
+        };
+        let outcomes = [model.reserve(1, Wait::No), other.join().expect("producer thread")];
+        worker.join().expect("worker thread");
+        let admitted = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        assert!(admitted <= 1, "one unit of room admitted {admitted} items");
+        for outcome in outcomes {
+            assert!(matches!(outcome, Ok(()) | Err(Refusal::Full)));
+        }
+        assert_eq!(model.capacity.in_flight(), admitted);
+    });
 }

@@ -214,6 +214,20 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// reserved for a batch being filled) and not yet finished by a worker.
     /// `submit` blocks beyond it, so memory stays flat however fast producers are.
     ///
+    /// The exact rule: an item holds one unit of room from the moment a
+    /// producer reserves it until a worker finishes it (processed, failed or
+    /// dropped). A `Sender` and an unbatched `Submitter` reserve one item at
+    /// a time; a batching `Submitter` reserves a whole batch when it starts
+    /// one, so its half-filled batch holds room for items not yet submitted.
+    /// Workers give room back in bulk, but [`Sender::try_send`],
+    /// [`Sender::send_timeout`], [`Submitter::try_submit`] and
+    /// [`Submitter::submit_timeout`] first take back the room of every
+    /// finished item: they say `Full` only when `capacity` units really are
+    /// held. A blocking `submit`/`send` waits for the workers' releases
+    /// instead (at the latest when a worker runs out of work), which keeps
+    /// its wake-ups few. Items a pool pulls with [`Pool::run`] hold no room:
+    /// each worker holds at most a chunk of them.
+    ///
     /// Default: `max(4096, 4 * batch_size * workers)`. Must be at least `batch_size`.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.settings.capacity = Some(capacity);
@@ -492,7 +506,7 @@ impl<T: Send + 'static> Builder<T> {
         let n_spares = (config.capacity / config.batch_size + 2 * n_workers).clamp(1, 1024);
         let shared = Arc::new(Shared {
             queues: Queues::new(seats.stealers(), keyed, n_spares, seats.sleep()),
-            capacity: Capacity::new(config.capacity, config.batch_size),
+            capacity: Capacity::new(config.capacity, config.batch_size, n_workers),
             ledger: Ledger::new(
                 n_workers,
                 config.metrics_mode == MetricsMode::Latency,

@@ -9,6 +9,7 @@ use std::time::Instant;
 use crossbeam_deque::Worker as LocalQueue;
 use pool_metrics::ShardWriter;
 
+use crate::capacity::Capacity;
 use crate::ledger::Ledger;
 use crate::queues::{Parcel, Queues};
 use crate::{BatchWorker, BoxError, Ctx, PanicSite, PoolError, Worker};
@@ -30,6 +31,10 @@ pub(crate) struct Bench<'a, T> {
     /// Whether room was reserved for the current batch's items (pushed), or
     /// not (taken from a pull source): the part handed over keeps that.
     pub(crate) room: Room,
+    /// The capacity gate, told when reserved items finish.
+    pub(crate) capacity: &'a Capacity,
+    /// This worker's running total of finished reserved items.
+    pub(crate) finished: &'a mut u64,
 }
 
 /// Whether room in the capacity gate was reserved for a batch's items.
@@ -42,6 +47,18 @@ pub(crate) enum Room {
 }
 
 impl<T> Bench<'_, T> {
+    /// `n` items of the current job are finished: their room may be given
+    /// back from now on, by this worker or by a producer that needs it.
+    /// Called before they are counted in the metrics, so anyone who sees
+    /// them counted sees their room as returnable.
+    #[inline]
+    pub(crate) fn note_finished(&mut self, n: usize) {
+        if self.room == Room::Reserved {
+            *self.finished += n as u64;
+            self.capacity.note_finished(self.index, *self.finished);
+        }
+    }
+
     /// **No item held hostage.** Called before each item of a batch runs: if
     /// a sibling sleeps and no other work is queued, hands the back half of
     /// what is left after it (`items`, at least two) to this worker's own
@@ -173,6 +190,7 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
         } else {
             self.call(item, bench)
         };
+        bench.note_finished(1);
         if succeeded {
             bench.out.add_processed(1);
         } else {
@@ -207,6 +225,7 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
             }
         }
         drop(items);
+        bench.note_finished((processed + failed + dropped) as usize);
         bench.out.add_processed(processed);
         bench.out.add_failed(failed);
         bench.out.add_dropped(dropped);
@@ -236,6 +255,7 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
         let n_items = batch.len() as u64;
         if bench.is_cancelled() {
             let dropped = bench.drop_items(batch.drain(..));
+            bench.note_finished(dropped as usize);
             bench.out.add_dropped(dropped);
             return;
         }
@@ -245,6 +265,7 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
             bench.timed(|| catch_unwind(AssertUnwindSafe(|| worker.work_batch(ctx, batch))));
         // What the batch worker left in the batch is part of the batch's count.
         bench.drop_items(batch.drain(..));
+        bench.note_finished(n_items as usize);
         if bench.succeeded(outcome) {
             bench.out.add_processed(n_items);
         } else {

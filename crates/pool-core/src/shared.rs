@@ -64,6 +64,16 @@ impl<T> Shared<T> {
         }
     }
 
+    /// Gives back the room of the items worker `index` finished (see
+    /// `Capacity::give_back`); wakes the workers when that drained a closed
+    /// pool.
+    #[inline]
+    pub(crate) fn give_back(&self, index: usize) {
+        if self.capacity.give_back(index).1 {
+            self.queues.wake_all();
+        }
+    }
+
     #[cold]
     fn wake_workers_if_done(&self) {
         if self.capacity.is_done() {

@@ -238,7 +238,9 @@ impl<'pool, T> Submitter<'pool, T> {
     }
 
     /// Submits an item if there is room now; otherwise hands it back as
-    /// [`TrySubmitError::Full`].
+    /// [`TrySubmitError::Full`]. With batch size 1 that happens only when
+    /// `capacity` items really are unfinished; with batches, room is reserved
+    /// a batch at a time (see [`Builder::capacity`](crate::Builder::capacity)).
     #[inline]
     pub fn try_submit(&mut self, item: T) -> Result<(), TrySubmitError<T>> {
         self.submit_with(item, Wait::No)
@@ -464,7 +466,9 @@ impl<T> Sender<T> {
             })
     }
 
-    /// Sends an item if there is room now; otherwise hands it back as `Full`.
+    /// Sends an item if there is room now; otherwise hands it back as `Full`,
+    /// which it says only when `capacity` items really are unfinished (see
+    /// [`Builder::capacity`](crate::Builder::capacity)).
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.send_with(item, Wait::No)
     }

@@ -208,8 +208,11 @@ pub(crate) struct WorkerThread<T> {
     ctx: Ctx,
     out: ShardWriter,
     timer: BusyTimer,
-    /// Items finished and not yet given back to the capacity gate.
-    unreleased: usize,
+    /// Reserved items this worker finished, in all (published to the
+    /// capacity gate as it goes: `Capacity::note_finished`).
+    finished: u64,
+    /// `finished` when this worker last gave room back.
+    given_back_at: u64,
 }
 
 impl<T> WorkerThread<T> {
@@ -239,7 +242,8 @@ impl<T> WorkerThread<T> {
             ctx,
             out,
             timer,
-            unreleased: 0,
+            finished: 0,
+            given_back_at: 0,
         }
     }
 
@@ -279,10 +283,9 @@ impl<T> WorkerThread<T> {
         loop {
             if let Some(parcel) = self.find() {
                 self.timer.mark_busy(&mut self.out);
-                self.unreleased += self.run_job(processor.as_deref_mut(), parcel);
-                if self.unreleased >= self.shared.config.release_every {
-                    self.shared.release(self.unreleased);
-                    self.unreleased = 0;
+                self.run_job(processor.as_deref_mut(), parcel);
+                if self.finished - self.given_back_at >= self.shared.config.release_every as u64 {
+                    self.give_back();
                     self.timer.publish(&mut self.out);
                 }
                 continue;
@@ -293,9 +296,26 @@ impl<T> WorkerThread<T> {
         }
     }
 
-    /// Runs one job and returns how many items it held.
+    /// Gives back the room of what this worker finished (producers may have
+    /// taken some of it back already: see `Capacity::give_back`).
     #[inline]
-    fn run_job<P: Processor<T>>(&mut self, processor: Option<&mut P>, parcel: Parcel<T>) -> usize {
+    fn give_back(&mut self) {
+        self.shared.give_back(self.index);
+        self.given_back_at = self.finished;
+    }
+
+    /// Counts `n` reserved units as finished outside a job's processing
+    /// (a pull source's parcel, retired).
+    fn note_finished(&mut self, n: u64) {
+        self.finished += n;
+        self.shared
+            .capacity
+            .note_finished(self.index, self.finished);
+    }
+
+    /// Runs one job.
+    #[inline]
+    fn run_job<P: Processor<T>>(&mut self, processor: Option<&mut P>, parcel: Parcel<T>) {
         let shared = &*self.shared;
         let mut bench = Bench {
             ctx: &self.ctx,
@@ -307,40 +327,35 @@ impl<T> WorkerThread<T> {
             index: self.index,
             handed_over: 0,
             room: Room::Reserved,
+            capacity: &shared.capacity,
+            finished: &mut self.finished,
         };
         match parcel {
-            Parcel::One(item) => {
-                match processor {
-                    Some(processor) if !bench.is_cancelled() => processor.one(item, &mut bench),
-                    _ => {
-                        let dropped = bench.drop_items(std::iter::once(item));
-                        bench.out.add_dropped(dropped);
-                    }
+            Parcel::One(item) => match processor {
+                Some(processor) if !bench.is_cancelled() => processor.one(item, &mut bench),
+                _ => {
+                    let dropped = bench.drop_items(std::iter::once(item));
+                    bench.note_finished(1);
+                    bench.out.add_dropped(dropped);
                 }
-                1
-            }
+            },
             Parcel::Many(batch) => run_batch(processor, batch, &mut bench),
             Parcel::Pulled(batch) => {
+                // No room was reserved for pulled items.
                 bench.room = Room::Unreserved;
                 run_batch(processor, batch, &mut bench);
-                // No room was reserved for pulled items.
-                0
             }
             Parcel::Pull(source) => self.run_pull(processor, source),
         }
     }
 
     /// Takes a chunk of items from a pull source, pushes the source back for
-    /// a sibling, and runs the chunk like a batch. Returns the room to give
-    /// back: the source's one unit when it is retired here, else nothing
-    /// (its items were never reserved: they go from the iterator straight
-    /// into this worker's hands).
+    /// a sibling, and runs the chunk like a batch. The chunk's items were
+    /// never reserved (they go from the iterator straight into this worker's
+    /// hands); the source's one unit of room is given back when it is
+    /// retired here.
     #[inline(never)]
-    fn run_pull<P: Processor<T>>(
-        &mut self,
-        processor: Option<&mut P>,
-        source: Arc<dyn Pull<T>>,
-    ) -> usize {
+    fn run_pull<P: Processor<T>>(&mut self, processor: Option<&mut P>, source: Arc<dyn Pull<T>>) {
         let shared = &*self.shared;
         let processor = match processor {
             Some(processor)
@@ -353,7 +368,8 @@ impl<T> WorkerThread<T> {
             _ => {
                 source.stop();
                 source.parcel_done();
-                return 1;
+                self.note_finished(1);
+                return;
             }
         };
         let mut chunk = shared.queues.take_spare().unwrap_or_default();
@@ -366,7 +382,7 @@ impl<T> WorkerThread<T> {
                 false
             }
         };
-        let released = if more {
+        if more {
             // Counted before it is queued, so the run cannot look finished
             // while it waits.
             source.parcel_pushed();
@@ -374,10 +390,7 @@ impl<T> WorkerThread<T> {
                 Parcel::Pull(Arc::clone(&source)),
                 Target::Any(self.index + 1),
             );
-            0
-        } else {
-            1
-        };
+        }
         if !chunk.is_empty() {
             // Counted before they run, as every pushed item is.
             shared.ledger.count_submitted(chunk.len() as u64);
@@ -392,23 +405,26 @@ impl<T> WorkerThread<T> {
                 index: self.index,
                 handed_over: 0,
                 room: Room::Unreserved,
+                capacity: &shared.capacity,
+                finished: &mut self.finished,
             };
             processor.many(&mut chunk, &mut bench);
         }
         shared.queues.put_spare(chunk);
         source.parcel_done();
-        released
+        if !more {
+            self.note_finished(1);
+        }
     }
 
     /// Out of work: gives room back (so blocked producers can go on and the
     /// exit condition can become true), spins briefly, then parks until work
     /// or the end comes. Returns `false` when the pool is closed and drained.
     fn idle(&mut self) -> bool {
-        let shared = &*self.shared;
-        if self.unreleased > 0 {
-            shared.release(self.unreleased);
-            self.unreleased = 0;
+        if self.finished > self.given_back_at {
+            self.give_back();
         }
+        let shared = &*self.shared;
         shared.capacity.wake_producers_if_waiting();
         self.timer.mark_idle(&mut self.out);
         if shared.capacity.is_done() {
@@ -464,14 +480,14 @@ impl<T> WorkerThread<T> {
     }
 }
 
-/// Runs a batch (or drops it, on a thread without a worker) and returns how
-/// many of its items were run here: the rest was handed to siblings.
+/// Runs a batch (or drops it, on a thread without a worker); what it hands
+/// to siblings is counted by them.
 #[inline]
 fn run_batch<T, P: Processor<T>>(
     processor: Option<&mut P>,
     mut batch: Vec<T>,
     bench: &mut Bench<'_, T>,
-) -> usize {
+) {
     let n_items = batch.len();
     // Once per batch, never per item: lone items get no span, since that is
     // where one would cost most per item.
@@ -480,9 +496,9 @@ fn run_batch<T, P: Processor<T>>(
         Some(processor) => processor.many(&mut batch, bench),
         None => {
             let dropped = bench.drop_items(batch.drain(..));
+            bench.note_finished(dropped as usize);
             bench.out.add_dropped(dropped);
         }
     }
     bench.queues.put_spare(batch);
-    n_items - bench.handed_over
 }

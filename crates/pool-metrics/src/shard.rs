@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -17,23 +20,28 @@ type CounterMap = HashMap<Name, Arc<AtomicU64>, ahash::RandomState>;
 
 /// A counter written by one thread only and read by any: adds are a plain load
 /// and store, not a locked read-modify-write.
+///
+/// Stores are `Release` and loads `Acquire` (plain moves on x86): a reader
+/// that sees a count also sees what the writer did before counting. The pool
+/// relies on it: a worker publishes the room of a finished item before it
+/// counts the item, so whoever sees the item finished can take its room back.
 #[derive(Default)]
 pub(crate) struct OwnedCell(AtomicU64);
 
 impl OwnedCell {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Release);
     }
 
     #[inline]
     pub(crate) fn set(&self, n: u64) {
-        self.0.store(n, Relaxed);
+        self.0.store(n, Release);
     }
 
     #[inline]
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Relaxed)
+        self.0.load(Acquire)
     }
 }
 

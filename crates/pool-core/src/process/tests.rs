@@ -9,6 +9,7 @@ use crossbeam_deque::Worker as LocalQueue;
 use pool_chunk::Router;
 
 use super::{Bench, ItemProcessor, Processor, Room};
+use crate::capacity::Capacity;
 use crate::ledger::Ledger;
 use crate::queues::{Parcel, Queues, RouteFn};
 use crate::sleep::{Parker, Sleep, unparker_of};
@@ -36,6 +37,8 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
     let ledger = Ledger::new(2, false, 10, false, token.clone());
     let ctx = Ctx::new(WorkerId(0), token.clone(), Arc::clone(ledger.metrics()));
     let mut out = ledger.writer(0);
+    let capacity = Capacity::new(64, 8, 2);
+    let mut finished = 0;
     let ran = Arc::new(Mutex::new(Vec::new()));
     let mut processor = ItemProcessor({
         let ran = Arc::clone(&ran);
@@ -54,6 +57,8 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
         index: 0,
         handed_over: 0,
         room: Room::Reserved,
+        capacity: &capacity,
+        finished: &mut finished,
     };
     let mut batch = batch;
     processor.many(&mut batch, &mut bench);
