@@ -336,7 +336,10 @@ fn loom_producers_take_back_finished_room_exactly_once() {
             let model = Arc::clone(&model);
             loom::thread::spawn(move || model.reserve(1, Wait::No))
         };
-        let outcomes = [model.reserve(1, Wait::No), other.join().expect("producer thread")];
+        let outcomes = [
+            model.reserve(1, Wait::No),
+            other.join().expect("producer thread"),
+        ];
         worker.join().expect("worker thread");
         let admitted = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
         assert!(admitted <= 1, "one unit of room admitted {admitted} items");
