@@ -1,7 +1,7 @@
 //! `peer-bench`: workforce against its peers on the workloads of BENCHMARKS.md.
 //!
-//! Runs W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`)
-//! and W6 (`multi-producer`) at workers = cores and workers = 8 for the
+//! Runs W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
+//! W6 (`multi-producer`) and W8 (`heavy-tail`) at workers = cores and workers = 8 for the
 //! sequential floor (and W3's static split), rayon (`par_bridge` and, for
 //! context, `into_par_iter`), a crossbeam-channel `bounded(100)` pool, the
 //! threadpool crate, the textbook std `sync_channel` + `Mutex` pool, a thread
@@ -27,6 +27,7 @@ mod procfs;
 mod progress;
 mod report;
 mod resources;
+mod rng;
 mod system;
 mod workload;
 
@@ -69,7 +70,8 @@ thread costs 50-150 us here). W3 runs 3 reps, no warm-up (a run takes 1-2 s).
   --quick          a smoke test in seconds: N/20 items, 1 repetition, no warm-up,
                    idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
   --workload W     only one workload: W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed),
-                   W5 (skewed), W6 (multi-producer), or one pool-resource measurement:
+                   W5 (skewed), W6 (multi-producer), W8 (heavy-tail: 300,000 items of
+                   log-normal cost, median ~100 ns, tail to ~100 us), or one pool-resource measurement:
                    idle (CPU of 8 idle workers for 2 s), wakeup (p50/p99 latency of one
                    item into an idle pool, 10,000 tries), memory (peak RSS while
                    10,000,000 items stream through a bounded pool); default: all
@@ -163,7 +165,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                     .or_else(|| Measurement::find(&text).map(Selection::Resource));
                 options.selection = Some(selection.with_context(|| {
                     format!(
-                        "unknown workload `{text}`: expected W1 to W6 (or their names), idle, wakeup or memory"
+                        "unknown workload `{text}`: expected W1 to W6, W8 (or their names), idle, wakeup or memory"
                     )
                 })?);
             }

@@ -727,6 +727,12 @@ pub(crate) fn check_targets(tables: &[Table]) -> Vec<TargetCheck> {
                 0.90,
             )),
             "W6" => checks.extend(check_multi_producer(table, tables)),
+            "W8" => checks.extend(check_efficiency(
+                table,
+                format!("W8 heavy-tail default (batch {WORKFORCE_DEFAULT_BATCH}) efficiency"),
+                ">= 90% of ideal (ideal = sequential / min(workers, cores))",
+                0.90,
+            )),
             _ => {}
         }
     }
