@@ -22,12 +22,14 @@
 
 mod chart;
 mod impls;
+mod lines;
 mod peers;
 mod procfs;
 mod progress;
 mod report;
 mod resources;
 mod rng;
+mod rusage;
 mod system;
 mod workload;
 
@@ -43,6 +45,7 @@ use crate::impls::{
     Implementation, MULTI_PRODUCER_OMITTED, Setting, THREAD_PER_ITEM_BENCHMARKS_MD_ITEMS,
     THREAD_PER_ITEM_ITEMS, implementations_for,
 };
+use crate::lines::{ALL_LINES_IMPLS, LinesImpl, LinesSamples, LinesTable};
 use crate::progress::Progress;
 use crate::report::{Report, Samples, TIMING_NOTE, Table, thousands};
 use crate::resources::{ALL_MEASUREMENTS, Measurement, Resources, Sizes};
@@ -110,6 +113,8 @@ struct Options {
 /// What `--workload` picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Selection {
+    /// W7 `lines`, which has its own runner.
+    Lines,
     /// One table workload.
     Table(Workload),
     /// One pool-resource measurement.
@@ -160,12 +165,16 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--json" => options.json = true,
             "--workload" => {
                 let text = value()?;
-                let selection = Workload::find(&text)
-                    .map(Selection::Table)
-                    .or_else(|| Measurement::find(&text).map(Selection::Resource));
+                let selection = if lines::matches(&text) {
+                    Some(Selection::Lines)
+                } else {
+                    Workload::find(&text)
+                        .map(Selection::Table)
+                        .or_else(|| Measurement::find(&text).map(Selection::Resource))
+                };
                 options.selection = Some(selection.with_context(|| {
                     format!(
-                        "unknown workload `{text}`: expected W1 to W6, W8 (or their names), idle, wakeup or memory"
+                        "unknown workload `{text}`: expected W1 to W8 (or their names), idle, wakeup or memory"
                     )
                 })?);
             }
@@ -229,7 +238,7 @@ impl TablePlan {
 fn plan_tables(options: &Options, cores: usize) -> Vec<TablePlan> {
     let workloads: Vec<Workload> = match options.selection {
         Some(Selection::Table(workload)) => vec![workload],
-        Some(Selection::Resource(_)) => Vec::new(),
+        Some(Selection::Resource(_) | Selection::Lines) => Vec::new(),
         None => ALL_WORKLOADS.to_vec(),
     };
     let worker_counts: Vec<usize> = match options.workers {
@@ -368,9 +377,10 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let run_started = Instant::now();
     let system = SystemInfo::detect();
     let plans = plan_tables(options, system.cores);
+    let lines_plan = plan_lines(options, system.cores);
     let measurements: Vec<Measurement> = match options.selection {
         Some(Selection::Resource(measurement)) => vec![measurement],
-        Some(Selection::Table(_)) => Vec::new(),
+        Some(Selection::Table(_) | Selection::Lines) => Vec::new(),
         None if options.only.is_some() => Vec::new(),
         None => ALL_MEASUREMENTS.to_vec(),
     };
@@ -392,7 +402,9 @@ fn run(options: &Options) -> anyhow::Result<()> {
     println!("timing: {TIMING_NOTE}");
     println!();
 
-    let total_runs = plans.iter().map(TablePlan::runs).sum::<usize>() + measurements.len();
+    let total_runs = plans.iter().map(TablePlan::runs).sum::<usize>()
+        + measurements.len()
+        + lines_plan.as_ref().map_or(0, LinesPlan::runs);
     let mut progress = Progress::new(total_runs);
 
     // The pool-resource measurements come first, in a fresh process: later,
@@ -407,6 +419,17 @@ fn run(options: &Options) -> anyhow::Result<()> {
         Sizes::new(options.quick),
         &mut progress,
     )?;
+
+    // W7 first: the real workload leads the report.
+    let lines_table = match &lines_plan {
+        Some(plan) => {
+            let table = measure_lines(plan, &system, &mut progress)?;
+            progress.clear();
+            println!("{}", table.to_text());
+            Some(table)
+        }
+        None => None,
+    };
 
     let mut expected_sums = HashMap::new();
     let mut tables = Vec::new();
@@ -425,13 +448,18 @@ fn run(options: &Options) -> anyhow::Result<()> {
         println!();
     }
 
-    let mut targets = report::check_targets(&tables);
+    let mut targets = lines_table
+        .as_ref()
+        .map(lines::check_targets)
+        .unwrap_or_default();
+    targets.extend(report::check_targets(&tables));
     targets.extend(report::check_resources(&resources));
     let mut report = Report {
         system,
         quick: options.quick,
         reps,
         timing: TIMING_NOTE,
+        lines: lines_table,
         tables,
         resources,
         targets,
@@ -459,6 +487,135 @@ fn run(options: &Options) -> anyhow::Result<()> {
         println!("{json}");
     }
     Ok(())
+}
+
+/// W7's run: which implementations, how big a log, how many repetitions.
+#[derive(Debug, Clone)]
+struct LinesPlan {
+    /// The implementations in interleaving order.
+    implementations: Vec<LinesImpl>,
+    /// Worker threads of the parallel ones.
+    workers: usize,
+    /// Timed repetitions.
+    reps: usize,
+    /// Whether each implementation runs once untimed first.
+    warm_up: bool,
+    /// The log's size at least, bytes.
+    log_bytes: u64,
+}
+
+impl LinesPlan {
+    /// Runs it takes, warm-ups and writing the log included.
+    fn runs(&self) -> usize {
+        1 + self.implementations.len() * (self.reps + usize::from(self.warm_up))
+    }
+}
+
+/// Plans W7 if it is selected (or nothing is) and `--only` leaves a row.
+fn plan_lines(options: &Options, cores: usize) -> Option<LinesPlan> {
+    if !matches!(options.selection, None | Some(Selection::Lines)) {
+        return None;
+    }
+    let implementations: Vec<LinesImpl> = ALL_LINES_IMPLS
+        .iter()
+        .copied()
+        .filter(|implementation| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| implementation.name().contains(only.as_str()))
+        })
+        .collect();
+    (!implementations.is_empty()).then(|| LinesPlan {
+        implementations,
+        workers: options.workers.unwrap_or(cores),
+        reps: options
+            .reps
+            .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS }),
+        warm_up: !options.quick,
+        log_bytes: if options.quick {
+            lines::QUICK_LOG_BYTES
+        } else {
+            lines::LOG_BYTES
+        },
+    })
+}
+
+/// Writes W7's log into a temporary directory, runs every implementation on
+/// it, interleaved, checks each run's counts, and removes the directory.
+fn measure_lines(
+    plan: &LinesPlan,
+    system: &SystemInfo,
+    progress: &mut Progress,
+) -> anyhow::Result<LinesTable> {
+    let workers = plan.workers;
+    let label = format!("[{} workers={workers}]", lines::ID);
+    progress.start(
+        &label,
+        &format!("writing a {:.0} MB log", plan.log_bytes as f64 / 1e6),
+    );
+    let dir = lines::TempDir::new()?;
+    let log = lines::generate(&dir.path().join("access.log"), plan.log_bytes)?;
+    let rayon_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .context("building the rayon thread pool")?;
+    let run = |implementation: LinesImpl| -> anyhow::Result<lines::LinesRun> {
+        let run = implementation.run(&log.path, workers, &rayon_pool)?;
+        lines::check_counts(implementation, workers, &run.counts, &log.expected)?;
+        Ok(run)
+    };
+    if plan.warm_up {
+        for &implementation in &plan.implementations {
+            progress.start(&label, &format!("warm-up {}", implementation.name()));
+            run(implementation)?;
+        }
+    }
+    let mut samples: Vec<LinesSamples> = plan
+        .implementations
+        .iter()
+        .map(|&implementation| LinesSamples {
+            implementation,
+            samples: Vec::with_capacity(plan.reps),
+        })
+        .collect();
+    for rep in 1..=plan.reps {
+        for samples in &mut samples {
+            progress.start(
+                &label,
+                &format!("rep {rep}/{} {}", plan.reps, samples.implementation.name()),
+            );
+            let run = run(samples.implementation)?;
+            samples.samples.push(lines::LinesSample::of(&run));
+        }
+    }
+    let mut notes = vec![format!(
+        "log: {} bytes written to {} in {:.2} s from a fixed seed (removed after the runs)",
+        thousands(log.bytes),
+        std::env::temp_dir().display(),
+        log.took.as_secs_f64()
+    )];
+    if workers != system.cores {
+        notes.push(format!(
+            "{workers} workers on {} cores (BENCHMARKS.md's setting is workers = cores)",
+            system.cores
+        ));
+    }
+    // PULL: drop this note when the pull row is enabled.
+    notes.push(
+        "workforce pull (pool.run(lines)) not measured yet: Pool::run is not on this branch"
+            .to_owned(),
+    );
+    drop(dir);
+    Ok(LinesTable::new(
+        &log,
+        workers,
+        system,
+        plan.reps,
+        plan.warm_up,
+        samples,
+        notes,
+    ))
 }
 
 /// Runs every implementation of `plan`, interleaved, checking each run's sum.

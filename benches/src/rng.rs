@@ -36,6 +36,12 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1_u64 << 53) as f64)
     }
 
+    /// A uniform integer in `0..bound` (`bound` > 0), by multiply-shift
+    /// (Lemire; the bias is below 2^-32 for the small bounds used here).
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+    }
+
     /// A standard normal deviate (Box–Muller, one of the pair).
     pub(crate) fn standard_normal(&mut self) -> f64 {
         // 1 - [0, 1) is (0, 1]: the logarithm stays finite.
@@ -70,7 +76,7 @@ mod tests {
         for _ in 0..draws {
             let unit = rng.next_f64();
             assert!((0.0..1.0).contains(&unit));
-            below_ten[(unit * 10.0) as usize] += 1;
+            below_ten[rng.below(10) as usize] += 1;
             let z = rng.standard_normal();
             sum += z;
             sum_sq += z * z;
