@@ -1,6 +1,8 @@
 //! `peer-bench`: workforce against its peers on the workloads of BENCHMARKS.md.
 //!
-//! Runs W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
+//! Runs W7 (`lines`, a generated access log parsed and counted; its own
+//! runner in [`lines`], reporting wall time, CPU time and context switches)
+//! first, then W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
 //! W6 (`multi-producer`) and W8 (`heavy-tail`) at workers = cores and workers = 8 for the
 //! sequential floor (and W3's static split), rayon (`par_bridge` and, for
 //! context, `into_par_iter`), a crossbeam-channel `bounded(100)` pool, the
@@ -69,17 +71,23 @@ Peers: sequential (the floor), rayon par_bridge and into_par_iter, a crossbeam-c
 bounded(100) pool, threadpool (execute per item), the std sync_channel + Mutex pool
 and a thread per item with at most N alive (10,000 items, 3 reps, no warm-up: each
 thread costs 50-150 us here). W3 runs 3 reps, no warm-up (a run takes 1-2 s).
+W7 (lines) runs first, at workers = cores only: a generated 100 MiB access log
+(5 MiB under --quick, in a temp dir removed afterwards) read with BufReader::lines(),
+parsed and counted per status and path in per-worker maps by sequential, rayon
+par_bridge, a crossbeam-channel bounded(100) pool and a workforce pool fed by a
+Submitter; wall time, CPU time and context switches (getrusage) per run.
 
-  --quick          a smoke test in seconds: N/20 items, 1 repetition, no warm-up,
-                   idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
+  --quick          a smoke test in seconds: N/20 items, a 5 MiB log, 1 repetition,
+                   no warm-up, idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
   --workload W     only one workload: W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed),
-                   W5 (skewed), W6 (multi-producer), W8 (heavy-tail: 300,000 items of
-                   log-normal cost, median ~100 ns, tail to ~100 us), or one pool-resource measurement:
-                   idle (CPU of 8 idle workers for 2 s), wakeup (p50/p99 latency of one
-                   item into an idle pool, 10,000 tries), memory (peak RSS while
-                   10,000,000 items stream through a bounded pool); default: all
-  --workers N      only N workers (also the pool size of idle/wakeup/memory);
-                   default: the number of cores and 8 (resources: 8)
+                   W5 (skewed), W6 (multi-producer), W7 (lines: the access log),
+                   W8 (heavy-tail: 300,000 items of log-normal cost, median ~100 ns,
+                   tail to ~100 us), or one pool-resource measurement: idle (CPU of
+                   8 idle workers for 2 s), wakeup (p50/p99 latency of one item into
+                   an idle pool, 10,000 tries), memory (peak RSS while 10,000,000 items
+                   stream through a bounded pool); default: all
+  --workers N      only N workers (also W7's and the pool size of idle/wakeup/memory);
+                   default: the number of cores and 8 (W7: cores; resources: 8)
   --reps N         timed repetitions per implementation (default 5, W3 and thread per
                    item 3, --quick 1); when given, it applies to every row
   --only TEXT      only implementations whose name contains TEXT, no resource
@@ -87,11 +95,13 @@ thread costs 50-150 us here). W3 runs 3 reps, no warm-up (a run takes 1-2 s).
   --json           also print the JSON report to stdout
   -h, --help       print this help
 
-Prints a table per (workload, workers): median ns/item, min-max, items/s, ratio to the
-best streaming peer and to the floor; then the pool resources and the BENCHMARKS.md
-targets met and missed. A progress line goes to stderr. Writes report.json, report.md
-and <workload>-w<workers>.svg (a bar chart per table) to <target>/bench/, where
-<target> is $CARGO_TARGET_DIR or <workspace>/target.";
+Prints W7's table (median wall ms, min-max, ns/line, CPU ms, CPU vs sequential, context
+switches, wall vs sequential and vs rayon), then a table per (workload, workers): median
+ns/item, min-max, items/s, ratio to the best streaming peer and to the floor; then the
+pool resources and the BENCHMARKS.md targets met and missed. A progress line goes to
+stderr. Writes report.json, report.md and <workload>-w<workers>.svg (a bar chart per
+table; none for W7) to <target>/bench/, where <target> is $CARGO_TARGET_DIR or
+<workspace>/target.";
 
 /// Parsed command-line options.
 #[derive(Debug, Clone, Default)]
@@ -878,6 +888,26 @@ mod tests {
         assert_eq!(
             options(&["--workload=idle"]).selection,
             Some(Selection::Resource(Measurement::Idle))
+        );
+        assert_eq!(
+            options(&["--workload", "lines"]).selection,
+            Some(Selection::Lines)
+        );
+        let lines = plan_lines(&options(&["--workload=W7", "--quick"]), 2).expect("W7 planned");
+        assert_eq!(
+            (lines.workers, lines.reps, lines.warm_up, lines.log_bytes),
+            (2, 1, false, lines::QUICK_LOG_BYTES)
+        );
+        assert_eq!(lines.runs(), 1 + ALL_LINES_IMPLS.len());
+        assert!(plan_tables(&options(&["--workload", "W7"]), 2).is_empty());
+        assert!(plan_lines(&options(&["--workload", "W8"]), 2).is_none());
+        let full = plan_lines(&options(&[]), 2).expect("W7 runs by default");
+        assert_eq!((full.reps, full.log_bytes), (5, lines::LOG_BYTES));
+        let only = plan_lines(&options(&["--only", "workforce"]), 2).expect("a workforce row");
+        assert!(
+            only.implementations
+                .iter()
+                .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
         assert!(parse_args(&owned(&["--workload", "W9"])).is_err());
