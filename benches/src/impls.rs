@@ -298,6 +298,9 @@ pub(crate) fn implementations_for(workload: &Workload) -> &'static [Implementati
         &MULTI_PRODUCER_IMPLEMENTATIONS
     } else if workload.task == Task::Seed {
         &SEED_IMPLEMENTATIONS
+    } else if workload.task == Task::HeavyTail {
+        // W8: the peers and rows of W2.
+        &ALL_IMPLEMENTATIONS
     } else if workload.keyed {
         &KEYED_IMPLEMENTATIONS
     } else if workload.skew.is_some() {
@@ -760,7 +763,21 @@ mod tests {
             n_items: 10_003,
             ..overhead
         };
-        for workload in [TINY, skewed, keyed, overhead, seed, multi_producer] {
+        // W8's table of log-normal rounds, first items only.
+        let heavy_tail = Workload {
+            task: Task::HeavyTail,
+            n_items: 2_000,
+            ..TINY
+        };
+        for workload in [
+            TINY,
+            skewed,
+            keyed,
+            overhead,
+            seed,
+            multi_producer,
+            heavy_tail,
+        ] {
             for implementation in implementations_for(&workload) {
                 let own = workload.with_items(implementation.n_items(&workload, true));
                 let run = implementation

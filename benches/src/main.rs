@@ -1,7 +1,9 @@
 //! `peer-bench`: workforce against its peers on the workloads of BENCHMARKS.md.
 //!
-//! Runs W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`)
-//! and W6 (`multi-producer`) at workers = cores and workers = 8 for the
+//! Runs W7 (`lines`, a generated access log parsed and counted; its own
+//! runner in [`lines`], reporting wall time, CPU time and context switches)
+//! first, then W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
+//! W6 (`multi-producer`) and W8 (`heavy-tail`) at workers = cores and workers = 8 for the
 //! sequential floor (and W3's static split), rayon (`par_bridge` and, for
 //! context, `into_par_iter`), a crossbeam-channel `bounded(100)` pool, the
 //! threadpool crate, the textbook std `sync_channel` + `Mutex` pool, a thread
@@ -22,11 +24,14 @@
 
 mod chart;
 mod impls;
+mod lines;
 mod peers;
 mod procfs;
 mod progress;
 mod report;
 mod resources;
+mod rng;
+mod rusage;
 mod system;
 mod workload;
 
@@ -42,6 +47,7 @@ use crate::impls::{
     Implementation, MULTI_PRODUCER_OMITTED, Setting, THREAD_PER_ITEM_BENCHMARKS_MD_ITEMS,
     THREAD_PER_ITEM_ITEMS, implementations_for,
 };
+use crate::lines::{ALL_LINES_IMPLS, LinesImpl, LinesSamples, LinesTable};
 use crate::progress::Progress;
 use crate::report::{Report, Samples, TIMING_NOTE, Table, thousands};
 use crate::resources::{ALL_MEASUREMENTS, Measurement, Resources, Sizes};
@@ -65,16 +71,23 @@ Peers: sequential (the floor), rayon par_bridge and into_par_iter, a crossbeam-c
 bounded(100) pool, threadpool (execute per item), the std sync_channel + Mutex pool
 and a thread per item with at most N alive (10,000 items, 3 reps, no warm-up: each
 thread costs 50-150 us here). W3 runs 3 reps, no warm-up (a run takes 1-2 s).
+W7 (lines) runs first, at workers = cores only: a generated 100 MiB access log
+(5 MiB under --quick, in a temp dir removed afterwards) read with BufReader::lines(),
+parsed and counted per status and path in per-worker maps by sequential, rayon
+par_bridge, a crossbeam-channel bounded(100) pool and a workforce pool fed by a
+Submitter; wall time, CPU time and context switches (getrusage) per run.
 
-  --quick          a smoke test in seconds: N/20 items, 1 repetition, no warm-up,
-                   idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
+  --quick          a smoke test in seconds: N/20 items, a 5 MiB log, 1 repetition,
+                   no warm-up, idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
   --workload W     only one workload: W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed),
-                   W5 (skewed), W6 (multi-producer), or one pool-resource measurement:
-                   idle (CPU of 8 idle workers for 2 s), wakeup (p50/p99 latency of one
-                   item into an idle pool, 10,000 tries), memory (peak RSS while
-                   10,000,000 items stream through a bounded pool); default: all
-  --workers N      only N workers (also the pool size of idle/wakeup/memory);
-                   default: the number of cores and 8 (resources: 8)
+                   W5 (skewed), W6 (multi-producer), W7 (lines: the access log),
+                   W8 (heavy-tail: 300,000 items of log-normal cost, median ~100 ns,
+                   tail to ~100 us), or one pool-resource measurement: idle (CPU of
+                   8 idle workers for 2 s), wakeup (p50/p99 latency of one item into
+                   an idle pool, 10,000 tries), memory (peak RSS while 10,000,000 items
+                   stream through a bounded pool); default: all
+  --workers N      only N workers (also W7's and the pool size of idle/wakeup/memory);
+                   default: the number of cores and 8 (W7: cores; resources: 8)
   --reps N         timed repetitions per implementation (default 5, W3 and thread per
                    item 3, --quick 1); when given, it applies to every row
   --only TEXT      only implementations whose name contains TEXT, no resource
@@ -82,11 +95,13 @@ thread costs 50-150 us here). W3 runs 3 reps, no warm-up (a run takes 1-2 s).
   --json           also print the JSON report to stdout
   -h, --help       print this help
 
-Prints a table per (workload, workers): median ns/item, min-max, items/s, ratio to the
-best streaming peer and to the floor; then the pool resources and the BENCHMARKS.md
-targets met and missed. A progress line goes to stderr. Writes report.json, report.md
-and <workload>-w<workers>.svg (a bar chart per table) to <target>/bench/, where
-<target> is $CARGO_TARGET_DIR or <workspace>/target.";
+Prints W7's table (median wall ms, min-max, ns/line, CPU ms, CPU vs sequential, context
+switches, wall vs sequential and vs rayon), then a table per (workload, workers): median
+ns/item, min-max, items/s, ratio to the best streaming peer and to the floor; then the
+pool resources and the BENCHMARKS.md targets met and missed. A progress line goes to
+stderr. Writes report.json, report.md and <workload>-w<workers>.svg (a bar chart per
+table; none for W7) to <target>/bench/, where <target> is $CARGO_TARGET_DIR or
+<workspace>/target.";
 
 /// Parsed command-line options.
 #[derive(Debug, Clone, Default)]
@@ -108,6 +123,8 @@ struct Options {
 /// What `--workload` picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Selection {
+    /// W7 `lines`, which has its own runner.
+    Lines,
     /// One table workload.
     Table(Workload),
     /// One pool-resource measurement.
@@ -158,12 +175,16 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--json" => options.json = true,
             "--workload" => {
                 let text = value()?;
-                let selection = Workload::find(&text)
-                    .map(Selection::Table)
-                    .or_else(|| Measurement::find(&text).map(Selection::Resource));
+                let selection = if lines::matches(&text) {
+                    Some(Selection::Lines)
+                } else {
+                    Workload::find(&text)
+                        .map(Selection::Table)
+                        .or_else(|| Measurement::find(&text).map(Selection::Resource))
+                };
                 options.selection = Some(selection.with_context(|| {
                     format!(
-                        "unknown workload `{text}`: expected W1 to W6 (or their names), idle, wakeup or memory"
+                        "unknown workload `{text}`: expected W1 to W8 (or their names), idle, wakeup or memory"
                     )
                 })?);
             }
@@ -227,7 +248,7 @@ impl TablePlan {
 fn plan_tables(options: &Options, cores: usize) -> Vec<TablePlan> {
     let workloads: Vec<Workload> = match options.selection {
         Some(Selection::Table(workload)) => vec![workload],
-        Some(Selection::Resource(_)) => Vec::new(),
+        Some(Selection::Resource(_) | Selection::Lines) => Vec::new(),
         None => ALL_WORKLOADS.to_vec(),
     };
     let worker_counts: Vec<usize> = match options.workers {
@@ -366,9 +387,10 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let run_started = Instant::now();
     let system = SystemInfo::detect();
     let plans = plan_tables(options, system.cores);
+    let lines_plan = plan_lines(options, system.cores);
     let measurements: Vec<Measurement> = match options.selection {
         Some(Selection::Resource(measurement)) => vec![measurement],
-        Some(Selection::Table(_)) => Vec::new(),
+        Some(Selection::Table(_) | Selection::Lines) => Vec::new(),
         None if options.only.is_some() => Vec::new(),
         None => ALL_MEASUREMENTS.to_vec(),
     };
@@ -390,7 +412,9 @@ fn run(options: &Options) -> anyhow::Result<()> {
     println!("timing: {TIMING_NOTE}");
     println!();
 
-    let total_runs = plans.iter().map(TablePlan::runs).sum::<usize>() + measurements.len();
+    let total_runs = plans.iter().map(TablePlan::runs).sum::<usize>()
+        + measurements.len()
+        + lines_plan.as_ref().map_or(0, LinesPlan::runs);
     let mut progress = Progress::new(total_runs);
 
     // The pool-resource measurements come first, in a fresh process: later,
@@ -405,6 +429,17 @@ fn run(options: &Options) -> anyhow::Result<()> {
         Sizes::new(options.quick),
         &mut progress,
     )?;
+
+    // W7 first: the real workload leads the report.
+    let lines_table = match &lines_plan {
+        Some(plan) => {
+            let table = measure_lines(plan, &system, &mut progress)?;
+            progress.clear();
+            println!("{}", table.to_text());
+            Some(table)
+        }
+        None => None,
+    };
 
     let mut expected_sums = HashMap::new();
     let mut tables = Vec::new();
@@ -423,13 +458,18 @@ fn run(options: &Options) -> anyhow::Result<()> {
         println!();
     }
 
-    let mut targets = report::check_targets(&tables);
+    let mut targets = lines_table
+        .as_ref()
+        .map(lines::check_targets)
+        .unwrap_or_default();
+    targets.extend(report::check_targets(&tables));
     targets.extend(report::check_resources(&resources));
     let mut report = Report {
         system,
         quick: options.quick,
         reps,
         timing: TIMING_NOTE,
+        lines: lines_table,
         tables,
         resources,
         targets,
@@ -457,6 +497,135 @@ fn run(options: &Options) -> anyhow::Result<()> {
         println!("{json}");
     }
     Ok(())
+}
+
+/// W7's run: which implementations, how big a log, how many repetitions.
+#[derive(Debug, Clone)]
+struct LinesPlan {
+    /// The implementations in interleaving order.
+    implementations: Vec<LinesImpl>,
+    /// Worker threads of the parallel ones.
+    workers: usize,
+    /// Timed repetitions.
+    reps: usize,
+    /// Whether each implementation runs once untimed first.
+    warm_up: bool,
+    /// The log's size at least, bytes.
+    log_bytes: u64,
+}
+
+impl LinesPlan {
+    /// Runs it takes, warm-ups and writing the log included.
+    fn runs(&self) -> usize {
+        1 + self.implementations.len() * (self.reps + usize::from(self.warm_up))
+    }
+}
+
+/// Plans W7 if it is selected (or nothing is) and `--only` leaves a row.
+fn plan_lines(options: &Options, cores: usize) -> Option<LinesPlan> {
+    if !matches!(options.selection, None | Some(Selection::Lines)) {
+        return None;
+    }
+    let implementations: Vec<LinesImpl> = ALL_LINES_IMPLS
+        .iter()
+        .copied()
+        .filter(|implementation| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| implementation.name().contains(only.as_str()))
+        })
+        .collect();
+    (!implementations.is_empty()).then(|| LinesPlan {
+        implementations,
+        workers: options.workers.unwrap_or(cores),
+        reps: options
+            .reps
+            .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS }),
+        warm_up: !options.quick,
+        log_bytes: if options.quick {
+            lines::QUICK_LOG_BYTES
+        } else {
+            lines::LOG_BYTES
+        },
+    })
+}
+
+/// Writes W7's log into a temporary directory, runs every implementation on
+/// it, interleaved, checks each run's counts, and removes the directory.
+fn measure_lines(
+    plan: &LinesPlan,
+    system: &SystemInfo,
+    progress: &mut Progress,
+) -> anyhow::Result<LinesTable> {
+    let workers = plan.workers;
+    let label = format!("[{} workers={workers}]", lines::ID);
+    progress.start(
+        &label,
+        &format!("writing a {:.0} MB log", plan.log_bytes as f64 / 1e6),
+    );
+    let dir = lines::TempDir::new()?;
+    let log = lines::generate(&dir.path().join("access.log"), plan.log_bytes)?;
+    let rayon_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .context("building the rayon thread pool")?;
+    let run = |implementation: LinesImpl| -> anyhow::Result<lines::LinesRun> {
+        let run = implementation.run(&log.path, workers, &rayon_pool)?;
+        lines::check_counts(implementation, workers, &run.counts, &log.expected)?;
+        Ok(run)
+    };
+    if plan.warm_up {
+        for &implementation in &plan.implementations {
+            progress.start(&label, &format!("warm-up {}", implementation.name()));
+            run(implementation)?;
+        }
+    }
+    let mut samples: Vec<LinesSamples> = plan
+        .implementations
+        .iter()
+        .map(|&implementation| LinesSamples {
+            implementation,
+            samples: Vec::with_capacity(plan.reps),
+        })
+        .collect();
+    for rep in 1..=plan.reps {
+        for samples in &mut samples {
+            progress.start(
+                &label,
+                &format!("rep {rep}/{} {}", plan.reps, samples.implementation.name()),
+            );
+            let run = run(samples.implementation)?;
+            samples.samples.push(lines::LinesSample::of(&run));
+        }
+    }
+    let mut notes = vec![format!(
+        "log: {} bytes written to {} in {:.2} s from a fixed seed (removed after the runs)",
+        thousands(log.bytes),
+        std::env::temp_dir().display(),
+        log.took.as_secs_f64()
+    )];
+    if workers != system.cores {
+        notes.push(format!(
+            "{workers} workers on {} cores (BENCHMARKS.md's setting is workers = cores)",
+            system.cores
+        ));
+    }
+    // PULL: drop this note when the pull row is enabled.
+    notes.push(
+        "workforce pull (pool.run(lines)) not measured yet: Pool::run is not on this branch"
+            .to_owned(),
+    );
+    drop(dir);
+    Ok(LinesTable::new(
+        &log,
+        workers,
+        system,
+        plan.reps,
+        plan.warm_up,
+        samples,
+        notes,
+    ))
 }
 
 /// Runs every implementation of `plan`, interleaved, checking each run's sum.
@@ -719,6 +888,26 @@ mod tests {
         assert_eq!(
             options(&["--workload=idle"]).selection,
             Some(Selection::Resource(Measurement::Idle))
+        );
+        assert_eq!(
+            options(&["--workload", "lines"]).selection,
+            Some(Selection::Lines)
+        );
+        let lines = plan_lines(&options(&["--workload=W7", "--quick"]), 2).expect("W7 planned");
+        assert_eq!(
+            (lines.workers, lines.reps, lines.warm_up, lines.log_bytes),
+            (2, 1, false, lines::QUICK_LOG_BYTES)
+        );
+        assert_eq!(lines.runs(), 1 + ALL_LINES_IMPLS.len());
+        assert!(plan_tables(&options(&["--workload", "W7"]), 2).is_empty());
+        assert!(plan_lines(&options(&["--workload", "W8"]), 2).is_none());
+        let full = plan_lines(&options(&[]), 2).expect("W7 runs by default");
+        assert_eq!((full.reps, full.log_bytes), (5, lines::LOG_BYTES));
+        let only = plan_lines(&options(&["--only", "workforce"]), 2).expect("a workforce row");
+        assert!(
+            only.implementations
+                .iter()
+                .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
         assert!(parse_args(&owned(&["--workload", "W9"])).is_err());

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::impls::{Implementation, Kind, Layers, Via, WORKFORCE_DEFAULT_BATCH};
+use crate::lines::LinesTable;
 use crate::resources::{
     IdleCpu, MEMORY_GROWTH_LIMIT_KIB, MemoryGrowth, Resources, WAKE_UP_GAP, WAKE_UP_P99_LIMIT_US,
 };
@@ -30,6 +31,9 @@ pub(crate) struct Report {
     pub(crate) reps: usize,
     /// What the timings include.
     pub(crate) timing: &'static str,
+    /// W7 `lines`, if it ran: its own table (wall, CPU, context switches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) lines: Option<LinesTable>,
     /// One table per (workload, workers).
     pub(crate) tables: Vec<Table>,
     /// Idle CPU, wake-up latency and memory, where measured.
@@ -543,6 +547,10 @@ impl Report {
             self.elapsed_secs,
             self.timing,
         );
+        if let Some(lines) = &self.lines {
+            out.push_str(&lines.to_markdown());
+            out.push('\n');
+        }
         for table in &self.tables {
             out.push_str(&table.to_markdown());
             out.push('\n');
@@ -727,6 +735,12 @@ pub(crate) fn check_targets(tables: &[Table]) -> Vec<TargetCheck> {
                 0.90,
             )),
             "W6" => checks.extend(check_multi_producer(table, tables)),
+            "W8" => checks.extend(check_efficiency(
+                table,
+                format!("W8 heavy-tail default (batch {WORKFORCE_DEFAULT_BATCH}) efficiency"),
+                ">= 90% of ideal (ideal = sequential / min(workers, cores))",
+                0.90,
+            )),
             _ => {}
         }
     }

@@ -47,7 +47,7 @@ fn today_utc() -> String {
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day),
 /// after Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);

@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::hint::black_box;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use crate::rng::SplitMix64;
 
 /// One workload: which items are submitted and how much work each one is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,9 @@ pub(crate) enum Task {
     Xorshift,
     /// The go-pkgz/pool benchmark task (W3): see [`seed_work`].
     Seed,
+    /// `work(x, rounds[x])` with the rounds drawn once from a log-normal
+    /// distribution (W8): see [`heavy_tail_rounds`].
+    HeavyTail,
 }
 
 /// Uneven work: one item in `every` is `factor` times as heavy.
@@ -152,15 +158,77 @@ pub(crate) const W6_MULTI_PRODUCER: Workload = Workload {
     warm_up: true,
 };
 
-/// Every workload peer-bench knows, in the order it runs them.
-pub(crate) const ALL_WORKLOADS: [Workload; 6] = [
+/// Median rounds of a W8 item: about 100 ns at the ~1.65 ns per round
+/// `work` takes on the reference machine (W2's 200 rounds are about 330 ns).
+pub(crate) const HEAVY_TAIL_MEDIAN_ROUNDS: u32 = 60;
+
+/// The log-normal's sigma for W8: the mean is `median * e^(sigma^2 / 2)`, about
+/// 3.1 times the median (some 185 rounds), and one item in a thousand does
+/// over 100 times the median.
+pub(crate) const HEAVY_TAIL_SIGMA: f64 = 1.5;
+
+/// W8's cap on one item's rounds: about 100 µs (reached 4.6 sigma out, by
+/// about one item in 500,000).
+pub(crate) const HEAVY_TAIL_MAX_ROUNDS: u32 = 60_000;
+
+/// The seed of W8's rounds table.
+const HEAVY_TAIL_SEED: u64 = 0x5EED_0008;
+
+/// W8 `heavy-tail`: items whose cost is log-normal (median about 100 ns, a
+/// tail to about 100 µs), the same costs for every implementation: stealing
+/// and batching against items that are sometimes a thousand times heavier.
+pub(crate) const W8_HEAVY_TAIL: Workload = Workload {
+    id: "W8",
+    name: "heavy-tail",
+    n_items: 300_000,
+    rounds: HEAVY_TAIL_MEDIAN_ROUNDS,
+    skew: None,
+    keyed: false,
+    task: Task::HeavyTail,
+    producers: 1,
+    max_reps: None,
+    warm_up: true,
+};
+
+/// Every `u64` workload peer-bench knows, in the order it runs them (W7,
+/// whose items are lines, has its own runner: [`crate::lines`]).
+pub(crate) const ALL_WORKLOADS: [Workload; 7] = [
     W1_OVERHEAD,
     W2_CPU,
     W3_SEED,
     W4_KEYED,
     W5_SKEWED,
     W6_MULTI_PRODUCER,
+    W8_HEAVY_TAIL,
 ];
+
+/// The rounds of W8's items, one per item of the full workload, drawn once
+/// per process from a fixed seed: `median * e^(sigma * z)` rounded, at least
+/// 1 and at most [`HEAVY_TAIL_MAX_ROUNDS`]. Built on first use (the expected
+/// sum computes it before any run is timed).
+pub(crate) fn heavy_tail_rounds() -> &'static [u32] {
+    static ROUNDS: OnceLock<Vec<u32>> = OnceLock::new();
+    ROUNDS.get_or_init(|| {
+        let mut rng = SplitMix64::new(HEAVY_TAIL_SEED);
+        (0..W8_HEAVY_TAIL.n_items)
+            .map(|_| {
+                let rounds = rng.log_normal(f64::from(HEAVY_TAIL_MEDIAN_ROUNDS), HEAVY_TAIL_SIGMA);
+                rounds.round().clamp(1.0, f64::from(HEAVY_TAIL_MAX_ROUNDS)) as u32
+            })
+            .collect()
+    })
+}
+
+/// The rounds W8's `item` does: its entry in the table (items past the table,
+/// which no workload submits, wrap around).
+#[inline]
+fn heavy_tail_rounds_of(item: u64) -> u32 {
+    let rounds = heavy_tail_rounds();
+    match rounds.get(item as usize) {
+        Some(&value) => value,
+        None => rounds[(item % rounds.len() as u64) as usize],
+    }
+}
 
 /// Pushes per W3 item (the seed's `benchTask(1000)`).
 pub(crate) const SEED_PUSHES: usize = 1_000;
@@ -223,6 +291,14 @@ impl Workload {
                 "Vec::with_capacity({SEED_PUSHES}) + {SEED_PUSHES} x push(black_box(task(1)))"
             );
         }
+        if self.task == Task::HeavyTail {
+            return format!(
+                "work(x, r[x]), r log-normal: median {}, sigma {HEAVY_TAIL_SIGMA}, at most {} \
+                 (fixed seed)",
+                self.rounds,
+                crate::report::thousands(u64::from(HEAVY_TAIL_MAX_ROUNDS))
+            );
+        }
         let mut text = format!("work(x, {})", self.rounds);
         if let Some(skew) = self.skew {
             text.push_str(&format!(", every {}th x {}", skew.every, skew.factor));
@@ -252,6 +328,9 @@ impl Kernel {
     /// The rounds `item` does.
     #[inline]
     pub(crate) fn rounds_of(self, item: u64) -> u32 {
+        if self.task == Task::HeavyTail {
+            return heavy_tail_rounds_of(item);
+        }
         match self.skew {
             Some(skew) if item.is_multiple_of(skew.every) => self.rounds * skew.factor,
             _ => self.rounds,
@@ -262,7 +341,7 @@ impl Kernel {
     #[inline]
     pub(crate) fn work(self, item: u64) -> u64 {
         match self.task {
-            Task::Xorshift => work(item, self.rounds_of(item)),
+            Task::Xorshift | Task::HeavyTail => work(item, self.rounds_of(item)),
             Task::Seed => seed_work(item),
         }
     }
@@ -390,8 +469,35 @@ mod tests {
         assert_eq!(Workload::find("skewed"), Some(W5_SKEWED));
         assert_eq!(Workload::find("W3"), Some(W3_SEED));
         assert_eq!(Workload::find("multi-producer"), Some(W6_MULTI_PRODUCER));
+        assert_eq!(Workload::find("heavy-tail"), Some(W8_HEAVY_TAIL));
+        assert_eq!(Workload::find("heavytail"), Some(W8_HEAVY_TAIL));
+        // W7 has its own runner and is selected in main.
         assert_eq!(Workload::find("W7"), None);
         assert_eq!(W1_OVERHEAD.quick().n_items, 50_000);
+    }
+
+    #[test]
+    fn heavy_tail_costs_are_log_normal_and_fixed() {
+        let rounds = heavy_tail_rounds();
+        assert_eq!(rounds.len() as u64, W8_HEAVY_TAIL.n_items);
+        let mut sorted = rounds.to_vec();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        assert!((55..=65).contains(&median), "median {median}");
+        let max = sorted[sorted.len() - 1];
+        assert!(max <= HEAVY_TAIL_MAX_ROUNDS && max > 20_000, "max {max}");
+        assert!(sorted[0] >= 1);
+        // The tail: one item in a thousand is over 100 times the median.
+        let heavy = sorted.iter().filter(|&&value| value > 6_000).count();
+        assert!(
+            (150..=500).contains(&heavy),
+            "{heavy} items over 6,000 rounds"
+        );
+        let mean = sorted.iter().map(|&value| f64::from(value)).sum::<f64>() / sorted.len() as f64;
+        assert!((165.0..205.0).contains(&mean), "mean {mean}");
+        // Every implementation does the same work for an item.
+        assert_eq!(W8_HEAVY_TAIL.work(5), work(5, rounds[5]));
+        assert_eq!(W8_HEAVY_TAIL.kernel().rounds_of(300_001), rounds[1]);
     }
 
     #[test]
