@@ -477,10 +477,9 @@ pub(crate) enum LinesImpl {
     /// `Submitter` on the reading thread; each worker's `finish` sends its
     /// maps through an `mpsc` channel.
     WorkforcePush,
-    // PULL: uncomment once pool-core has `Pool::run` (see `run_workforce_pull`).
-    // /// A workforce pool whose workers pull the lines from the iterator
-    // /// themselves (`pool.run(lines)`, then `wait`).
-    // WorkforcePull,
+    /// A workforce pool whose workers pull the lines from the iterator
+    /// themselves (`pool.run(lines)`, then `wait`).
+    WorkforcePull,
 }
 
 /// Every implementation, in the order each repetition runs them.
@@ -489,7 +488,7 @@ pub(crate) const ALL_LINES_IMPLS: &[LinesImpl] = &[
     LinesImpl::RayonParBridge,
     LinesImpl::CrossbeamChannel,
     LinesImpl::WorkforcePush,
-    // PULL: LinesImpl::WorkforcePull,
+    LinesImpl::WorkforcePull,
 ];
 
 impl LinesImpl {
@@ -500,7 +499,7 @@ impl LinesImpl {
             Self::RayonParBridge => "rayon par_bridge",
             Self::CrossbeamChannel => "crossbeam-channel bounded(100)",
             Self::WorkforcePush => "workforce push (Submitter, batch=64)",
-            // PULL: Self::WorkforcePull => "workforce pull (pool.run(lines))",
+            Self::WorkforcePull => "workforce pull (pool.run(lines))",
         }
     }
 
@@ -510,7 +509,7 @@ impl LinesImpl {
             Self::Sequential => Kind::Sequential,
             Self::RayonParBridge | Self::CrossbeamChannel => Kind::StreamingPeer,
             Self::WorkforcePush => Kind::Workforce,
-            // PULL: Self::WorkforcePull => Kind::Workforce,
+            Self::WorkforcePull => Kind::Workforce,
         }
     }
 
@@ -526,7 +525,7 @@ impl LinesImpl {
             Self::RayonParBridge => run_rayon_par_bridge(path, rayon_pool),
             Self::CrossbeamChannel => run_crossbeam_channel(path, workers),
             Self::WorkforcePush => run_workforce_push(path, workers),
-            // PULL: Self::WorkforcePull => run_workforce_pull(path, workers),
+            Self::WorkforcePull => run_workforce_pull(path, workers),
         }
     }
 }
@@ -742,43 +741,44 @@ fn run_workforce_push(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
     Ok(meter.stop(counts))
 }
 
-// PULL: workforce, pulled. `Pool::run(&self, items)` is being added to
-// pool-core on another branch: the pool's workers take the items from the
-// iterator themselves (no Submitter, no reading thread of ours), it returns
-// how many it took, and `wait` ends the run. Once it is merged, uncomment this
-// function, the `WorkforcePull` variant and the three `// PULL:` lines in
-// `LinesImpl` and `ALL_LINES_IMPLS`; nothing else changes (W7's targets apply
-// to every workforce row). An I/O error ends the iterator and is reported
-// after `wait`, as a user would do it with an item type of `String`.
-//
-// fn run_workforce_pull(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
-//     let (pool, parts) = line_pool(workers)?;
-//     let meter = Meter::start();
-//     let io_error = Arc::new(std::sync::Mutex::new(None::<io::Error>));
-//     let seen = Arc::clone(&io_error);
-//     let lines = open(path)?.lines().map_while(move |line| match line {
-//         Ok(line) => Some(line),
-//         Err(error) => {
-//             *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
-//             None
-//         }
-//     });
-//     let taken = pool
-//         .run(lines)
-//         .map_err(|_| anyhow!("the workforce pool refused the lines (closed or cancelled)"))?;
-//     let counts = finish_pool(pool, &parts, workers)?;
-//     if let Some(error) = io_error
-//         .lock()
-//         .unwrap_or_else(std::sync::PoisonError::into_inner)
-//         .take()
-//     {
-//         return Err(error).context("reading the log");
-//     }
-//     if taken != counts.lines {
-//         bail!("pool.run took {taken} lines, the workers counted {}", counts.lines);
-//     }
-//     Ok(meter.stop(counts))
-// }
+/// Workforce, pulled: the pool's workers take the lines from the iterator
+/// themselves (`Pool::run`: no Submitter, no reading thread of ours); `run`
+/// returns how many it took and `wait` ends the run. An I/O error ends the
+/// iterator and is reported after `wait`, as a user would do it with an item
+/// type of `String`.
+fn run_workforce_pull(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
+    let (pool, parts) = line_pool(workers)?;
+    let meter = Meter::start();
+    let io_error = Arc::new(std::sync::Mutex::new(None::<io::Error>));
+    let seen = Arc::clone(&io_error);
+    let lines = open(path)?.lines().map_while(move |line| match line {
+        Ok(line) => Some(line),
+        Err(error) => {
+            *seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+            None
+        }
+    });
+    let taken = pool
+        .run(lines)
+        .map_err(|_| anyhow!("the workforce pool refused the lines (closed or cancelled)"))?;
+    let counts = finish_pool(pool, &parts, workers)?;
+    if let Some(error) = io_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        return Err(error).context("reading the log");
+    }
+    if taken != counts.lines {
+        bail!(
+            "pool.run took {taken} lines, the workers counted {}",
+            counts.lines
+        );
+    }
+    Ok(meter.stop(counts))
+}
 
 // ---------------------------------------------------------------------------
 // The table.

@@ -611,11 +611,6 @@ fn measure_lines(
             system.cores
         ));
     }
-    // PULL: drop this note when the pull row is enabled.
-    notes.push(
-        "workforce pull (pool.run(lines)) not measured yet: Pool::run is not on this branch"
-            .to_owned(),
-    );
     drop(dir);
     Ok(LinesTable::new(
         &log,

@@ -8,8 +8,8 @@
 //! (`/proc/self/stat`) counts in 10 ms ticks and has no context switches at
 //! all; and `voluntary_ctxt_switches` in `/proc/self/status` is the main
 //! thread's alone. `getrusage` counts the live and the exited threads of the
-//! process, CPU in microseconds, switches exactly. It needs the one `unsafe`
-//! call below (std does not wrap it).
+//! process, CPU in microseconds, switches exactly; `nix` wraps it safely
+//! (std does not wrap it).
 
 use std::time::Duration;
 
@@ -41,26 +41,17 @@ impl Usage {
 
 /// The process's usage now, or `None` where `getrusage` is missing or fails.
 #[cfg(unix)]
-#[allow(unsafe_code)] // The one FFI call; the workspace denies unsafe elsewhere.
 pub(crate) fn usage() -> Option<Usage> {
-    let mut raw = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `raw` points to a whole, writable `rusage`, which is all
-    // getrusage writes; RUSAGE_SELF is a valid `who`.
-    let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, raw.as_mut_ptr()) };
-    if status != 0 {
-        return None;
-    }
-    // SAFETY: `rusage` is plain integers, so the zeroed value was already
-    // valid, and getrusage succeeded in filling it in.
-    let raw = unsafe { raw.assume_init() };
-    let micros = |time: libc::timeval| {
-        u64::try_from(time.tv_sec).unwrap_or(0) * 1_000_000
-            + u64::try_from(time.tv_usec).unwrap_or(0)
-    };
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::time::TimeValLike as _;
+
+    let raw = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+    let micros =
+        |time: nix::sys::time::TimeVal| u64::try_from(time.num_microseconds()).unwrap_or(0);
     Some(Usage {
-        cpu: Duration::from_micros(micros(raw.ru_utime) + micros(raw.ru_stime)),
-        voluntary: u64::try_from(raw.ru_nvcsw).unwrap_or(0),
-        involuntary: u64::try_from(raw.ru_nivcsw).unwrap_or(0),
+        cpu: Duration::from_micros(micros(raw.user_time()) + micros(raw.system_time())),
+        voluntary: u64::try_from(raw.voluntary_context_switches()).unwrap_or(0),
+        involuntary: u64::try_from(raw.involuntary_context_switches()).unwrap_or(0),
     })
 }
 

@@ -37,9 +37,9 @@ pub(crate) enum Command {
     /// the random-script stress test of pool-core, with a chosen number of scripts and seed
     #[command(long_about = STRESS_HELP)]
     Stress(StressArgs),
-    /// the peer comparison of BENCHMARKS.md (W1-W6 against sequential, rayon,
-    /// crossbeam-channel, threadpool, std mpsc and thread-per-item) and the pool's
-    /// idle CPU, wake-up latency and memory
+    /// the peer comparison of BENCHMARKS.md (W7 lines, W8 heavy tail and W1-W6
+    /// against sequential, rayon, crossbeam-channel, threadpool, std mpsc and
+    /// thread-per-item) and the pool's idle CPU, wake-up latency and memory
     #[command(long_about = BENCH_HELP, verbatim_doc_comment)]
     Bench(BenchArgs),
     /// lint, tests, doc tests, loom, valgrind and `bench --quick`; reports every step
@@ -178,8 +178,9 @@ pub(crate) struct BenchArgs {
     /// asserts nothing about speed
     #[arg(long, verbatim_doc_comment)]
     pub(crate) quick: bool,
-    /// run only W: W1..W6 or a name above (overhead, cpu, seed, keyed,
-    /// skewed, multi-producer, idle, wakeup, memory); default: all
+    /// run only W: W1..W8 or a name above (overhead, cpu, seed, keyed,
+    /// skewed, multi-producer, lines, heavy-tail, idle, wakeup, memory);
+    /// default: all
     #[arg(long, value_name = "W", value_parser = normalise_workload, verbatim_doc_comment)]
     pub(crate) workload: Option<String>,
     /// run only at N workers (also the pool size for idle, wakeup and
@@ -257,13 +258,15 @@ fn normalise_workload(value: &str) -> Result<String, String> {
         "w4" | "keyed" => "W4",
         "w5" | "skewed" => "W5",
         "w6" | "multi-producer" | "multiproducer" => "W6",
+        "w7" | "lines" => "W7",
+        "w8" | "heavy-tail" | "heavytail" => "W8",
         "idle" => "idle",
         "wakeup" | "wake-up" => "wakeup",
         "memory" => "memory",
         _ => {
             return Err(
                 "expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), W5 (skewed), \
-                        W6 (multi-producer), idle, wakeup or memory"
+                        W6 (multi-producer), W7 (lines), W8 (heavy-tail), idle, wakeup or memory"
                     .to_owned(),
             );
         }
