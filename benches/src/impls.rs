@@ -119,6 +119,10 @@ pub(crate) enum Via {
     /// (the same iterator `par_bridge` gets) instead of one `submit` per item.
     #[serde(rename = "submit_iter")]
     Iter,
+    /// No producer: the pool's workers pull the range themselves with
+    /// `Pool::run` (pull mode).
+    #[serde(rename = "run")]
+    Pull,
 }
 
 /// A work-stealing workforce pool at `batch_size`.
@@ -176,6 +180,18 @@ const fn iterated(batch_size: usize) -> Implementation {
     }
 }
 
+/// A work-stealing pool at `batch_size` whose workers pull the range
+/// themselves (`Pool::run`).
+const fn pulled(batch_size: usize) -> Implementation {
+    Implementation::Workforce {
+        batch_size,
+        keyed: false,
+        metrics: MetricsMode::Times,
+        layers: Layers::None,
+        via: Via::Pull,
+    }
+}
+
 /// The default pool fed through `via`.
 const fn fed_via(via: Via) -> Implementation {
     Implementation::Workforce {
@@ -189,7 +205,7 @@ const fn fed_via(via: Via) -> Implementation {
 
 /// The implementations of the uniform CPU-bound workload (W2), in the order
 /// they are interleaved within a repetition.
-pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 12] = [
+pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 13] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
@@ -202,11 +218,12 @@ pub(crate) const ALL_IMPLEMENTATIONS: [Implementation; 12] = [
     stealing(100),
     iterated(WORKFORCE_DEFAULT_BATCH),
     iterated(100),
+    pulled(WORKFORCE_DEFAULT_BATCH),
 ];
 
 /// W1 also measures the cost of metrics: off and latency percentiles beside the
 /// default (times), and of two middleware stacks.
-const W1_IMPLEMENTATIONS: [Implementation; 16] = [
+const W1_IMPLEMENTATIONS: [Implementation; 17] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
@@ -223,6 +240,7 @@ const W1_IMPLEMENTATIONS: [Implementation; 16] = [
     stealing(100),
     iterated(WORKFORCE_DEFAULT_BATCH),
     iterated(100),
+    pulled(WORKFORCE_DEFAULT_BATCH),
 ];
 
 /// W3: the seed's task; the static split is the floor.
@@ -257,7 +275,7 @@ const KEYED_IMPLEMENTATIONS: [Implementation; 12] = [
 ];
 
 /// W5: uneven items, work stealing against static (keyed) routing.
-const SKEWED_IMPLEMENTATIONS: [Implementation; 12] = [
+const SKEWED_IMPLEMENTATIONS: [Implementation; 13] = [
     Implementation::Sequential,
     Implementation::RayonParBridge,
     Implementation::RayonIntoParIter,
@@ -270,6 +288,7 @@ const SKEWED_IMPLEMENTATIONS: [Implementation; 12] = [
     stealing(100),
     keyed(1),
     keyed(WORKFORCE_DEFAULT_BATCH),
+    pulled(WORKFORCE_DEFAULT_BATCH),
 ];
 
 /// W6: several producers. rayon is left out: `par_bridge` bridges one
@@ -367,6 +386,7 @@ impl Implementation {
                     match via {
                         Via::OneSubmitter => ", 1 producer",
                         Via::Iter => " submit_iter",
+                        Via::Pull => " run (pull)",
                         Via::Submitters | Via::Senders => "",
                     }
                 )
@@ -682,6 +702,12 @@ fn run_workforce(
             produce(workload, senders, |sender, item| {
                 sender.send(item).map_err(|_| closed(item))
             })?
+        }
+        Via::Pull => {
+            let started = std::time::Instant::now();
+            pool.run(0..workload.n_items)
+                .map_err(|error| anyhow!("the workforce pool refused the run: {error}"))?;
+            started
         }
     };
     let report = pool

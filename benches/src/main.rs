@@ -841,9 +841,9 @@ mod tests {
                 );
             }
         }
-        // 16 implementations: 15 x (5 + warm-up) + thread per item x 3.
-        assert_eq!(overhead.entries.len(), 16);
-        assert_eq!(overhead.runs(), 15 * 6 + 3);
+        // 17 implementations: 16 x (5 + warm-up) + thread per item x 3.
+        assert_eq!(overhead.entries.len(), 17);
+        assert_eq!(overhead.runs(), 16 * 6 + 3);
         assert!(
             overhead
                 .notes

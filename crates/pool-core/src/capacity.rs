@@ -77,8 +77,15 @@ const LINGER: Duration = Duration::from_micros(500);
 /// How long a producer may wait for capacity.
 #[derive(Clone, Copy)]
 pub(crate) enum Wait {
+    /// Not at all: a caller's `try_*`. Takes back finished room first.
     No,
+    /// Not at all, and without taking back finished room: a submitter's look
+    /// for room before it flushes its partly filled batches and reserves
+    /// again with the caller's own `Wait`.
+    Probe,
+    /// Until this time: a caller's `*_timeout`. Takes back finished room first.
     Until(Instant),
+    /// As long as it takes: a caller's blocking `submit`/`send`.
     Forever,
 }
 
@@ -274,15 +281,18 @@ impl Capacity {
             if let Some(refusal) = self.refuses_quickly() {
                 return Err(refusal);
             }
-            // A producer that may not wait (or not for long) takes back the
-            // room of items already finished before it says `Full`. One that
-            // waits forever leaves that to the workers' bulk releases, which
-            // keep its wake-ups few (see `wait_for_room`).
-            if !matches!(wait, Wait::Forever) && self.reclaim() > 0 {
+            // A caller that may not wait (or not for long) takes back the
+            // room of items already finished before it is told `Full`. One
+            // that waits forever leaves that to the workers' bulk releases,
+            // which keep its wake-ups few (see `wait_for_room`), and so does
+            // a submitter's probe: taking room back there would let a
+            // blocking submitter skip its linger and contend with the
+            // workers for every batch.
+            if matches!(wait, Wait::No | Wait::Until(_)) && self.reclaim() > 0 {
                 continue;
             }
             match wait {
-                Wait::No => return Err(Refusal::Full),
+                Wait::No | Wait::Probe => return Err(Refusal::Full),
                 Wait::Until(_) | Wait::Forever => self.wait_for_room(k, wait)?,
             }
         }
@@ -312,7 +322,7 @@ impl Capacity {
     #[cold]
     fn wait_for_room(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
         let deadline = match wait {
-            Wait::No => return Err(Refusal::Full),
+            Wait::No | Wait::Probe => return Err(Refusal::Full),
             Wait::Until(deadline) => Some(deadline),
             Wait::Forever => None,
         };

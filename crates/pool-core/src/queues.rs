@@ -128,7 +128,7 @@ impl<T> Queues<T> {
 
     /// Where `item` goes: its key's worker in a keyed pool (the key function
     /// runs here, on the caller's thread), anywhere otherwise.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn target(&self, item: &T, hint: usize) -> Target {
         match &self.keyed {
             Some(keyed) => Target::Worker((keyed.route)(item, &keyed.router)),

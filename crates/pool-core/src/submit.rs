@@ -276,7 +276,7 @@ impl<'pool, T> Submitter<'pool, T> {
     /// into the caller's loop. A panicking key function here leaves nothing
     /// behind: the room it would have used stays with this submitter, which
     /// gives it back on flush or drop.
-    #[inline]
+    #[inline(always)]
     fn submit_with(&mut self, item: T, wait: Wait) -> Result<(), TrySubmitError<T>> {
         let shared = self.shared;
         if self.batched && self.credits > 0 && shared.capacity.refuses_quickly().is_none() {
@@ -316,7 +316,7 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// Adds an item whose room is reserved to the open batch of `target`,
     /// and pushes that batch when it is full.
-    #[inline]
+    #[inline(always)]
     fn append(&mut self, target: Target, item: T) {
         self.credits -= 1;
         if let Some(batch) = self.batchers[target.batch_index()].push(item) {
@@ -331,7 +331,7 @@ impl<'pool, T> Submitter<'pool, T> {
     /// flushed, so nothing accepted stays behind.
     #[cold]
     fn take_credits(&mut self, wait: Wait) -> Result<(), Refusal> {
-        let outcome = match self.shared.reserve(self.batch_size, Wait::No) {
+        let outcome = match self.shared.reserve(self.batch_size, Wait::Probe) {
             Err(Refusal::Full) => {
                 self.push_buffered();
                 self.shared.reserve(self.batch_size, wait)
