@@ -1,6 +1,6 @@
 //! A long CPU-bound run (BENCHMARKS.md's W2 items, 5,000,000 of them) with a
 //! progress bar driven by live `Pool::metrics` snapshots, and the final stats
-//! table.
+//! table. The workers pull the items themselves (`Pool::run`).
 //!
 //! ```sh
 //! cargo run --release -p workforce --example progress            # 5,000,000 items
@@ -48,14 +48,11 @@ fn main() -> anyhow::Result<()> {
     );
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let pool = &pool;
-        let producer = scope.spawn(move || -> anyhow::Result<()> {
-            let mut submitter = pool.submitter();
-            for item in 0..n_items {
-                submitter
-                    .submit(item)
-                    .map_err(|error| anyhow::anyhow!("item {item} refused: {error}"))?;
-            }
-            Ok(())
+        // Pull mode: the workers take the items from the range themselves;
+        // `run` returns once every item has run. This thread only waits.
+        let producer = scope.spawn(move || -> anyhow::Result<u64> {
+            pool.run(0..n_items)
+                .map_err(|error| anyhow::anyhow!("the pool stopped early: {error}"))
         });
         // The bar reads snapshots; taking one never blocks a worker.
         loop {
@@ -70,9 +67,11 @@ fn main() -> anyhow::Result<()> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        producer
+        let taken = producer
             .join()
-            .map_err(|_| anyhow::anyhow!("the producer panicked"))?
+            .map_err(|_| anyhow::anyhow!("the run panicked"))??;
+        anyhow::ensure!(taken == n_items, "the pool took {taken} of {n_items} items");
+        Ok(())
     })?;
     let report = pool.wait()?;
     bar.finish_with_message("done");
