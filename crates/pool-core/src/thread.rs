@@ -313,11 +313,12 @@ impl<T> WorkerThread<T> {
             .note_finished(self.index, self.finished);
     }
 
-    /// Runs one job.
+    /// What a processor works with for one job (see [`Bench`]); `room` says
+    /// whether the job's items hold reserved room.
     #[inline]
-    fn run_job<P: Processor<T>>(&mut self, processor: Option<&mut P>, parcel: Parcel<T>) {
+    fn bench(&mut self, room: Room) -> Bench<'_, T> {
         let shared = &*self.shared;
-        let mut bench = Bench {
+        Bench {
             ctx: &self.ctx,
             ledger: &shared.ledger,
             out: &mut self.out,
@@ -326,10 +327,16 @@ impl<T> WorkerThread<T> {
             local: &self.local,
             index: self.index,
             handed_over: 0,
-            room: Room::Reserved,
+            room,
             capacity: &shared.capacity,
             finished: &mut self.finished,
-        };
+        }
+    }
+
+    /// Runs one job.
+    #[inline]
+    fn run_job<P: Processor<T>>(&mut self, processor: Option<&mut P>, parcel: Parcel<T>) {
+        let mut bench = self.bench(Room::Reserved);
         match parcel {
             Parcel::One(item) => match processor {
                 Some(processor) if !bench.is_cancelled() => processor.one(item, &mut bench),
@@ -395,22 +402,9 @@ impl<T> WorkerThread<T> {
             // Counted before they run, as every pushed item is.
             shared.ledger.count_submitted(chunk.len() as u64);
             let _batch_span = trace::batch_span(self.index, chunk.len());
-            let mut bench = Bench {
-                ctx: &self.ctx,
-                ledger: &shared.ledger,
-                out: &mut self.out,
-                cancelled: shared.token.flag(),
-                queues: &shared.queues,
-                local: &self.local,
-                index: self.index,
-                handed_over: 0,
-                room: Room::Unreserved,
-                capacity: &shared.capacity,
-                finished: &mut self.finished,
-            };
-            processor.many(&mut chunk, &mut bench);
+            processor.many(&mut chunk, &mut self.bench(Room::Unreserved));
         }
-        shared.queues.put_spare(chunk);
+        self.shared.queues.put_spare(chunk);
         source.parcel_done();
         if !more {
             self.note_finished(1);
