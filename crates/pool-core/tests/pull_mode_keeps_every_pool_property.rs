@@ -355,3 +355,67 @@ fn run_from_a_worker_of_the_same_pool_is_refused() {
     assert_eq!(refused.load(SeqCst), 10, "all ten items came back");
     assert_eq!((report.submitted(), report.processed()), (5, 5));
 }
+
+/// Close and cancel race the pull: another thread closes or cancels the pool
+/// once `stop_after` items have finished, while the workers are taking
+/// chunks. Whatever the interleaving, every item is either handed back or
+/// counted once, and the run ends. 300 rounds over worker counts, chunk
+/// sizes and stop points, from a fixed seed.
+#[test]
+fn close_and_cancel_racing_the_pull_lose_nothing() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    for round in 0..300 {
+        let n_workers = 1 + next(4) as usize;
+        let batch_size = [1, 3, 64][next(3) as usize];
+        let n_items = 1 + next(5_000);
+        let stop_after = next(n_items);
+        let cancel = next(2) == 0;
+        let pool = Pool::builder()
+            .workers(n_workers)
+            .batch_size(batch_size)
+            .build(|_ctx: &Ctx, _item: u64| Ok::<(), Infallible>(()))
+            .expect("valid settings");
+        let outcome = std::thread::scope(|scope| {
+            let pool = &pool;
+            scope.spawn(move || {
+                common::wait_until(|| {
+                    let snapshot = pool.metrics();
+                    snapshot.finished() >= stop_after || snapshot.closed
+                });
+                if cancel {
+                    pool.cancel();
+                } else {
+                    pool.close();
+                }
+            });
+            let outcome = pool.run(0..n_items);
+            // The stopper may still wait for items that will never come.
+            pool.close();
+            outcome
+        });
+        let handed_back = match outcome {
+            Ok(taken) => {
+                assert_eq!(
+                    taken, n_items,
+                    "round {round}: Ok means every item was taken"
+                );
+                0
+            }
+            Err(RunError::Closed(rest) | RunError::Cancelled(rest)) => rest.count() as u64,
+            Err(other) => panic!("round {round}: unexpected {other:?}"),
+        };
+        let report = pool.join();
+        assert!(report.is_balanced(), "round {round}: {report}");
+        assert_eq!(
+            report.submitted() + handed_back,
+            n_items,
+            "round {round}: taken + handed back must be every item"
+        );
+    }
+}
