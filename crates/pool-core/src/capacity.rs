@@ -31,7 +31,13 @@
 //! worker does it in bulk as before; a producer that finds no room and may
 //! not wait for long (`Wait::No`, `Wait::Until`) does it for every worker
 //! first (`reclaim`). Whoever moves a watermark releases exactly the
-//! difference, so a unit of room is never given back twice.
+//! difference, so a unit of room is never given back twice. Between moving
+//! a watermark and releasing, a thread counts itself in the worker's
+//! `giving`; `reclaim` waits for those few instructions to end and the
+//! producer then reads the counter once more, so room already claimed by
+//! someone else is never missed (loom:
+//! `loom_a_producer_that_saw_an_item_finish_gets_its_room`, which fails
+//! without the wait).
 //!
 //! # Waiting for room
 //!
@@ -66,7 +72,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{
-    Acquire, AtomicBool, AtomicU64, AtomicUsize, Gate, GateClock, Relaxed, SeqCst, fence,
+    Acquire, AtomicBool, AtomicU64, AtomicUsize, Gate, GateClock, Relaxed, SeqCst, SpinWait, fence,
     seq_cst_point,
 };
 
@@ -122,6 +128,10 @@ struct Returns {
     /// How much of `finished` has been released. Moved forward only, by the
     /// worker or by a producer that needs room, with `fetch_max`.
     given_back: AtomicU64,
+    /// Threads between moving `given_back` and releasing the room it moved
+    /// over: a producer that finds nothing to take back waits for them, so
+    /// room already claimed is released before it says `Full`.
+    giving: AtomicUsize,
 }
 
 /// The capacity counter, the closed flag and the producers' gate of one pool.
@@ -166,6 +176,7 @@ impl Capacity {
                     CachePadded::new(Returns {
                         finished: AtomicU64::new(0),
                         given_back: AtomicU64::new(0),
+                        giving: AtomicUsize::new(0),
                     })
                 })
                 .collect(),
@@ -186,23 +197,35 @@ impl Capacity {
     /// closed pool (see [`release`](Capacity::release)).
     pub(crate) fn give_back(&self, worker: usize) -> (usize, bool) {
         let returns = &self.returns[worker];
+        returns.giving.fetch_add(1, SeqCst);
         let finished = returns.finished.load(Acquire);
         let before = returns.given_back.fetch_max(finished, SeqCst);
-        if finished <= before {
-            return (0, false);
-        }
-        // Fits: it is room that was reserved, so at most `limit`.
-        let units = usize::try_from(finished - before).unwrap_or(usize::MAX);
-        (units, self.release(units))
+        let outcome = if finished > before {
+            // Fits: it is room that was reserved, so at most `limit`.
+            let units = usize::try_from(finished - before).unwrap_or(usize::MAX);
+            (units, self.release(units))
+        } else {
+            (0, false)
+        };
+        returns.giving.fetch_sub(1, SeqCst);
+        outcome
     }
 
-    /// Gives back what every worker finished: for a producer that found no
-    /// room. Returns how many units came back.
+    /// Gives back what every worker finished, for a producer that found no
+    /// room; then waits for anyone still between moving a watermark and
+    /// releasing (a few instructions), so that every room already claimed
+    /// has been released when the caller looks at the counter again.
     #[cold]
-    fn reclaim(&self) -> usize {
-        (0..self.returns.len())
-            .map(|worker| self.give_back(worker).0)
-            .sum()
+    fn reclaim(&self) {
+        for worker in 0..self.returns.len() {
+            let _ = self.give_back(worker);
+        }
+        for returns in self.returns.iter() {
+            let spin = SpinWait::new();
+            while returns.giving.load(SeqCst) > 0 {
+                spin.snooze();
+            }
+        }
     }
 
     /// Whether no new input is accepted.
@@ -245,6 +268,7 @@ impl Capacity {
     /// backed out, and that release may have drained the pool: the caller
     /// wakes the workers when [`is_done`](Capacity::is_done) says so.
     pub(crate) fn reserve(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
+        let mut reclaimed = false;
         loop {
             let mut current = self.in_flight.load(SeqCst);
             while current + k <= self.limit {
@@ -282,13 +306,15 @@ impl Capacity {
                 return Err(refusal);
             }
             // A caller that may not wait (or not for long) takes back the
-            // room of items already finished before it is told `Full`. One
-            // that waits forever leaves that to the workers' bulk releases,
-            // which keep its wake-ups few (see `wait_for_room`), and so does
-            // a submitter's probe: taking room back there would let a
-            // blocking submitter skip its linger and contend with the
-            // workers for every batch.
-            if matches!(wait, Wait::No | Wait::Until(_)) && self.reclaim() > 0 {
+            // room of items already finished, and looks at the counter once
+            // more, before it is told `Full`. One that waits forever leaves
+            // that to the workers' bulk releases, which keep its wake-ups few
+            // (see `wait_for_room`), and so does a submitter's probe: taking
+            // room back there would let a blocking submitter skip its
+            // linger and contend with the workers for every batch.
+            if matches!(wait, Wait::No | Wait::Until(_)) && !reclaimed {
+                self.reclaim();
+                reclaimed = true;
                 continue;
             }
             match wait {

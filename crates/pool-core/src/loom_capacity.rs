@@ -349,3 +349,35 @@ fn loom_producers_take_back_finished_room_exactly_once() {
         assert_eq!(model.capacity.in_flight(), admitted);
     });
 }
+
+/// (d) `Full` means full: a producer that saw an item counted as finished
+/// gets its room from `try_*`, whether the worker that finished it has not
+/// given it back yet, is in the middle of doing so, or is done.
+#[test]
+fn loom_a_producer_that_saw_an_item_finish_gets_its_room() {
+    check_model("producer_that_saw_an_item_finish_gets_its_room", || {
+        let (model, _parkers) = Model::new(1, 1, 1);
+        model.preload(1);
+        // Stands in for the item's count in the worker's metrics shard.
+        let counted = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let worker = {
+            let model = Arc::clone(&model);
+            let counted = Arc::clone(&counted);
+            loom::thread::spawn(move || {
+                model.capacity.note_finished(0, 1);
+                counted.store(true, loom::sync::atomic::Ordering::Release);
+                model.give_back(0);
+            })
+        };
+        while !counted.load(loom::sync::atomic::Ordering::Acquire) {
+            loom::thread::yield_now();
+        }
+        assert_eq!(
+            model.reserve(1, Wait::No),
+            Ok(()),
+            "the finished item's room"
+        );
+        worker.join().expect("worker thread");
+        assert_eq!(model.capacity.in_flight(), 1);
+    });
+}

@@ -38,6 +38,30 @@ pub(crate) fn seq_cst_point() {
     fence(SeqCst);
 }
 
+/// One step of a short wait for another thread to finish a few
+/// instructions: crossbeam's backoff normally; under loom a yield, which lets
+/// the model run the other thread.
+pub(crate) struct SpinWait {
+    #[cfg(not(loom))]
+    backoff: crossbeam_utils::Backoff,
+}
+
+impl SpinWait {
+    pub(crate) fn new() -> Self {
+        SpinWait {
+            #[cfg(not(loom))]
+            backoff: crossbeam_utils::Backoff::new(),
+        }
+    }
+
+    pub(crate) fn snooze(&self) {
+        #[cfg(not(loom))]
+        self.backoff.snooze();
+        #[cfg(loom)]
+        loom::thread::yield_now();
+    }
+}
+
 /// The time source of one timed wait loop.
 ///
 /// Loom does not model time: its `Condvar::wait_timeout` never times out, and
