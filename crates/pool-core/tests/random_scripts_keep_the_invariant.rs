@@ -58,8 +58,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pool_core::{
-    CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, Sender, TrySendError, TrySubmitError,
-    WorkerId,
+    CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, RunError, Sender, TrySendError,
+    TrySubmitError, WorkerId,
 };
 
 /// Scripts run by default. `cargo test --workspace` runs this binary in a
@@ -159,15 +159,18 @@ enum Op {
     Send,
     TrySend,
     SendTimeout,
+    /// `Pool::run` over this one item: the pull machinery end to end.
+    Run,
 }
 
-const SUBMITTER_OPS: [Op; 6] = [
+const SUBMITTER_OPS: [Op; 7] = [
     Op::Submit,
     Op::TrySubmit,
     Op::SubmitTimeout,
     Op::Send,
     Op::TrySend,
     Op::SendTimeout,
+    Op::Run,
 ];
 const SENDER_OPS: [Op; 3] = [Op::Send, Op::TrySend, Op::SendTimeout];
 
@@ -720,9 +723,14 @@ fn submitter_producer(run: &Run, pool: &Pool<Item>, producer: u64, mut rng: Rng)
     for step in 0..script.items_per_producer {
         let value = producer * script.items_per_producer + step;
         let item = Item::new(value, &run.ledger);
-        let op = script.submitter_ops[rng.below(script.submitter_ops.len() as u64) as usize];
+        let mut op = script.submitter_ops[rng.below(script.submitter_ops.len() as u64) as usize];
+        // A run waits for its item to finish: one in 16 of the picks, so the
+        // scripts stay fast.
+        if op == Op::Run && !rng.one_in(16) {
+            op = Op::Submit;
+        }
         let timeout = Duration::from_micros(rng.below(50));
-        if matches!(op, Op::Send | Op::SendTimeout) {
+        if matches!(op, Op::Send | Op::SendTimeout | Op::Run) {
             // A thread must not block on the pool while its own submitter holds
             // room reserved for a batch it has not pushed: workers could run dry
             // with the room still taken (see `Submitter`'s docs).
@@ -739,6 +747,7 @@ fn submitter_producer(run: &Run, pool: &Pool<Item>, producer: u64, mut rng: Rng)
             Op::SendTimeout => sender
                 .send_timeout(item, timeout)
                 .map_err(as_submit_refusal),
+            Op::Run => run_one(pool, item),
         };
         if let Err(error) = outcome {
             run.refused(&who, value, error);
@@ -1212,5 +1221,21 @@ fn as_submit_refusal<T>(error: TrySendError<T>) -> TrySubmitError<T> {
         TrySendError::Closed(item) => TrySubmitError::Closed(item),
         TrySendError::Cancelled(item) => TrySubmitError::Cancelled(item),
         TrySendError::Disconnected(_) => panic!("a pool's sender said Disconnected"),
+    }
+}
+
+/// `Pool::run` over one item, its refusal in a submitter's words: the item
+/// comes back in the `Rest` if it was not taken; if it was taken before the
+/// pool stopped, it is the pool's (counted) and nothing is refused.
+fn run_one(pool: &Pool<Item>, item: Item) -> Result<(), TrySubmitError<Item>> {
+    match pool.run(std::iter::once(item)) {
+        Ok(_) => Ok(()),
+        Err(RunError::Closed(mut rest)) => rest
+            .next()
+            .map_or(Ok(()), |item| Err(TrySubmitError::Closed(item))),
+        Err(RunError::Cancelled(mut rest)) => rest
+            .next()
+            .map_or(Ok(()), |item| Err(TrySubmitError::Cancelled(item))),
+        Err(other) => panic!("run over one item: {other}"),
     }
 }
