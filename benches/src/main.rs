@@ -131,6 +131,11 @@ enum Selection {
     Resource(Measurement),
 }
 
+/// With `--features mimalloc`, every row runs on mimalloc (see Cargo.toml).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs the benchmark and maps failure to a non-zero exit code.
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
