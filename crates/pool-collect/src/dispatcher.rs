@@ -18,7 +18,8 @@
 //! across workers; the ordered mode uses the submission number instead. `wait`
 //! concatenates the per-worker lists, sorts them by that key (each list is
 //! already almost sorted, which the merge sort exploits) and splits results
-//! from errors.
+//! from errors, each with its job's submission number: the index
+//! [`Dispatcher::submit`] returned for it.
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -221,8 +222,13 @@ impl<R, E> Task<R, E> {
     }
 }
 
-/// A job's outcome with its sort key (submission number or completion ticket).
-type Done<R, E> = (u64, Result<R, JobError<E>>);
+/// A job's outcome with its sort key (submission number or completion
+/// ticket) and its submission number.
+struct Done<R, E> {
+    key: u64,
+    index: u64,
+    outcome: Result<R, JobError<E>>,
+}
 
 /// Where the workers' outcome lists end up.
 struct Sink<R, E> {
@@ -261,7 +267,11 @@ impl<R, E> Worker<Task<R, E>> for Runner<R, E> {
         } else {
             self.sink.completions.fetch_add(1, Relaxed)
         };
-        self.done.push((key, outcome));
+        self.done.push(Done {
+            key,
+            index: seq,
+            outcome,
+        });
         Ok(())
     }
 }
@@ -439,9 +449,11 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
 /// }
 /// let outcome = dispatcher.wait();
 /// assert_eq!(outcome.results.len() + outcome.errors.len(), 100);
-/// assert_eq!(outcome.results[..4], [0, 1, 4, 16]); // submission order; 3 failed
+/// let squares: Vec<u64> = outcome.results[..4].iter().map(|result| result.value).collect();
+/// assert_eq!(squares, [0, 1, 4, 16]); // submission order; job 3 failed
+/// assert_eq!(outcome.results[3].index, 4); // each result says which job made it
 /// assert_eq!(outcome.errors.len(), 10);
-/// assert!(outcome.errors.to_string().starts_with("10 errors: 3 is unlucky; 13 is unlucky"));
+/// assert!(outcome.errors.to_string().starts_with("10 errors: job 3: 3 is unlucky; job 13: 13 is unlucky"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Dispatcher<R: Send + 'static, E: Send + 'static> {
@@ -484,20 +496,52 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
         }
     }
 
-    /// Submits a job, blocking while the queue is full.
+    /// Submits a job, blocking while the queue is full, and returns its
+    /// **index**: the number its result or error carries in the
+    /// [`Outcome`] ([`Indexed::index`]).
+    ///
+    /// Indices count up from 0 in submission order, one per `submit` or
+    /// `try_submit` call, across every thread that submits. A `try_submit`
+    /// that is refused uses its number up too, so after refusals the
+    /// indices of accepted jobs have gaps; each is still unique.
     ///
     /// It cannot be refused: the dispatcher's pool is closed only by
     /// [`wait`](Dispatcher::wait), which takes the dispatcher, and nothing
     /// cancels it.
-    pub fn submit<J: Job<R, E> + 'static>(&self, job: J) {
-        let sent = self.sender.send(self.task(job));
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use pool_collect::Dispatcher;
+    ///
+    /// let dispatcher = Dispatcher::builder().workers(3).build()?;
+    /// let mut names = HashMap::new();
+    /// for name in ["alpha", "beta", "gamma", "delta"] {
+    ///     let index = dispatcher.submit(move || {
+    ///         if name.len() == 4 { Err(format!("{name}: too short")) } else { Ok(name.len()) }
+    ///     });
+    ///     names.insert(index, name);
+    /// }
+    /// let outcome = dispatcher.wait(); // completion order: any
+    /// for result in &outcome.results {
+    ///     assert_eq!(result.value, names[&result.index].len());
+    /// }
+    /// let failed: Vec<&str> = outcome.errors.iter().map(|error| names[&error.index]).collect();
+    /// assert_eq!(failed, ["beta"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit<J: Job<R, E> + 'static>(&self, job: J) -> u64 {
+        let task = self.task(job);
+        let index = task.seq;
+        let sent = self.sender.send(task);
         debug_assert!(
             sent.is_ok(),
             "the dispatcher's pool is never closed before `wait` and never cancelled"
         );
+        index
     }
 
-    /// Submits a job if the queue has room now; otherwise hands it back as
+    /// Submits a job if the queue has room now and returns its index (see
+    /// [`submit`](Dispatcher::submit)); otherwise hands it back as
     /// [`TrySubmitError::Full`] (the only refusal a dispatcher makes).
     ///
     /// ```
@@ -515,9 +559,12 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
     /// assert_eq!(dispatcher.wait().results.len(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_submit<J: Job<R, E> + 'static>(&self, job: J) -> Result<(), TrySubmitError<J>> {
+    pub fn try_submit<J: Job<R, E> + 'static>(&self, job: J) -> Result<u64, TrySubmitError<J>> {
+        let task = self.task(job);
+        let index = task.seq;
         self.sender
-            .try_send(self.task(job))
+            .try_send(task)
+            .map(|()| index)
             .map_err(|error| match error {
                 TrySendError::Full(task) => TrySubmitError::Full(task.into_job()),
                 TrySendError::Closed(task)
@@ -535,7 +582,7 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
     /// The old name of [`submit`](Dispatcher::submit).
     #[deprecated(since = "0.1.0", note = "renamed to `submit`, the verb of every pool")]
     pub fn enqueue<J: Job<R, E> + 'static>(&self, job: J) {
-        self.submit(job);
+        let _ = self.submit(job);
     }
 
     /// The old name of [`try_submit`](Dispatcher::try_submit).
@@ -544,7 +591,7 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
         note = "renamed to `try_submit`, the verb of every pool"
     )]
     pub fn try_enqueue<J: Job<R, E> + 'static>(&self, job: J) -> Result<(), TrySubmitError<J>> {
-        self.try_submit(job)
+        self.try_submit(job).map(|_index| ())
     }
 
     /// The number of worker threads.
@@ -563,7 +610,8 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
     }
 
     /// Waits for every submitted job, stops the workers and returns every
-    /// result and every error.
+    /// result and every error, each with the index of the job that produced
+    /// it.
     pub fn wait(self) -> Outcome<R, E> {
         let Dispatcher {
             pool, sender, sink, ..
@@ -573,24 +621,89 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
         let lists = std::mem::take(&mut *sink.lists.lock().unwrap_or_else(PoisonError::into_inner));
         let mut done: Vec<Done<R, E>> = lists.into_iter().flatten().collect();
         // Stable merge sort: each worker's list is a sorted run already.
-        done.sort_by_key(|(key, _)| *key);
+        done.sort_by_key(|done| done.key);
         let mut results = Vec::with_capacity(done.len());
         let mut errors = Errors::new();
-        for (_, outcome) in done {
+        for Done { index, outcome, .. } in done {
             match outcome {
-                Ok(result) => results.push(result),
-                Err(error) => errors.push(error),
+                Ok(value) => results.push(Indexed { index, value }),
+                Err(value) => errors.push(Indexed { index, value }),
             }
         }
         // The runner catches every panic of a job and never fails, so the pool
         // has nothing to report; should that ever change, say so rather than
         // lose it.
         for error in report.errors() {
-            errors.push(JobError::Panicked {
-                message: error.to_string(),
+            errors.push(Indexed {
+                index: NO_JOB,
+                value: JobError::Panicked {
+                    message: error.to_string(),
+                },
             });
         }
         Outcome { results, errors }
+    }
+}
+
+/// The index of an error that names no job: one the dispatcher's pool itself
+/// reported (never expected: the runner catches every job's panic).
+const NO_JOB: u64 = u64::MAX;
+
+/// A job's result or error with the job's **index**: the number
+/// [`Dispatcher::submit`] (or [`try_submit`](Dispatcher::try_submit))
+/// returned for it, counting submissions from 0.
+///
+/// `Display` shows `job {index}: {value}`; as an error, its `source` is the
+/// value's own `source` (the value is already in the text).
+///
+/// ```
+/// use pool_collect::{Dispatcher, Indexed};
+///
+/// let dispatcher = Dispatcher::<u32, String>::builder().workers(2).ordered(true).build()?;
+/// for n in 0..3 {
+///     dispatcher.submit(move || if n == 1 { Err("one is odd".to_owned()) } else { Ok(n * 10) });
+/// }
+/// let outcome = dispatcher.wait();
+/// assert_eq!(outcome.results, [Indexed { index: 0, value: 0 }, Indexed { index: 2, value: 20 }]);
+/// assert_eq!(outcome.errors.iter().map(|error| error.index).collect::<Vec<_>>(), [1]);
+/// assert_eq!(outcome.errors.to_string(), "1 error: job 1: one is odd");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Indexed values order by index first (derived `Ord`), so sorting a list
+/// of them puts it in submission order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Indexed<V> {
+    /// The job's index: its submission number, from 0 (`u64::MAX` only for
+    /// an error the dispatcher's pool reported on its own, naming no job,
+    /// which its design rules out).
+    pub index: u64,
+    /// The job's value, or its error.
+    pub value: V,
+}
+
+impl<V> Indexed<V> {
+    /// The value without its index.
+    pub fn into_value(self) -> V {
+        self.value
+    }
+}
+
+impl<V: fmt::Display> fmt::Display for Indexed<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job {}: ", self.index)?;
+        // The caller's `{:#}` reaches the value (anyhow shows its causes).
+        if f.alternate() {
+            write!(f, "{:#}", self.value)
+        } else {
+            write!(f, "{}", self.value)
+        }
+    }
+}
+
+impl<V: std::error::Error> std::error::Error for Indexed<V> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.value.source()
     }
 }
 
@@ -598,15 +711,16 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
 ///
 /// `results.len() + errors.len()` equals the number of jobs submitted. Both are
 /// in completion order, or in submission order for an
-/// [`ordered`](DispatcherBuilder::ordered) dispatcher. A result does not say
-/// which job it came from; a job that needs that returns its key with its value.
+/// [`ordered`](DispatcherBuilder::ordered) dispatcher, and each says which job
+/// it came from ([`Indexed::index`], the number `submit` returned).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Outcome<R, E> {
-    /// The values of the jobs that succeeded.
-    pub results: Vec<R>,
-    /// The errors of the jobs that failed or panicked.
-    pub errors: Errors<JobError<E>>,
+    /// The values of the jobs that succeeded, with their jobs' indices.
+    pub results: Vec<Indexed<R>>,
+    /// The errors of the jobs that failed or panicked, with their jobs'
+    /// indices.
+    pub errors: Errors<Indexed<JobError<E>>>,
 }
 
 impl<R, E> Outcome<R, E> {
@@ -615,13 +729,14 @@ impl<R, E> Outcome<R, E> {
         self.results.len() + self.errors.len()
     }
 
-    /// `Ok(results)` if no job failed, otherwise `Err(errors)` (the results of
-    /// the jobs that did succeed are dropped; read the fields to keep both).
+    /// `Ok(values)` if no job failed, otherwise `Err(errors)`, both without
+    /// their indices (the results of the jobs that did succeed are dropped;
+    /// read the fields to keep both, and the indices).
     pub fn into_result(self) -> Result<Vec<R>, Errors<JobError<E>>> {
         if self.errors.is_empty() {
-            Ok(self.results)
+            Ok(self.results.into_iter().map(Indexed::into_value).collect())
         } else {
-            Err(self.errors)
+            Err(self.errors.into_iter().map(Indexed::into_value).collect())
         }
     }
 }
@@ -642,15 +757,16 @@ mod tests {
             sink: Arc::clone(&sink),
         };
         for seq in 0..3u64 {
-            runner.done.push((
-                sink.completions.fetch_add(1, Relaxed),
-                Ok(u32::try_from(seq).expect("small")),
-            ));
+            runner.done.push(Done {
+                key: sink.completions.fetch_add(1, Relaxed),
+                index: seq,
+                outcome: Ok(u32::try_from(seq).expect("small")),
+            });
         }
         drop(runner);
         let lists = sink.lists.lock().expect("sink lock");
         assert_eq!(lists.len(), 1);
-        let keys: Vec<u64> = lists[0].iter().map(|(key, _)| *key).collect();
+        let keys: Vec<u64> = lists[0].iter().map(|done| done.key).collect();
         assert_eq!(keys, [0, 1, 2]);
     }
 

@@ -10,7 +10,7 @@
 //!   Cancellation ends the iteration with one error; a dropped consumer makes
 //!   sends hand the value back instead of blocking.
 //! - [`Dispatcher`]: jobs that return values; `wait` hands
-//!   back every result and every error.
+//!   back every result and every error, each with its job's index.
 //! - [`parallel`] and [`cancelable_parallel`]: a few closures at once, every
 //!   error returned.
 //! - [`map_ordered`] and [`map_unordered`]: a function over an iterator on a
@@ -45,7 +45,9 @@ mod map;
 mod parallel;
 
 pub use collector::{CollectError, Collector, CollectorBuildError, CollectorIter, CollectorSender};
-pub use dispatcher::{DispatchError, Dispatcher, DispatcherBuilder, Job, JobError, Outcome};
+pub use dispatcher::{
+    DispatchError, Dispatcher, DispatcherBuilder, Indexed, Job, JobError, Outcome,
+};
 pub use errors::Errors;
 pub use map::{
     MAX_WINDOW, MapConfig, MapError, MapOrdered, MapUnordered, map_ordered, map_unordered,

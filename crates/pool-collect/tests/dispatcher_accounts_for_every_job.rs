@@ -10,7 +10,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread;
 
-use pool_collect::{Dispatcher, Job, JobError};
+use pool_collect::{Dispatcher, Indexed, Job, JobError};
 use rstest::rstest;
 
 /// Keeps the deliberate panics of these tests off stderr; any other panic
@@ -89,7 +89,18 @@ fn results_and_errors_add_up_to_the_jobs(
         .map(|n| format!("deliberate panic in job {n}"))
         .collect();
 
-    let mut results = outcome.results.clone();
+    // Job `n` was the `n`-th submitted: its index is `n`, and so is its value.
+    let mut results: Vec<u64> = outcome
+        .results
+        .iter()
+        .map(|result| {
+            assert_eq!(
+                result.index, result.value,
+                "a result carries its job's index"
+            );
+            result.value
+        })
+        .collect();
     if ordered {
         assert_eq!(
             results, expected_ok,
@@ -102,12 +113,28 @@ fn results_and_errors_add_up_to_the_jobs(
     let mut failed: Vec<String> = outcome
         .errors
         .iter()
-        .filter_map(|e| e.failed().cloned())
+        .filter_map(|e| {
+            let failed = e.value.failed()?;
+            assert_eq!(
+                e.index,
+                job_number(failed),
+                "an error carries its job's index"
+            );
+            Some(failed.clone())
+        })
         .collect();
     let mut panics: Vec<String> = outcome
         .errors
         .iter()
-        .filter_map(|e| e.panic_message().map(str::to_owned))
+        .filter_map(|e| {
+            let message = e.value.panic_message()?;
+            assert_eq!(
+                e.index,
+                job_number(message),
+                "a panic carries its job's index"
+            );
+            Some(message.to_owned())
+        })
         .collect();
     if !ordered {
         failed.sort_unstable_by_key(|text| job_number(text));
@@ -187,7 +214,11 @@ fn jobs_from_several_producer_threads_each_run_once() {
     let outcome = dispatcher.wait();
     assert!(outcome.errors.is_empty());
     assert_eq!(runs.load(SeqCst) as u64, PRODUCERS * PER_PRODUCER);
-    let mut squares = outcome.results;
+    let mut squares: Vec<u64> = outcome
+        .results
+        .into_iter()
+        .map(Indexed::into_value)
+        .collect();
     squares.sort_unstable();
     let expected: Vec<u64> = (0..PRODUCERS * PER_PRODUCER).map(|n| n * n).collect();
     assert_eq!(squares, expected);

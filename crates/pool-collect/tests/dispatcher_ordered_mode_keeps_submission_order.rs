@@ -1,7 +1,9 @@
 //! An ordered `Dispatcher` returns results and errors in submission order even
 //! when jobs finish out of order; an unordered one returns them in completion
-//! order. The out-of-order finish is forced by data, not by timing: the first
-//! job to start holds its worker until every other job has finished.
+//! order. In both modes each result and error carries the index `submit`
+//! returned for its job. The out-of-order finish is forced by data, not by
+//! timing: the first job to start holds its worker until every other job has
+//! finished.
 //!
 //! Only one job is ever held, so the other workers always make progress (a
 //! job never waits for a job that could be queued behind it).
@@ -10,7 +12,7 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use pool_collect::Dispatcher;
+use pool_collect::{Dispatcher, Indexed};
 use rstest::rstest;
 
 const JOBS: u64 = 200;
@@ -80,10 +82,11 @@ fn ordered_results_and_errors_keep_submission_order_when_jobs_finish_out_of_orde
         .unwrap();
     for n in 0..JOBS {
         let stage = Arc::clone(&stage);
-        dispatcher.submit(move || {
+        let index = dispatcher.submit(move || {
             stage.run(n);
-            if n % 5 == 4 { Err(n) } else { Ok(n) }
+            if n % 5 == 4 { Err(n * 10) } else { Ok(n * 10) }
         });
+        assert_eq!(index, n, "indices count submissions from 0");
     }
     stage.release_holder_after_the_others(JOBS);
     let outcome = dispatcher.wait();
@@ -96,13 +99,23 @@ fn ordered_results_and_errors_keep_submission_order_when_jobs_finish_out_of_orde
     assert!(holder < JOBS - 1, "holder {holder}");
     assert!(!finish_order.is_sorted());
 
-    let expected_ok: Vec<u64> = (0..JOBS).filter(|n| n % 5 != 4).collect();
-    let expected_failed: Vec<u64> = (0..JOBS).filter(|n| n % 5 == 4).collect();
+    // Job `n` returns `n * 10`: each value says which job made it.
+    let expected_ok: Vec<Indexed<u64>> = (0..JOBS)
+        .filter(|n| n % 5 != 4)
+        .map(|n| Indexed {
+            index: n,
+            value: n * 10,
+        })
+        .collect();
+    let expected_failed: Vec<(u64, u64)> = (0..JOBS)
+        .filter(|n| n % 5 == 4)
+        .map(|n| (n, n * 10))
+        .collect();
     assert_eq!(outcome.results, expected_ok);
-    let failed: Vec<u64> = outcome
+    let failed: Vec<(u64, u64)> = outcome
         .errors
         .iter()
-        .map(|e| *e.failed().unwrap())
+        .map(|e| (e.index, *e.value.failed().unwrap()))
         .collect();
     assert_eq!(failed, expected_failed);
 }
@@ -119,27 +132,56 @@ fn unordered_results_come_in_completion_order(#[case] workers: usize) {
         .unwrap();
     for n in 0..JOBS {
         let stage = Arc::clone(&stage);
-        dispatcher.submit(move || {
+        let index = dispatcher.submit(move || {
             stage.run(n);
-            Ok(n)
+            if n % 5 == 4 {
+                Err(format!("job {n}"))
+            } else {
+                Ok(n * 10)
+            }
         });
+        assert_eq!(index, n, "indices count submissions from 0");
     }
     stage.release_holder_after_the_others(JOBS);
     let outcome = dispatcher.wait();
     let (holder, _) = stage.holder_and_finish_order();
 
-    let mut sorted = outcome.results.clone();
-    sorted.sort_unstable();
-    assert_eq!(sorted, (0..JOBS).collect::<Vec<_>>());
+    // In completion order, each result and error still names its job.
+    for result in &outcome.results {
+        assert_eq!(result.value, result.index * 10, "{result:?}");
+    }
+    for error in &outcome.errors {
+        assert_eq!(
+            error.value.failed().unwrap(),
+            &format!("job {}", error.index)
+        );
+    }
+    let mut indices: Vec<u64> = outcome
+        .results
+        .iter()
+        .map(|result| result.index)
+        .chain(outcome.errors.iter().map(|error| error.index))
+        .collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..JOBS).collect::<Vec<_>>());
     // When the holder was let go, every other job had finished its work, and
     // at most one per other worker could still be taking its completion
     // ticket; `holder < QUEUE + workers` leaves more than that many later
     // jobs, so at least one of them comes before the holder.
     assert!(holder < (QUEUE + workers) as u64, "holder {holder}");
-    let holder_at = outcome.results.iter().position(|&n| n == holder).unwrap();
+    let finished: Vec<u64> = outcome.results.iter().map(|result| result.index).collect();
+    // The holder may be a failing job: then its place is among the errors.
+    let (list, holder_at) = match finished.iter().position(|&n| n == holder) {
+        Some(at) => (finished, at),
+        None => {
+            let failed: Vec<u64> = outcome.errors.iter().map(|error| error.index).collect();
+            let at = failed.iter().position(|&n| n == holder).unwrap();
+            (failed, at)
+        }
+    };
     assert!(
-        outcome.results[..holder_at].iter().any(|&n| n > holder),
+        list[..holder_at].iter().any(|&n| n > holder),
         "holder {holder} at {holder_at}: {:?}",
-        &outcome.results[..holder_at]
+        &list[..holder_at]
     );
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pool_metrics::{Metrics, Shard};
 
 use crate::report::WorkerCounts;
-use crate::{CancelToken, WorkerId};
+use crate::{CancelToken, Interrupted, WorkerId};
 
 /// What a worker can see of its pool while it runs: its id, cancellation, its
 /// counts and its metrics shard. One `Ctx` lives on each worker thread and is
@@ -62,6 +62,50 @@ impl Ctx {
     #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled() || self.is_past_deadline()
+    }
+
+    /// `Err(Interrupted)` once the pool has been cancelled (explicitly,
+    /// through its token, or by the first error under stop-on-error), `Ok`
+    /// before: the `?`-friendly form of a cancellation check, for work that
+    /// stops part-way when the pool shuts down.
+    ///
+    /// A worker that fails with this error, converted into its own error
+    /// type or wrapped by middleware, has its item counted as **interrupted**
+    /// (part of [`dropped`](crate::Report::dropped)), not as failed, and the
+    /// error is not recorded: "stopped by the shutdown" stays apart from real
+    /// failures. See [`Interrupted`] for how the pool recognises it.
+    ///
+    /// Unlike [`is_cancelled`](Ctx::is_cancelled), a passed
+    /// [`deadline`](Ctx::deadline) does not make it fail: a late call is the
+    /// `Timeout` middleware's failure, not an interruption. Check
+    /// [`is_past_deadline`](Ctx::is_past_deadline) for that.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// let pool = Pool::builder().workers(1).build(|ctx: &Ctx, steps: u32| -> anyhow::Result<()> {
+    ///     for step in 0..steps {
+    ///         ctx.check()?; // before each expensive step
+    ///         if step == 2 {
+    ///             ctx.token().cancel(); // as a shutdown would, from anywhere
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// pool.sender().send(10)?;
+    /// let report = pool.join();
+    /// assert_eq!((report.processed(), report.failed()), (0, 0));
+    /// assert_eq!((report.dropped(), report.interrupted()), (1, 1));
+    /// assert!(report.errors().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn check(&self) -> Result<(), Interrupted> {
+        if self.token.is_cancelled() {
+            Err(Interrupted::new())
+        } else {
+            Ok(())
+        }
     }
 
     /// The current call's deadline, if a [`with_deadline`](Ctx::with_deadline)

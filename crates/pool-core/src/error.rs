@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::WorkerId;
+use crate::{ItemKey, WorkerId};
 
 /// The boxed error every worker error converts into.
 ///
@@ -396,10 +396,14 @@ impl fmt::Display for PanicSite {
 #[non_exhaustive]
 pub enum PoolError {
     /// A worker returned an error for an item (or a batch, for batch workers).
-    #[error("worker {worker} failed: {source}")]
+    #[error("worker {worker} failed{}: {source}", OnItem(.key))]
     Worker {
         /// The worker that failed.
         worker: WorkerId,
+        /// The item's key, when the pool has an
+        /// [`item_key`](crate::Builder::item_key) function (for a batch
+        /// worker: the key of the batch's first item).
+        key: Option<ItemKey>,
         /// The worker's own error.
         #[source]
         source: BoxError,
@@ -414,13 +418,18 @@ pub enum PoolError {
         source: BoxError,
     },
     /// User code panicked; the panic was caught and the pool kept its accounting.
-    #[error("{} panicked in {site}: {message}", Who(*.worker))]
+    #[error("{} panicked in {site}{}: {message}", Who(*.worker), OnItem(.key))]
     Panicked {
         /// The worker thread that caught the panic; `None` for code that runs
         /// on no worker (the `on_pool_done` callback).
         worker: Option<WorkerId>,
         /// Which piece of user code panicked.
         site: PanicSite,
+        /// The key of the item being worked on, when the pool has an
+        /// [`item_key`](crate::Builder::item_key) function and the panic
+        /// happened in the work ([`PanicSite::Work`]; for a batch worker,
+        /// the key of the batch's first item). `None` at every other site.
+        key: Option<ItemKey>,
         /// The panic payload rendered as text (`&str` and `String` payloads; others say so).
         message: String,
     },
@@ -452,6 +461,18 @@ impl fmt::Display for Who {
     }
 }
 
+/// ` on item {key}`, or nothing for an error without a key.
+struct OnItem<'a>(&'a Option<ItemKey>);
+
+impl fmt::Display for OnItem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(key) => write!(f, " on item {key}"),
+            None => Ok(()),
+        }
+    }
+}
+
 struct FirstError<'a>(&'a [PoolError]);
 
 impl fmt::Display for FirstError<'_> {
@@ -470,6 +491,34 @@ impl PoolError {
             PoolError::Worker { worker, .. } | PoolError::Finish { worker, .. } => Some(*worker),
             PoolError::Panicked { worker, .. } => *worker,
             PoolError::Cancelled { .. } | PoolError::Many { .. } => None,
+        }
+    }
+
+    /// The key of the item the error is about, when the pool has an
+    /// [`item_key`](crate::Builder::item_key) function (see
+    /// [`PoolError::Worker`] and [`PoolError::Panicked`]).
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .item_key(|job: &(u64, &'static str)| job.0)
+    ///     .build(|_ctx: &Ctx, job: (u64, &'static str)| {
+    ///         anyhow::ensure!(!job.1.is_empty(), "empty job");
+    ///         Ok(())
+    ///     })?;
+    /// pool.sender().send((41, "fine"))?;
+    /// pool.sender().send((42, ""))?;
+    /// let error = pool.wait().unwrap_err();
+    /// assert_eq!(error.key().and_then(|key| key.as_u64()), Some(42));
+    /// assert_eq!(error.to_string(), "worker #0 failed on item 42: empty job");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key(&self) -> Option<&ItemKey> {
+        match self {
+            PoolError::Worker { key, .. } | PoolError::Panicked { key, .. } => key.as_ref(),
+            PoolError::Finish { .. } | PoolError::Cancelled { .. } | PoolError::Many { .. } => None,
         }
     }
 }

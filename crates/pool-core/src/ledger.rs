@@ -16,7 +16,10 @@
 //!
 //! The same words everywhere: an item is **processed** (the worker returned
 //! `Ok`), **failed** (it returned an error or panicked; a failed batch counts
-//! each of its items) or **dropped** (never run: cancel). An **error** is one
+//! each of its items) or **dropped** (never run: cancel). Part of dropped,
+//! an item is **interrupted** when its worker stopped it because the pool was
+//! cancelled (it failed with [`Interrupted`](crate::Interrupted) after the
+//! cancel): it ran, but did not finish, and is no failure. An **error** is one
 //! recorded `PoolError`: a failed call, a failed `finish`, a caught panic.
 //! `errors()` lists the ones kept (up to `error_limit`); `error_total()`
 //! counts them all.
@@ -31,7 +34,7 @@ use pool_metrics::{Metrics, ShardWriter};
 
 use crate::error::panic_message;
 use crate::report::{Report, Snapshot, WorkerCounts, WorkerReport};
-use crate::{CancelToken, PanicSite, PoolError, WorkerId};
+use crate::{CancelToken, ItemKey, PanicSite, PoolError, WorkerId};
 
 /// Errors and the first panic payload, behind a lock taken only on failure.
 #[derive(Default)]
@@ -51,6 +54,9 @@ pub(crate) struct Ledger {
     /// Every error recorded, kept or not; readable without the lock, so a
     /// live snapshot never waits for a worker that records an error.
     error_total: AtomicU64,
+    /// Items counted as dropped in the shards because their worker stopped
+    /// them for the cancel (`Interrupted`): written only after a cancel.
+    interrupted: AtomicU64,
     error_limit: usize,
     /// The error policy: an error cancels the pool through `token`.
     stop_on_error: bool,
@@ -72,6 +78,7 @@ impl Ledger {
             metrics: Metrics::with_latency(n_workers, latency),
             errors: Mutex::new(ErrorStore::default()),
             error_total: AtomicU64::new(0),
+            interrupted: AtomicU64::new(0),
             error_limit,
             stop_on_error,
             token,
@@ -116,6 +123,18 @@ impl Ledger {
         self.error_total.load(SeqCst)
     }
 
+    /// Counts `n` items that their workers already counted as dropped as
+    /// interrupted too. After a cancel only.
+    #[cold]
+    pub(crate) fn count_interrupted(&self, n: u64) {
+        self.interrupted.fetch_add(n, SeqCst);
+    }
+
+    /// Items interrupted so far (part of the dropped ones).
+    pub(crate) fn interrupted(&self) -> u64 {
+        self.interrupted.load(SeqCst)
+    }
+
     /// Records an error; under stop-on-error, cancels the pool.
     #[cold]
     pub(crate) fn record_error(&self, error: PoolError) {
@@ -131,7 +150,21 @@ impl Ledger {
         site: PanicSite,
         payload: Box<dyn Any + Send>,
     ) {
-        self.keep_panic(worker, site, payload);
+        self.keep_panic(worker, site, None, payload);
+        self.apply_policy();
+    }
+
+    /// Records a caught panic of user code that had an item in hand, named
+    /// by its key; under stop-on-error, cancels.
+    #[cold]
+    pub(crate) fn record_item_panic(
+        &self,
+        worker: WorkerId,
+        site: PanicSite,
+        key: Option<ItemKey>,
+        payload: Box<dyn Any + Send>,
+    ) {
+        self.keep_panic(Some(worker), site, key, payload);
         self.apply_policy();
     }
 
@@ -144,15 +177,22 @@ impl Ledger {
         site: PanicSite,
         payload: Box<dyn Any + Send>,
     ) {
-        self.keep_panic(worker, site, payload);
+        self.keep_panic(worker, site, None, payload);
         self.token.cancel();
     }
 
-    fn keep_panic(&self, worker: Option<WorkerId>, site: PanicSite, payload: Box<dyn Any + Send>) {
+    fn keep_panic(
+        &self,
+        worker: Option<WorkerId>,
+        site: PanicSite,
+        key: Option<ItemKey>,
+        payload: Box<dyn Any + Send>,
+    ) {
         let message = panic_message(&*payload);
         let error = PoolError::Panicked {
             worker,
             site,
+            key,
             message,
         };
         self.keep(error, Some(payload));
@@ -184,6 +224,9 @@ impl Ledger {
         // Read `submitted` before the counts, so `finished <= submitted` holds
         // in the snapshot as it does in the pool.
         let submitted = self.submitted();
+        // Before the shards, which count an interrupted item as dropped
+        // first: so `interrupted <= stats.dropped` in the snapshot too.
+        let interrupted = self.interrupted();
         let stats = self.metrics.stats_with_total(elapsed);
         let finished = stats.total_items();
         Snapshot {
@@ -191,6 +234,7 @@ impl Ledger {
             queued: submitted.saturating_sub(finished),
             in_flight,
             error_total: self.error_total(),
+            interrupted,
             closed,
             cancelled: self.token.is_cancelled(),
             stats,
@@ -225,6 +269,7 @@ impl Ledger {
             processed: sum(|counts| counts.processed),
             failed: sum(|counts| counts.failed),
             dropped: sum(|counts| counts.dropped),
+            interrupted: self.interrupted(),
             workers,
             errors,
             error_total: self.error_total(),

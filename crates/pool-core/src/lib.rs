@@ -113,6 +113,7 @@ mod cancel;
 mod capacity;
 mod ctx;
 mod error;
+mod item;
 mod layer;
 mod ledger;
 #[cfg(all(test, loom))]
@@ -145,6 +146,7 @@ pub use error::{
 pub mod __private {
     pub use crate::error::panic_message;
 }
+pub use item::{Interrupted, ItemKey};
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS,

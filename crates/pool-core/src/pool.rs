@@ -17,6 +17,7 @@ use pool_chunk::Router;
 
 use crate::cancel::OnCancel;
 use crate::capacity::{Capacity, Refusal, Wait};
+use crate::item::{DroppedFn, DroppedHook, KeyFn};
 use crate::layer::{Identity, Layer, SharedFn, Stack};
 use crate::ledger::Ledger;
 use crate::process::{BatchProcessor, ItemProcessor, Processor};
@@ -26,8 +27,8 @@ use crate::report::WorkerCounts;
 use crate::shared::{Config, Shared};
 use crate::thread::{self, Seats, WorkerDoneFn, WorkerDoneHook};
 use crate::{
-    BatchWorker, BoxError, BuildError, CancelToken, Ctx, PoolError, Report, Rest, RunError, Sender,
-    Snapshot, SubmitError, Submitter, Worker, WorkerId,
+    BatchWorker, BoxError, BuildError, CancelToken, Ctx, ItemKey, PoolError, Report, Rest,
+    RunError, Sender, Snapshot, SubmitError, Submitter, Worker, WorkerId,
 };
 
 /// The default batch size: large enough to amortise the per-batch queue and
@@ -100,6 +101,8 @@ struct Settings<T> {
     on_pool_done: Option<PoolDoneFn>,
     route: Option<RouteFn<T>>,
     metrics_mode: MetricsMode,
+    item_key: Option<KeyFn<T>>,
+    on_dropped: Option<DroppedFn<T>>,
 }
 
 impl<T, L> fmt::Debug for Builder<T, L> {
@@ -111,6 +114,8 @@ impl<T, L> fmt::Debug for Builder<T, L> {
             .field("stop_on_error", &self.settings.stop_on_error)
             .field("error_limit", &self.settings.error_limit)
             .field("keyed", &self.settings.route.is_some())
+            .field("item_key", &self.settings.item_key.is_some())
+            .field("on_dropped", &self.settings.on_dropped.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +136,8 @@ impl<T: Send + 'static> Builder<T> {
                 on_pool_done: None,
                 route: None,
                 metrics_mode: MetricsMode::default(),
+                item_key: None,
+                on_dropped: None,
             },
             layers: Identity,
             _items: PhantomData,
@@ -292,6 +299,132 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// Called once with the final report, when the pool is waited on or dropped.
     pub fn on_pool_done(mut self, callback: impl FnOnce(&Report) + Send + 'static) -> Self {
         self.settings.on_pool_done = Some(Box::new(callback));
+        self
+    }
+
+    /// Names items in errors: `key` makes an [`ItemKey`] of an item (a job
+    /// id, a file name), and a failed or panicking item's error carries it,
+    /// in [`PoolError::Worker`] and [`PoolError::Panicked`] (see
+    /// [`PoolError::key`]; `Display` says `on item {key}`), in the report's
+    /// [`errors`](Report::errors), and in the `tracing` feature's error events
+    /// (a `key` field).
+    ///
+    /// **Cost.** The worker consumes the item, so the key is computed
+    /// before the call, on the worker thread: one call of `key` per item
+    /// (plus the conversion into `ItemKey`, free for integers and
+    /// `&'static str`; a `String` key allocates what the function allocates).
+    /// The key is dropped unused when the item succeeds. A pool without
+    /// `item_key` pays nothing per item: the processors test for it once per
+    /// batch.
+    ///
+    /// A **batch worker** ([`build_batch`](Self::build_batch)) fails or
+    /// panics per batch: its error carries the key of the batch's **first
+    /// item** (one call of `key` per batch). Items the pool drops are not
+    /// keyed (the [`on_dropped`](Self::on_dropped) callback gets the items
+    /// themselves), so a panic in an item's `Drop` or in that callback has
+    /// no key. A panic in `key` itself is caught like one in the work: the
+    /// item counts as failed and the error is a [`PoolError::Panicked`]
+    /// without a key.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool, PoolError};
+    ///
+    /// struct Job { id: u64, path: String }
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .continue_on_error()
+    ///     .item_key(|job: &Job| job.id)
+    ///     .build(|_ctx: &Ctx, job: Job| -> anyhow::Result<()> {
+    ///         anyhow::ensure!(job.path.ends_with(".csv"), "{} is not a CSV file", job.path);
+    ///         Ok(())
+    ///     })?;
+    /// let mut submitter = pool.submitter();
+    /// for (id, path) in [(1, "a.csv"), (2, "b.txt"), (3, "c.csv"), (4, "d.json")] {
+    ///     submitter.submit(Job { id, path: path.to_owned() })?;
+    /// }
+    /// drop(submitter);
+    /// let report = pool.join();
+    /// let mut failed: Vec<u64> = report
+    ///     .errors()
+    ///     .iter()
+    ///     .filter_map(|error| error.key()?.as_u64())
+    ///     .collect();
+    /// failed.sort();
+    /// assert_eq!(failed, [2, 4]);
+    /// assert!(report.errors().iter().any(|error| error.to_string().ends_with("on item 2: b.txt is not a CSV file")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn item_key<K, F>(mut self, key: F) -> Self
+    where
+        F: Fn(&T) -> K + Send + Sync + 'static,
+        K: Into<ItemKey>,
+    {
+        self.settings.item_key = Some(Box::new(move |item: &T| key(item).into()));
+        self
+    }
+
+    /// Hands back every item the pool drops unprocessed instead of just
+    /// dropping it: on [`cancel`](Pool::cancel) (or a cancel of the pool's
+    /// token, or the first error under [`stop_on_error`](Self::stop_on_error)),
+    /// the items still queued, the rest of a batch a worker was working
+    /// through, and the batches producers push after the cancel come to
+    /// `callback`, one call per item, so a job runner can say exactly which
+    /// jobs did not run and queue them again elsewhere.
+    ///
+    /// **Exactly once.** Every item counted in [`Report::dropped`] goes to
+    /// `callback` once, except the [`interrupted`](Report::interrupted) ones
+    /// (their worker had them and consumed them): `dropped() -
+    /// interrupted()` calls in all. Items a producer's `submit` or `send`
+    /// refused come back in the refusal instead ([`SubmitError`],
+    /// [`SendError`](crate::SendError)), and items [`Pool::run`] had not
+    /// taken from its iterator stay there (handed back as the
+    /// [`Rest`](crate::Rest) of [`RunError::Cancelled`]): neither was
+    /// submitted, neither comes here.
+    ///
+    /// **Where it runs.** On the worker thread that drops the item, during
+    /// the run or while [`wait`](Pool::wait), [`join`](Pool::join) or the
+    /// pool's drop let the workers finish; never after those return (the
+    /// callback is dropped then, so it may own a [`Sender`] to this pool).
+    /// Calls are one at a time (the callback is behind a lock, taken once per
+    /// dropped batch), so it may be `FnMut` and need not be `Sync`; keep it
+    /// short, as the other workers wait for it while they drop items. A panic
+    /// in it is caught and reported ([`PanicSite::Callback`](crate::PanicSite::Callback)),
+    /// and the item still counts as dropped. Without a cancel, nothing is
+    /// dropped and the callback never runs.
+    ///
+    /// **Cost.** None per processed item: it is looked at only where the
+    /// pool drops items.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    /// use std::sync::mpsc;
+    ///
+    /// let (back, not_run) = mpsc::channel();
+    /// let (started, first_started) = mpsc::channel();
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .on_dropped(move |job: u32| back.send(job).expect("the test listens"))
+    ///     .build(move |ctx: &Ctx, job: u32| {
+    ///         started.send(job)?;
+    ///         while !ctx.is_cancelled() { std::thread::yield_now(); } // job 0 runs until the cancel
+    ///         Ok::<(), mpsc::SendError<u32>>(())
+    ///     })?;
+    /// let mut submitter = pool.submitter();
+    /// for job in 0..10 { submitter.submit(job)?; }
+    /// submitter.flush();
+    /// assert_eq!(first_started.recv()?, 0);
+    /// pool.cancel();
+    /// drop(submitter);
+    /// let report = pool.join();
+    /// let mut not_run: Vec<u32> = not_run.try_iter().collect();
+    /// not_run.sort();
+    /// assert_eq!(not_run, (1..10).collect::<Vec<_>>());
+    /// assert_eq!((report.processed(), report.dropped()), (1, 9));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_dropped(mut self, callback: impl FnMut(T) + Send + 'static) -> Self {
+        self.settings.on_dropped = Some(Box::new(callback));
         self
     }
 
@@ -515,6 +648,8 @@ impl<T: Send + 'static> Builder<T> {
                 token.clone(),
             ),
             worker_done: WorkerDoneHook::new(self.settings.on_worker_done),
+            item_key: self.settings.item_key,
+            on_dropped: DroppedHook::new(self.settings.on_dropped),
             token,
             config,
         });

@@ -1,6 +1,13 @@
 //! How a worker thread turns a job into outcomes: one [`Processor`] for
 //! per-item workers and one for batch workers, each counting every item it
-//! was handed as processed, failed or dropped, exactly once.
+//! was handed as processed, failed or dropped (interrupted items among the
+//! dropped), exactly once.
+//!
+//! Item keys (`Builder::item_key`) and the `on_dropped` hook live here too:
+//! whether a pool has a key function is tested once per job, and the per-item
+//! loop is compiled twice (`KEYED`), so a pool without keys runs the same
+//! loop as before they existed; dropped items go to the hook where they are
+//! dropped, in [`Bench::drop_items`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -10,9 +17,10 @@ use crossbeam_deque::Worker as LocalQueue;
 use pool_metrics::ShardWriter;
 
 use crate::capacity::Capacity;
+use crate::item::{DroppedHook, KeyFn};
 use crate::ledger::Ledger;
 use crate::queues::{Parcel, Queues};
-use crate::{BatchWorker, BoxError, Ctx, PanicSite, PoolError, Worker};
+use crate::{BatchWorker, BoxError, Ctx, Interrupted, ItemKey, PanicSite, PoolError, Worker};
 
 /// What a processor works with besides the items: the worker's context, the
 /// pool's books, the worker's own metrics writer, the cancel flag, and the
@@ -35,6 +43,20 @@ pub(crate) struct Bench<'a, T> {
     pub(crate) capacity: &'a Capacity,
     /// This worker's running total of finished reserved items.
     pub(crate) finished: &'a mut u64,
+    /// The pool's key function (`Builder::item_key`), if it has one.
+    pub(crate) item_key: Option<&'a KeyFn<T>>,
+    /// Where dropped items go (`Builder::on_dropped`).
+    pub(crate) on_dropped: &'a DroppedHook<T>,
+}
+
+/// What became of one call of the worker (an item, or a batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Processed,
+    Failed,
+    /// Failed with [`Interrupted`] after the pool was cancelled: counted as
+    /// dropped (and interrupted), not as failed; no error is recorded.
+    Interrupted,
 }
 
 /// Whether room in the capacity gate was reserved for a batch's items.
@@ -97,34 +119,91 @@ impl<T> Bench<'_, T> {
         self.cancelled.load(Relaxed)
     }
 
-    /// Records a failed or panicked call; returns whether the call succeeded.
+    /// Records a failed or panicked call (with the key of its item, if the
+    /// pool names items) and says what became of it.
     #[inline]
-    fn succeeded<E: Into<BoxError>>(&self, outcome: std::thread::Result<Result<(), E>>) -> bool {
+    fn outcome<E: Into<BoxError>>(
+        &self,
+        outcome: std::thread::Result<Result<(), E>>,
+        key: Option<ItemKey>,
+    ) -> Done {
         match outcome {
-            Ok(Ok(())) => true,
-            Ok(Err(error)) => {
-                self.ledger.record_error(PoolError::Worker {
-                    worker: self.ctx.worker,
-                    source: error.into(),
-                });
-                false
-            }
+            Ok(Ok(())) => Done::Processed,
+            Ok(Err(error)) => self.failed(error.into(), key),
             Err(payload) => {
                 self.ledger
-                    .record_panic(Some(self.ctx.worker), PanicSite::Work, payload);
-                false
+                    .record_item_panic(self.ctx.worker, PanicSite::Work, key, payload);
+                Done::Failed
             }
         }
     }
 
+    /// A call returned an error: an interruption if the pool is cancelled
+    /// and the error says so ([`Interrupted::is_in`]), a recorded failure
+    /// otherwise. The cancel flag is read after the worker's own check saw
+    /// it set, on this thread, so this load sees it too.
+    #[cold]
+    #[inline(never)]
+    fn failed(&self, error: BoxError, key: Option<ItemKey>) -> Done {
+        if self.is_cancelled() && Interrupted::is_in(&*error) {
+            crate::trace::work_interrupted(self.ctx.worker, key.as_ref());
+            return Done::Interrupted;
+        }
+        self.ledger.record_error(PoolError::Worker {
+            worker: self.ctx.worker,
+            key,
+            source: error,
+        });
+        Done::Failed
+    }
+
+    /// Drops items the pool owns and counts them as dropped (the caller
+    /// adds the count to the shard): hands each to the `on_dropped`
+    /// callback if the pool has one, else drops it ([`Bench::discard_items`]).
+    /// Returns how many.
+    #[inline]
+    pub(crate) fn drop_items(&self, items: impl Iterator<Item = T>) -> u64 {
+        if self.on_dropped.is_set() {
+            return self.hand_back(items);
+        }
+        self.discard_items(items)
+    }
+
+    /// Hands dropped items to the `on_dropped` callback, one call per item,
+    /// under the callback's lock (taken once for all of `items`). A panic in
+    /// the callback is recorded (`PanicSite::Callback`) and the next item
+    /// still goes to it.
+    #[cold]
+    #[inline(never)]
+    fn hand_back(&self, items: impl Iterator<Item = T>) -> u64 {
+        self.on_dropped.with(|mut callback| {
+            let mut n_items = 0;
+            for item in items {
+                n_items += 1;
+                let Some(callback) = callback.as_mut() else {
+                    // Taken out: only after every worker left, so never here.
+                    self.discard_items(std::iter::once(item));
+                    continue;
+                };
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(item))) {
+                    self.ledger
+                        .record_panic(Some(self.ctx.worker), PanicSite::Callback, payload);
+                }
+            }
+            n_items
+        })
+    }
+
     /// Drops items the pool owns, one at a time, each under `catch_unwind`,
-    /// and returns how many. A panicking `Drop` is recorded
+    /// and returns how many; no callback sees them (what a batch worker left
+    /// in its batch belongs to the batch's count, not to the dropped ones).
+    /// A panicking `Drop` is recorded
     /// (`PanicSite::Drop`) and the rest are still dropped: a worker thread
     /// never dies of an item's `Drop` (which would leave its items uncounted
     /// and the pool waiting for them), and no `Drop` runs while another one's
     /// panic unwinds (which would abort). Types without drop glue skip the
     /// loop entirely.
-    pub(crate) fn drop_items(&self, items: impl Iterator<Item = T>) -> u64 {
+    pub(crate) fn discard_items(&self, items: impl Iterator<Item = T>) -> u64 {
         if !std::mem::needs_drop::<T>() {
             return items.count() as u64;
         }
@@ -168,40 +247,62 @@ pub(crate) trait Processor<T> {
 pub(crate) struct ItemProcessor<W>(pub(crate) W);
 
 impl<W> ItemProcessor<W> {
-    /// Calls the worker on one item; returns whether it succeeded.
+    /// Calls the worker on one item and says what became of it. `KEYED`:
+    /// the pool has a key function, which runs first (under the same
+    /// `catch_unwind`: the worker consumes the item, so its key is taken
+    /// before). Without keys this is the plain call.
     #[inline]
-    fn call<T>(&mut self, item: T, bench: &Bench<'_, T>) -> bool
+    fn call<T, const KEYED: bool>(&mut self, item: T, bench: &Bench<'_, T>) -> Done
     where
         W: Worker<T>,
     {
+        if KEYED && let Some(key_fn) = bench.item_key {
+            let mut key = None;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                key = Some(key_fn(&item));
+                self.0.work(bench.ctx, item)
+            }));
+            return bench.outcome(outcome, key);
+        }
         let outcome = catch_unwind(AssertUnwindSafe(|| self.0.work(bench.ctx, item)));
-        bench.succeeded(outcome)
+        bench.outcome(outcome, None)
     }
-}
 
-impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
+    /// [`Processor::one`], with or without keys.
     #[inline]
-    fn one(&mut self, item: T, bench: &mut Bench<'_, T>) {
-        let succeeded = if bench.out.records_latency() {
+    fn one_item<T, const KEYED: bool>(&mut self, item: T, bench: &mut Bench<'_, T>)
+    where
+        W: Worker<T>,
+    {
+        let done = if bench.out.records_latency() {
             let started = Instant::now();
-            let succeeded = self.call(item, bench);
+            let done = self.call::<T, KEYED>(item, bench);
             bench.out.record_latency(started.elapsed());
-            succeeded
+            done
         } else {
-            self.call(item, bench)
+            self.call::<T, KEYED>(item, bench)
         };
         bench.note_finished(1);
-        if succeeded {
-            bench.out.add_processed(1);
-        } else {
-            bench.out.add_failed(1);
+        match done {
+            Done::Processed => bench.out.add_processed(1),
+            Done::Failed => bench.out.add_failed(1),
+            Done::Interrupted => {
+                bench.out.add_dropped(1);
+                bench.ledger.count_interrupted(1);
+            }
         }
     }
 
-    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_, T>) {
+    /// [`Processor::many`], with or without keys.
+    #[inline]
+    fn many_items<T, const KEYED: bool>(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_, T>)
+    where
+        W: Worker<T>,
+    {
         let mut processed = 0;
         let mut failed = 0;
         let mut dropped = 0;
+        let mut interrupted = 0;
         // With latencies on, one clock read per item: each item's end is the
         // next one's start.
         let mut started = bench.out.records_latency().then(Instant::now);
@@ -213,10 +314,10 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
                 dropped = bench.drop_items(std::iter::once(item).chain(items.by_ref()));
                 break;
             }
-            if self.call(item, bench) {
-                processed += 1;
-            } else {
-                failed += 1;
+            match self.call::<T, KEYED>(item, bench) {
+                Done::Processed => processed += 1,
+                Done::Failed => failed += 1,
+                Done::Interrupted => interrupted += 1,
             }
             if let Some(since) = started.as_mut() {
                 let now = Instant::now();
@@ -225,10 +326,34 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
             }
         }
         drop(items);
-        bench.note_finished((processed + failed + dropped) as usize);
+        bench.note_finished((processed + failed + dropped + interrupted) as usize);
         bench.out.add_processed(processed);
         bench.out.add_failed(failed);
-        bench.out.add_dropped(dropped);
+        bench.out.add_dropped(dropped + interrupted);
+        if interrupted > 0 {
+            // After the shard's count: see `Ledger::snapshot`.
+            bench.ledger.count_interrupted(interrupted);
+        }
+    }
+}
+
+impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
+    #[inline]
+    fn one(&mut self, item: T, bench: &mut Bench<'_, T>) {
+        if bench.item_key.is_some() {
+            self.one_item::<T, true>(item, bench);
+        } else {
+            self.one_item::<T, false>(item, bench);
+        }
+    }
+
+    fn many(&mut self, batch: &mut Vec<T>, bench: &mut Bench<'_, T>) {
+        // Once per batch: each loop is compiled for its case.
+        if bench.item_key.is_some() {
+            self.many_items::<T, true>(batch, bench);
+        } else {
+            self.many_items::<T, false>(batch, bench);
+        }
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError> {
@@ -261,12 +386,32 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
         }
         let worker = &mut self.worker;
         let ctx = bench.ctx;
-        let outcome =
-            bench.timed(|| catch_unwind(AssertUnwindSafe(|| worker.work_batch(ctx, batch))));
+        let key_fn = bench.item_key;
+        // A failed batch is named by its first item (one key per batch).
+        let mut key = None;
+        let outcome = bench.timed(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                if let Some(key_fn) = key_fn {
+                    key = batch.first().map(key_fn);
+                }
+                worker.work_batch(ctx, batch)
+            }))
+        });
+        let done = bench.outcome(outcome, key);
+        if done == Done::Interrupted {
+            // What the worker left in the batch never ran: dropped, like the
+            // items of a batch that was never started; the rest interrupted.
+            let left = bench.drop_items(batch.drain(..));
+            let interrupted = n_items.saturating_sub(left);
+            bench.note_finished(n_items as usize);
+            bench.out.add_dropped(n_items);
+            bench.ledger.count_interrupted(interrupted);
+            return;
+        }
         // What the batch worker left in the batch is part of the batch's count.
-        bench.drop_items(batch.drain(..));
+        bench.discard_items(batch.drain(..));
         bench.note_finished(n_items as usize);
-        if bench.succeeded(outcome) {
+        if done == Done::Processed {
             bench.out.add_processed(n_items);
         } else {
             bench.out.add_failed(n_items);

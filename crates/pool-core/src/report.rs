@@ -16,7 +16,8 @@ pub struct WorkerCounts {
     pub processed: u64,
     /// Items whose processing returned an error or panicked.
     pub failed: u64,
-    /// Items the worker dropped unprocessed because the pool was cancelled.
+    /// Items the worker dropped unprocessed because the pool was cancelled
+    /// (including those it interrupted: see [`Report::interrupted`]).
     pub dropped: u64,
 }
 
@@ -61,13 +62,15 @@ pub struct WorkerReport {
 ///
 /// The counts always satisfy `submitted == processed + failed + dropped`
 /// ([`is_balanced`](Report::is_balanced)); the pool's tests check it under errors,
-/// panics, cancellation and close.
+/// panics, cancellation and close. [`interrupted`](Report::interrupted) is a
+/// part of `dropped`.
 #[derive(Debug)]
 pub struct Report {
     pub(crate) submitted: u64,
     pub(crate) processed: u64,
     pub(crate) failed: u64,
     pub(crate) dropped: u64,
+    pub(crate) interrupted: u64,
     pub(crate) workers: Vec<WorkerReport>,
     pub(crate) errors: Vec<PoolError>,
     pub(crate) error_total: u64,
@@ -93,9 +96,24 @@ impl Report {
         self.failed
     }
 
-    /// Items dropped unprocessed because the pool was cancelled.
+    /// Items dropped unprocessed because the pool was cancelled: those still
+    /// queued (or in a batch being worked through) when the cancel came, and
+    /// the [`interrupted`](Report::interrupted) ones. With
+    /// [`Builder::on_dropped`](crate::Builder::on_dropped), every dropped item
+    /// but the interrupted ones went to the callback: `dropped() -
+    /// interrupted()` calls in all.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Items whose worker stopped them because the pool was cancelled: the
+    /// call failed with [`Interrupted`](crate::Interrupted) (from
+    /// [`Ctx::check`](crate::Ctx::check)) after the cancel. A part of
+    /// [`dropped`](Report::dropped), not of [`failed`](Report::failed): their
+    /// errors are not recorded. The worker had the item, so it is not handed
+    /// to [`on_dropped`](crate::Builder::on_dropped).
+    pub fn interrupted(&self) -> u64 {
+        self.interrupted
     }
 
     /// Whether `submitted == processed + failed + dropped`.
@@ -204,6 +222,7 @@ impl Report {
         self.errors.push(PoolError::Panicked {
             worker: None,
             site: PanicSite::Callback,
+            key: None,
             message,
         });
     }
@@ -213,17 +232,30 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "submitted {}, processed {}, failed {}, dropped {}, errors {}{} in {:.3?}, \
+            "submitted {}, processed {}, failed {}, dropped {}{}, errors {}{} in {:.3?}, \
              busiest worker at {:.2}x the mean load",
             self.submitted,
             self.processed,
             self.failed,
             self.dropped,
+            Interruptions(self.interrupted),
             self.error_total,
             if self.cancelled { ", cancelled" } else { "" },
             self.elapsed,
             self.imbalance()
         )
+    }
+}
+
+/// ` (N interrupted)` after the dropped count, when there were any.
+struct Interruptions(u64);
+
+impl fmt::Display for Interruptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, " ({n} interrupted)"),
+        }
     }
 }
 
@@ -251,6 +283,9 @@ pub struct Snapshot {
     pub in_flight: usize,
     /// Errors recorded so far (item errors, `finish` errors, panics).
     pub error_total: u64,
+    /// Items interrupted so far: a part of the dropped ones (see
+    /// [`Report::interrupted`]).
+    pub interrupted: u64,
     /// Whether the pool stopped accepting items.
     pub closed: bool,
     /// Whether the pool was cancelled.

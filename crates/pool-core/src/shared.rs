@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::CancelToken;
 use crate::cancel::OnCancel;
 use crate::capacity::{Capacity, Refusal, Wait};
+use crate::item::{DroppedHook, KeyFn};
 use crate::ledger::Ledger;
 use crate::queues::Queues;
 use crate::thread::WorkerDoneHook;
@@ -40,6 +41,10 @@ pub(crate) struct Shared<T> {
     pub(crate) token: CancelToken,
     /// The `on_worker_done` callback, run by each worker thread at its end.
     pub(crate) worker_done: WorkerDoneHook,
+    /// `Builder::item_key`: names a failed item in its error.
+    pub(crate) item_key: Option<KeyFn<T>>,
+    /// `Builder::on_dropped`: where dropped items go, one by one.
+    pub(crate) on_dropped: DroppedHook<T>,
 }
 
 impl<T> Shared<T> {

@@ -125,7 +125,8 @@ where
 }
 
 /// Waits for every worker thread to leave, then drops the `on_worker_done`
-/// callback. Call after closing the pool.
+/// and `on_dropped` callbacks (only workers drop items). Call after closing
+/// the pool.
 pub(crate) fn join<T>(shared: &Shared<T>, threads: Vec<JoinHandle<()>>) {
     for handle in threads {
         // Worker threads catch every panic of user code, so a join error would
@@ -135,6 +136,7 @@ pub(crate) fn join<T>(shared: &Shared<T>, threads: Vec<JoinHandle<()>>) {
         }
     }
     shared.worker_done.take_out();
+    shared.on_dropped.take_out();
 }
 
 /// Busy and idle time, published to the worker's shard. With timing on, the
@@ -330,6 +332,8 @@ impl<T> WorkerThread<T> {
             room,
             capacity: &shared.capacity,
             finished: &mut self.finished,
+            item_key: shared.item_key.as_ref(),
+            on_dropped: &shared.on_dropped,
         }
     }
 

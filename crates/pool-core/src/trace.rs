@@ -29,7 +29,7 @@ macro_rules! target {
 mod on {
     use tracing::span::EnteredSpan;
 
-    use crate::{Ctx, PanicSite, PoolError};
+    use crate::{Ctx, ItemKey, PanicSite, PoolError, WorkerId};
 
     /// An entered span; leaving the scope exits it.
     pub(crate) type Guard = EnteredSpan;
@@ -53,12 +53,17 @@ mod on {
     #[cold]
     pub(crate) fn error_recorded(error: &PoolError) {
         match error {
-            PoolError::Worker { worker, source } => {
+            PoolError::Worker {
+                worker,
+                key,
+                source,
+            } => {
                 let error: &(dyn std::error::Error + Send + Sync + 'static) = &**source;
                 tracing::warn!(
                     target: target!(),
                     worker = worker.index(),
                     site = "work",
+                    key = key.as_ref().map(tracing::field::display),
                     error,
                     "work failed"
                 );
@@ -76,12 +81,14 @@ mod on {
             PoolError::Panicked {
                 worker,
                 site,
+                key,
                 message,
             } => {
                 tracing::error!(
                     target: target!(),
                     worker = worker.map(crate::WorkerId::index),
                     site = site_name(*site),
+                    key = key.as_ref().map(tracing::field::display),
                     panic = message.as_str(),
                     "panic caught"
                 );
@@ -89,6 +96,18 @@ mod on {
             // Not recorded as they happen: built by `wait` from the others.
             PoolError::Cancelled { .. } | PoolError::Many { .. } => {}
         }
+    }
+
+    /// An item's call failed with `Interrupted` after the cancel: counted as
+    /// dropped, not recorded as an error.
+    #[cold]
+    pub(crate) fn work_interrupted(worker: WorkerId, key: Option<&ItemKey>) {
+        tracing::debug!(
+            target: target!(),
+            worker = worker.index(),
+            key = key.map(tracing::field::display),
+            "work interrupted"
+        );
     }
 
     /// A short lower-case name for a panic site, fit for a field value.
@@ -133,7 +152,7 @@ mod on {
 /// The same hooks doing nothing: what the pool compiles to without the feature.
 #[cfg(not(feature = "tracing"))]
 mod off {
-    use crate::{Ctx, PoolError};
+    use crate::{Ctx, ItemKey, PoolError, WorkerId};
 
     /// Stands in for an entered span: zero-sized, no `Drop`.
     pub(crate) struct Guard;
@@ -150,6 +169,9 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn error_recorded(_error: &PoolError) {}
+
+    #[inline(always)]
+    pub(crate) fn work_interrupted(_worker: WorkerId, _key: Option<&ItemKey>) {}
 
     #[inline(always)]
     pub(crate) fn worker_finished(_ctx: &Ctx) {}

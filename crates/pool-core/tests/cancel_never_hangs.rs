@@ -150,7 +150,7 @@ fn stop_on_error_cancels_and_counts_the_rest_as_dropped() {
     assert_eq!(report.dropped(), 999);
     assert!(report.is_balanced());
     match report.into_result() {
-        Err(PoolError::Worker { worker, source }) => {
+        Err(PoolError::Worker { worker, source, .. }) => {
             assert_eq!(worker.index(), 0);
             assert_eq!(source.to_string(), "the first item fails");
         }

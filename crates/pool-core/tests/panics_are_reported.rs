@@ -41,6 +41,7 @@ fn a_worker_panic_is_reported_and_the_pool_goes_on() {
                 worker,
                 site: PanicSite::Work,
                 message,
+                ..
             },
         ] => {
             assert!(worker.is_some_and(|worker| worker.index() < 2));

@@ -23,20 +23,18 @@
 //!   empty boxes, and the average divides by zero). A panic is caught; the
 //!   worker goes on with the next job. The default panic hook still prints it
 //!   on stderr.
-//! - **Order.** `ordered(true)` gives results, and errors, in submission order
-//!   instead of completion order. The two lists are separate and neither says
-//!   which job it came from, so each thumbnail carries its image's name, each
-//!   error message names its image, and a panic is matched to its image by
-//!   elimination: the one image with neither a thumbnail nor an error message.
+//! - **Order and identity.** `ordered(true)` gives results, and errors, in
+//!   submission order instead of completion order. Each result and each error
+//!   carries its job's index ([`Indexed`]), the number `submit` returned, so
+//!   a panic, whose message cannot name its image, is matched to its image
+//!   by that index.
 //!
 //! Output: one line per thumbnail (name, source size, thumbnail checksum,
 //! mean brightness) in submission order, one line per error, then
 //! `summary: jobs=<n> ok=<n> failed=<n> panicked=<n>`.
 
-use std::collections::BTreeSet;
-
 use anyhow::Context as _;
-use workforce::collect::{Dispatcher, Job, JobError, Outcome};
+use workforce::collect::{Dispatcher, Indexed, Job, JobError, Outcome};
 
 const USAGE: &str = "usage: dispatcher [--images N] [--workers N] [--queue N]";
 
@@ -235,14 +233,20 @@ fn main() -> anyhow::Result<()> {
     let mut names = Vec::with_capacity(options.images);
     for id in 0..options.images {
         let image = load(id);
-        names.push(image.name.clone());
-        dispatcher.submit(ThumbnailJob { image }); // blocks while the queue is full
+        let name = image.name.clone();
+        let index = dispatcher.submit(ThumbnailJob { image }); // blocks while the queue is full
+        // Indices count submissions from 0: this job's is its place in `names`.
+        debug_assert_eq!(index, names.len() as u64);
+        names.push(name);
     }
     let Outcome {
         results, errors, ..
     } = dispatcher.wait();
 
-    for thumbnail in &results {
+    for Indexed {
+        value: thumbnail, ..
+    } in &results
+    {
         let (width, height) = thumbnail.source;
         println!(
             "ok        {}  {width}x{height} -> {THUMBNAIL_SIDE}x{THUMBNAIL_SIDE}  b3 {}  mean {:.1}",
@@ -252,32 +256,27 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    // A result or an error message names its image; a panic does not. Every
-    // job has exactly one outcome, so the images named nowhere are the ones
-    // whose jobs panicked, and as both lists are in submission order, the k-th
-    // of them goes with the k-th panic.
-    let mut named: BTreeSet<&str> = results.iter().map(|t| t.name.as_str()).collect();
+    // An error message names its image; a panic's message does not, but its
+    // index does.
     let mut failed = 0;
     let mut panics = Vec::new();
-    for error in &errors {
-        match error {
+    for Indexed { index, value } in &errors {
+        match value {
             JobError::Failed(error) => {
                 failed += 1;
                 println!("failed    {error}");
-                let message = error.to_string();
-                if let Some(name) = names
-                    .iter()
-                    .find(|name| message.starts_with(&format!("{name}: ")))
-                {
-                    named.insert(name);
-                }
             }
-            JobError::Panicked { message } => panics.push(message),
+            JobError::Panicked { message } => {
+                let name = usize::try_from(*index)
+                    .ok()
+                    .and_then(|index| names.get(index))
+                    .map_or("an unknown image", String::as_str);
+                panics.push(format!("panicked  {name}: {message}"));
+            }
         }
     }
-    let unnamed = names.iter().filter(|name| !named.contains(name.as_str()));
-    for (name, message) in unnamed.zip(&panics) {
-        println!("panicked  {name}: {message}");
+    for line in &panics {
+        println!("{line}");
     }
 
     anyhow::ensure!(

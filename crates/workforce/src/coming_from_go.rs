@@ -131,7 +131,7 @@
 //! |---|---|
 //! | `bigopool.NewDispatcher(workers, queue)` + `d.Run()` | `Dispatcher::<R, E>::builder().workers(n).queue(q).build()?` |
 //! | `d.Enqueue(job)` (`Execute() (interface{}, error)`) | `dispatcher.submit(\|\| -> Result<R, E>)` or a [`Job`](crate::collect::Job) type |
-//! | `results, errs := d.Wait()` | `let Outcome { results, errors, .. } = dispatcher.wait();` |
+//! | `results, errs := d.Wait()` | `let Outcome { results, errors, .. } = dispatcher.wait();` (each with its job's index) |
 //! | `bigopool.Parallel(f1, f2, f3)` | [`parallel`](crate::collect::parallel)`([f1, f2, f3])` or the [`Parallel`](crate::collect::Parallel) builder |
 //! | `bigopool.CancelableParallel(ctx, fns...)` | [`cancelable_parallel`](crate::collect::cancelable_parallel)`(&token, fns)` |
 //! | `Errors.All()` | [`Errors::all`](crate::collect::Errors::all), with each error's index |
@@ -168,10 +168,13 @@
 //!   captured state. Here a shared worker must be `Sync` (checked at compile
 //!   time), and a stateful worker owns its state on its own thread.
 //! - **`interface{}` results.** bigopool's results need type assertions. A
-//!   `Dispatcher<R, E>` returns `Vec<R>` and `Errors<JobError<E>>`.
+//!   `Dispatcher<R, E>` returns typed values and `JobError<E>`s, each with
+//!   the index of the job that produced it ([`Indexed`](crate::collect::Indexed)).
 //! - **Items lost on cancel.** Go pools drop queued work silently on context
 //!   cancellation (pond #138). Here queued items are dropped *and counted*:
-//!   `submitted == processed + failed + dropped` always holds.
+//!   `submitted == processed + failed + dropped` always holds, and
+//!   [`Builder::on_dropped`](crate::Builder::on_dropped) hands each dropped
+//!   item back.
 //! - **Deadlocks on close with queued work** (pond #138): `wait`, `finish`,
 //!   `cancel` and drop never wait on a queue nobody drains; the tests
 //!   `go_pool_issues_stay_fixed.rs` keep each of these fixed.

@@ -380,7 +380,8 @@
 //! - [`Collector`](crate::collect::Collector): a bounded collection point;
 //!   workers send through a cloneable sender, the consumer iterates.
 //! - [`Dispatcher`](crate::collect::Dispatcher): jobs returning `Result<R, E>`;
-//!   `wait()` gives every result and every error.
+//!   `wait()` gives every result and every error, each with the index
+//!   `submit` returned for its job.
 //! - [`map_ordered`](crate::collect::map_ordered) / `map_unordered`: a function
 //!   over an iterator, results in input order (bounded reorder window) or as
 //!   they come.

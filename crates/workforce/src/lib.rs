@@ -160,6 +160,9 @@ pub use pool_core::{
     PoolError, Report, SendError, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
     TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, layer_fn,
 };
+/// Item identity and outcomes: keys that name failed items, and the error of
+/// [`Ctx::check`] that counts an item as interrupted.
+pub use pool_core::{Interrupted, ItemKey};
 
 /// The workspace README's examples, compiled and run as doc tests so they
 /// cannot go stale.

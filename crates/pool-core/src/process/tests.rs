@@ -10,6 +10,7 @@ use pool_chunk::Router;
 
 use super::{Bench, ItemProcessor, Processor, Room};
 use crate::capacity::Capacity;
+use crate::item::DroppedHook;
 use crate::ledger::Ledger;
 use crate::queues::{Parcel, Queues, RouteFn};
 use crate::sleep::{Parker, Sleep, unparker_of};
@@ -39,6 +40,7 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
     let mut out = ledger.writer(0);
     let capacity = Capacity::new(64, 8, 2);
     let mut finished = 0;
+    let on_dropped = DroppedHook::new(None);
     let ran = Arc::new(Mutex::new(Vec::new()));
     let mut processor = ItemProcessor({
         let ran = Arc::clone(&ran);
@@ -59,6 +61,8 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
         room: Room::Reserved,
         capacity: &capacity,
         finished: &mut finished,
+        item_key: None,
+        on_dropped: &on_dropped,
     };
     let mut batch = batch;
     processor.many(&mut batch, &mut bench);
