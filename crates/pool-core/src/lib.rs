@@ -57,7 +57,12 @@
 //!
 //! - **Nothing lost**: every accepted item is processed, failed or dropped (only
 //!   on cancel), and [`Report`] counts each; a refused item is handed back in the
-//!   error ([`SubmitError`], [`TrySubmitError`]).
+//!   error ([`SubmitError`], [`TrySubmitError`]), and a dropped one can be too
+//!   ([`Builder::on_dropped`]).
+//! - **Which item**: with [`Builder::item_key`], a failed or panicking item's
+//!   error names it ([`ItemKey`]); work stopped by the cancel
+//!   ([`Ctx::check`], [`Interrupted`]) counts as interrupted, apart from the
+//!   failures.
 //! - **No hang** on a panicking worker, maker or callback (caught and reported as
 //!   [`PoolError::Panicked`]), on cancel while producers are blocked, or on drop
 //!   without `wait`.
@@ -74,9 +79,10 @@
 //! |---|---|---|---|
 //! | a worker thread's life: maker, jobs, `finish`, callback | span `worker` | INFO | `worker` |
 //! | one batch, processed or dropped | span `batch` | DEBUG | `worker`, `n_items` |
-//! | an item (or a batch worker's batch) failed | event "work failed" | WARN | `worker`, `site = "work"`, `error` |
+//! | an item (or a batch worker's batch) failed | event "work failed" | WARN | `worker`, `site = "work"`, `key`, `error` |
 //! | a worker's `finish` failed | event "finish failed" | ERROR | `worker`, `site = "finish"`, `error` |
-//! | user code panicked (caught) | event "panic caught" | ERROR | `worker`, `site`, `panic` |
+//! | user code panicked (caught) | event "panic caught" | ERROR | `worker`, `site`, `key`, `panic` |
+//! | an item stopped by the cancel ([`Interrupted`]) | event "work interrupted" | DEBUG | `worker`, `key` |
 //! | a worker leaves | event "worker finished" | DEBUG | `worker`, `processed`, `failed`, `dropped` |
 //! | the pool was cancelled, once | event "pool cancelled" | INFO | `submitted`, `in_flight` |
 //! | the pool stopped taking input, once | event "pool closed" | DEBUG | `submitted` |
@@ -84,7 +90,12 @@
 //! `worker` is the worker's index ([`WorkerId::index`]). `error` is the
 //! worker's error as a `dyn Error` (subscribers can walk its sources); `panic`
 //! is the payload's text as in [`PoolError::Panicked`]; `site` is `work`,
-//! `maker`, `finish`, `callback` or `drop` (the [`PanicSite`]). An event is
+//! `maker`, `finish`, `callback` or `drop` (the [`PanicSite`]). `key` is the
+//! item's [`ItemKey`], shown with `Display`, in pools built with
+//! [`Builder::item_key`] (for a batch worker, its batch's first item); without
+//! one, or for a panic at a site other than `work`, the field is absent.
+//! No span or event is per item: the key appears only where an item failed,
+//! panicked or was interrupted. An event is
 //! emitted for every error, also past [`Builder::error_limit`], which bounds
 //! only what the report keeps. Error events happen inside the `worker` span
 //! (and the `batch` span when a batch was running). The cancel and close

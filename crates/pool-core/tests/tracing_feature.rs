@@ -1,6 +1,8 @@
 //! The `tracing` feature: one span per worker thread, batch spans whose
 //! lengths add up to the items, one event per failed item, per failed
-//! `finish` and per caught panic, and one event per cancel and per close.
+//! `finish` and per caught panic (with the item's key when the pool has an
+//! `item_key`), one per interrupted item, and one event per cancel and per
+//! close.
 //!
 //! Run with `cargo test -p pool-core --features tracing --test tracing_feature`.
 //!
@@ -376,4 +378,110 @@ fn a_cancel_and_a_close_are_reported_once_each() {
     let closes = named(&records, Kind::Event, "pool closed");
     assert_eq!(closes.len(), 1, "{records:#?}");
     assert_eq!(closes[0].level, Level::DEBUG);
+}
+
+/// Fails items ending in 3, panics on item 7, each item named by its key.
+fn keyed_flaky(_ctx: &Ctx, item: u64) -> Result<(), std::io::Error> {
+    if item == 7 {
+        panic!("deliberate panic on {item}");
+    }
+    if item % 10 == 3 {
+        return Err(std::io::Error::other(format!("item {item} is bad")));
+    }
+    Ok(())
+}
+
+#[test]
+fn error_and_panic_events_carry_the_item_key() {
+    common::quiet_deliberate_panics();
+    let run = Run::start("tracing-keys");
+    let pool = Pool::builder()
+        .workers(2)
+        .batch_size(4)
+        .continue_on_error()
+        .thread_name(run.prefix)
+        .item_key(|item: &u64| format!("job-{item}"))
+        .build(keyed_flaky)
+        .unwrap();
+    submit_all(&pool, 30);
+    let report = pool.join();
+    assert_eq!((report.failed(), report.error_total()), (4, 4));
+    let records = run.records();
+
+    let failures = named(&records, Kind::Event, "work failed");
+    let mut keys: Vec<(&str, &str)> = failures
+        .iter()
+        .map(|event| (event.field("key"), event.field("error")))
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            ("job-13", "item 13 is bad"),
+            ("job-23", "item 23 is bad"),
+            ("job-3", "item 3 is bad"),
+        ]
+    );
+    let panics = named(&records, Kind::Event, "panic caught");
+    assert_eq!(panics.len(), 1, "{records:#?}");
+    assert_eq!(panics[0].field("key"), "job-7");
+    assert_eq!(panics[0].field("site"), "work");
+}
+
+#[test]
+fn without_an_item_key_the_events_have_no_key_field() {
+    common::quiet_deliberate_panics();
+    let run = Run::start("tracing-nokeys");
+    let pool = Pool::builder()
+        .workers(2)
+        .batch_size(4)
+        .continue_on_error()
+        .thread_name(run.prefix)
+        .build(keyed_flaky)
+        .unwrap();
+    submit_all(&pool, 10);
+    assert_eq!(pool.join().failed(), 2);
+    let records = run.records();
+    let errors: Vec<&Record> = records
+        .iter()
+        .filter(|record| record.name == "work failed" || record.name == "panic caught")
+        .collect();
+    assert_eq!(errors.len(), 2, "{records:#?}");
+    for event in errors {
+        assert!(!event.fields.contains_key("key"), "{event:?}");
+    }
+}
+
+#[test]
+fn an_interrupted_item_is_a_debug_event_with_its_key_not_a_warning() {
+    let run = Run::start("tracing-interr");
+    let pool = Pool::builder()
+        .workers(1)
+        .thread_name(run.prefix)
+        .item_key(|item: &u64| *item)
+        .build(|ctx: &Ctx, item: u64| -> anyhow::Result<()> {
+            if item == 5 {
+                ctx.token().cancel();
+            }
+            ctx.check()?;
+            Ok(())
+        })
+        .unwrap();
+    submit_all(&pool, 10);
+    let report = pool.join();
+    // Items 0 to 4 ran, 5 was interrupted, 6 to 9 were dropped unrun.
+    assert_eq!(
+        (report.processed(), report.interrupted(), report.dropped()),
+        (5, 1, 5)
+    );
+    let records = run.records();
+    let interrupted = named(&records, Kind::Event, "work interrupted");
+    assert_eq!(interrupted.len(), 1, "{records:#?}");
+    assert_eq!(interrupted[0].level, Level::DEBUG);
+    assert_eq!(interrupted[0].field("key"), "5");
+    assert_eq!(
+        Some(interrupted[0].number("worker")),
+        run.worker_of(interrupted[0])
+    );
+    assert!(named(&records, Kind::Event, "work failed").is_empty());
 }

@@ -306,6 +306,61 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Which jobs: failed, interrupted, never run.** A job runner must say
+//! more than how many. Three settings tell it which:
+//! - [`item_key`](crate::Builder::item_key) names items in errors: a failed or
+//!   panicking item's [`PoolError`](crate::PoolError) carries its
+//!   [`ItemKey`](crate::ItemKey) (`error.key()`, and `on item {key}` in the
+//!   text), in the report and in `tracing` events. One call of the key
+//!   function per item, only in pools that set it.
+//! - [`on_dropped`](crate::Builder::on_dropped) hands back every item the
+//!   pool drops after a cancel (queued, or pushed after it), one call per
+//!   item, so the runner can queue exactly those again.
+//! - [`ctx.check()?`](crate::Ctx::check) stops a long job when the pool is
+//!   cancelled, with an [`Interrupted`](crate::Interrupted) error that the
+//!   pool counts as **interrupted** (part of dropped), not as a failure: the
+//!   report keeps "stopped by the shutdown" apart from real errors, through
+//!   `anyhow`, `?` conversions and middleware alike.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use workforce::prelude::*;
+//!
+//! #[derive(Debug)]
+//! struct Job { id: u32, steps: u32 }
+//!
+//! let not_run = Arc::new(Mutex::new(Vec::new()));
+//! let requeue = Arc::clone(&not_run);
+//! let pool = Pool::builder()
+//!     .workers(1)
+//!     .continue_on_error()
+//!     .item_key(|job: &Job| job.id)
+//!     .on_dropped(move |job: Job| requeue.lock().unwrap().push(job.id))
+//!     .build(|ctx: &Ctx, job: Job| -> anyhow::Result<()> {
+//!         anyhow::ensure!(job.steps > 0, "job {} has nothing to do", job.id);
+//!         for step in 0..job.steps {
+//!             ctx.check()?; // stop here if the service shuts down
+//!             if job.id == 4 && step == 1 {
+//!                 ctx.token().cancel(); // the shutdown, arriving mid-job
+//!             }
+//!         }
+//!         Ok(())
+//!     })?;
+//! let mut submitter = pool.submitter();
+//! for (id, steps) in [(1, 3), (2, 0), (3, 2), (4, 5), (5, 1), (6, 2)] {
+//!     submitter.submit(Job { id, steps })?;
+//! }
+//! drop(submitter);
+//! let report = pool.join();
+//! let failed: Vec<u64> = report.errors().iter().filter_map(|e| e.key()?.as_u64()).collect();
+//! assert_eq!(failed, [2]);                          // a real failure, by id
+//! assert_eq!(report.interrupted(), 1);              // job 4, stopped by the shutdown
+//! assert_eq!(*not_run.lock().unwrap(), [5, 6]);     // never started: run them again
+//! assert_eq!((report.processed(), report.failed(), report.dropped()), (2, 1, 3));
+//! assert!(report.is_balanced());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # 7. Metrics
 //!
 //! Each worker writes its own shard, so counting costs no shared write:
