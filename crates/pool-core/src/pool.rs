@@ -918,9 +918,10 @@ impl<T: Send + 'static> Pool<T> {
         self.shared.close();
     }
 
-    /// Cancels the pool: workers finish the item in hand, queued items are dropped
-    /// and counted, blocked producers return their items as `Cancelled`.
-    /// Idempotent.
+    /// Cancels the pool: workers finish the item in hand (or stop it early:
+    /// see [`Ctx::check`]), queued items are dropped and counted (and handed
+    /// to [`Builder::on_dropped`], if set), blocked producers return their
+    /// items as `Cancelled`. Idempotent.
     pub fn cancel(&self) {
         self.shared.token.cancel();
     }

@@ -405,7 +405,10 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
             let interrupted = n_items.saturating_sub(left);
             bench.note_finished(n_items as usize);
             bench.out.add_dropped(n_items);
-            bench.ledger.count_interrupted(interrupted);
+            if interrupted > 0 {
+                // After the shard's count: see `Ledger::snapshot`.
+                bench.ledger.count_interrupted(interrupted);
+            }
             return;
         }
         // What the batch worker left in the batch is part of the batch's count.
