@@ -12,7 +12,7 @@ use pool_metrics::ShardWriter;
 use crate::capacity::Capacity;
 use crate::ledger::Ledger;
 use crate::queues::{Parcel, Queues};
-use crate::{BatchWorker, BoxError, Ctx, PanicSite, PoolError, Worker};
+use crate::{BatchWorker, BoxError, Ctx, PanicSite, PoolError, Worker, box_error};
 
 /// What a processor works with besides the items: the worker's context, the
 /// pool's books, the worker's own metrics writer, the cancel flag, and the
@@ -99,13 +99,16 @@ impl<T> Bench<'_, T> {
 
     /// Records a failed or panicked call; returns whether the call succeeded.
     #[inline]
-    fn succeeded<E: Into<BoxError>>(&self, outcome: std::thread::Result<Result<(), E>>) -> bool {
+    fn succeeded<E: Into<BoxError> + 'static>(
+        &self,
+        outcome: std::thread::Result<Result<(), E>>,
+    ) -> bool {
         match outcome {
             Ok(Ok(())) => true,
             Ok(Err(error)) => {
                 self.ledger.record_error(PoolError::Worker {
                     worker: self.ctx.worker,
-                    source: error.into(),
+                    source: box_error(error),
                 });
                 false
             }
@@ -232,7 +235,7 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError> {
-        self.0.finish(ctx).map_err(Into::into)
+        self.0.finish(ctx).map_err(box_error)
     }
 }
 
@@ -274,7 +277,7 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError> {
-        self.worker.finish(ctx).map_err(Into::into)
+        self.worker.finish(ctx).map_err(box_error)
     }
 }
 

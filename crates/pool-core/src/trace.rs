@@ -77,6 +77,7 @@ mod on {
                 worker,
                 site,
                 message,
+                ..
             } => {
                 tracing::error!(
                     target: target!(),

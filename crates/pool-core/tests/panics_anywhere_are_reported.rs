@@ -58,6 +58,7 @@ fn panics(report: &Report) -> Vec<(usize, PanicSite, String)> {
                 worker,
                 site,
                 message,
+                ..
             } => (
                 worker.map_or(usize::MAX, |worker| worker.index()),
                 *site,
