@@ -272,7 +272,7 @@ fn main() -> anyhow::Result<()> {
                     named.insert(name);
                 }
             }
-            JobError::Panicked { message } => panics.push(message),
+            JobError::Panicked { message, .. } => panics.push(message),
         }
     }
     let unnamed = names.iter().filter(|name| !named.contains(name.as_str()));
