@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pool_core::__private::panic_message;
 use pool_core::{
-    BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool, Sender, TrySendError,
-    TrySubmitError, Worker, WorkerId,
+    BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, PanicPayload, Pool, PoolError, Sender,
+    TrySendError, TrySubmitError, Worker, WorkerId,
 };
 
 use crate::Errors;
@@ -82,14 +82,22 @@ where
 ///
 /// `Display` shows the job's own error unchanged (and `source` is the job
 /// error's source), or `job panicked: {message}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A panic keeps its payload ([`PanicPayload`]), so a `JobError` is not
+/// `Clone`. Two errors are equal when they are the same variant with equal
+/// errors, or equal panic messages (payloads are not compared).
+#[derive(Debug)]
 pub enum JobError<E> {
     /// The job returned an error.
     Failed(E),
     /// The job panicked; the panic was caught, the worker went on.
     Panicked {
-        /// The panic payload as text (`&str` and `String` payloads; others say so).
+        /// The panic payload rendered as text (`&str` and `String` payloads; others say so).
         message: String,
+        /// The panic payload itself, as [`std::thread::JoinHandle::join`]
+        /// would return it: downcast it to the value given to `panic!` or
+        /// [`std::panic::panic_any`], or re-raise it.
+        payload: PanicPayload,
     },
 }
 
@@ -119,16 +127,53 @@ impl<E> JobError<E> {
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             JobError::Failed(_) => None,
-            JobError::Panicked { message } => Some(message),
+            JobError::Panicked { message, .. } => Some(message),
+        }
+    }
+
+    /// The panic payload by value, if the job panicked: the value given to
+    /// `panic!` or [`std::panic::panic_any`].
+    ///
+    /// ```
+    /// use pool_collect::Dispatcher;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Quota { used: u32 }
+    ///
+    /// let dispatcher = Dispatcher::<(), std::io::Error>::builder().workers(1).build()?;
+    /// dispatcher.submit(|| -> Result<(), std::io::Error> { std::panic::panic_any(Quota { used: 9 }) });
+    /// let mut errors = dispatcher.wait().errors.into_iter();
+    /// let payload = errors.next().and_then(|error| error.value.into_panic_payload()).expect("the job panicked");
+    /// assert_eq!(*payload.downcast::<Quota>().expect("a Quota"), Quota { used: 9 });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_panic_payload(self) -> Option<PanicPayload> {
+        match self {
+            JobError::Failed(_) => None,
+            JobError::Panicked { payload, .. } => Some(payload),
         }
     }
 }
+
+impl<E: PartialEq> PartialEq for JobError<E> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (JobError::Failed(a), JobError::Failed(b)) => a == b,
+            (JobError::Panicked { message: a, .. }, JobError::Panicked { message: b, .. }) => {
+                a == b
+            }
+            _ => false,
+        }
+    }
+}
+
+impl<E: Eq> Eq for JobError<E> {}
 
 impl<E: fmt::Display> fmt::Display for JobError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JobError::Failed(error) => fmt::Display::fmt(error, f),
-            JobError::Panicked { message } => write!(f, "job panicked: {message}"),
+            JobError::Panicked { message, .. } => write!(f, "job panicked: {message}"),
         }
     }
 }
@@ -252,15 +297,12 @@ impl<R, E> Worker<Task<R, E>> for Runner<R, E> {
         let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(JobError::Failed(error)),
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                // A payload whose own drop panics must not take the outcome
-                // with it; the nested payload is leaked, as `std` does.
-                if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-                    std::mem::forget(nested);
-                }
-                Err(JobError::Panicked { message })
-            }
+            // The payload goes to the caller whole, like `JoinHandle::join`'s:
+            // dropping it (and running its `Drop`) is the caller's business.
+            Err(payload) => Err(JobError::Panicked {
+                message: panic_message(&*payload),
+                payload: PanicPayload::new(payload),
+            }),
         };
         let key = if self.ordered {
             seq
@@ -633,12 +675,20 @@ impl<R: Send + 'static, E: Send + 'static> Dispatcher<R, E> {
         // The runner catches every panic of a job and never fails, so the pool
         // has nothing to report; should that ever change, say so rather than
         // lose it.
-        for error in report.errors() {
+        let pool_errors = match report.into_result() {
+            Ok(_) | Err(PoolError::Cancelled { .. }) => Vec::new(),
+            Err(PoolError::Many { errors, .. }) => errors,
+            Err(other) => vec![other],
+        };
+        for error in pool_errors {
+            let message = error.to_string();
+            let payload = match error {
+                PoolError::Panicked { payload, .. } => payload,
+                _ => PanicPayload::new(Box::new(message.clone())),
+            };
             errors.push(Indexed {
                 index: NO_JOB,
-                value: JobError::Panicked {
-                    message: error.to_string(),
-                },
+                value: JobError::Panicked { message, payload },
             });
         }
         Outcome { results, errors }

@@ -55,4 +55,4 @@ pub use map::{
 pub use parallel::{Parallel, ParallelError, ParallelResult, cancelable_parallel, parallel};
 /// A collector's `send` and `try_send` refuse with the workspace's one error
 /// per verb, shared with a pool's `Sender`.
-pub use pool_core::{SendError, TrySendError};
+pub use pool_core::{PanicPayload, SendError, TrySendError};

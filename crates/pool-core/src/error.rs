@@ -11,7 +11,9 @@
 //! | `run` (a pool pulling from an iterator) | [`RunError`] | |
 //! | `wait` | [`PoolError`] | |
 
+use std::any::Any;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use crate::{ItemKey, WorkerId};
 
@@ -432,6 +434,11 @@ pub enum PoolError {
         key: Option<ItemKey>,
         /// The panic payload rendered as text (`&str` and `String` payloads; others say so).
         message: String,
+        /// The panic payload itself, as [`std::thread::JoinHandle::join`]
+        /// would return it: downcast it to the value given to `panic!` or
+        /// [`std::panic::panic_any`], or re-raise it with
+        /// [`PanicPayload::resume`].
+        payload: PanicPayload,
     },
     /// The pool was cancelled (by `cancel()` or its token) before all items ran.
     #[error("the pool was cancelled; {dropped} items were dropped")]
@@ -485,6 +492,38 @@ impl fmt::Display for FirstError<'_> {
 }
 
 impl PoolError {
+    /// Finds an `E` in this error: the worker's own error behind
+    /// [`Worker`](PoolError::Worker) or [`Finish`](PoolError::Finish), its
+    /// sources, each error retained by [`Many`](PoolError::Many), seeing
+    /// through the built-in middleware's wrappers and `anyhow::Error`. The
+    /// first found, outermost first. See [`find_error`](crate::find_error)
+    /// for exactly what it sees through.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum ImportError {
+    ///     #[error("row {0} is malformed")]
+    ///     Malformed(u32),
+    /// }
+    ///
+    /// let pool = Pool::builder().workers(1).build(|_ctx: &Ctx, row: u32| -> anyhow::Result<()> {
+    ///     Err(ImportError::Malformed(row))?
+    /// })?;
+    /// pool.submitter().submit(7)?;
+    /// let error = pool.wait().unwrap_err();
+    /// assert!(matches!(error.find::<ImportError>(), Some(ImportError::Malformed(7))));
+    /// assert!(error.find::<std::io::Error>().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn find<E>(&self) -> Option<&E>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        crate::find_error(self)
+    }
+
     /// The worker the error came from, where there is one.
     pub fn worker(&self) -> Option<WorkerId> {
         match self {
@@ -523,11 +562,113 @@ impl PoolError {
     }
 }
 
+/// A caught panic's payload: the value given to `panic!` (a `&'static str`
+/// or a `String`) or to [`std::panic::panic_any`], as
+/// [`std::thread::JoinHandle::join`] returns it, kept by the errors that
+/// report a panic ([`PoolError::Panicked`], and in the other crates
+/// pool-middleware's `MiddlewareError::Panicked` and pool-collect's
+/// `JobError::Panicked`).
+///
+/// A payload is only `Send`; it sits behind a lock so that the errors holding
+/// it stay `Send + Sync` (and so go into `anyhow::Error` and
+/// [`BoxError`]). [`into_inner`](PanicPayload::into_inner) and
+/// [`get_mut`](PanicPayload::get_mut) never lock; [`with`](PanicPayload::with)
+/// and [`is`](PanicPayload::is) lock for the call. Errors that hold a payload
+/// are not `Clone`.
+///
+/// ```
+/// use pool_core::{Ctx, PanicPayload, Pool, PoolError};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Corrupt { row: u32 }
+///
+/// let pool = Pool::builder().workers(1).build(|_ctx: &Ctx, row: u32| -> std::io::Result<()> {
+///     std::panic::panic_any(Corrupt { row })
+/// })?;
+/// pool.submitter().submit(7)?;
+/// let Err(PoolError::Panicked { payload, .. }) = pool.wait() else { panic!("expected the panic") };
+/// assert!(payload.is::<Corrupt>());
+/// let corrupt: Box<Corrupt> = payload.downcast().expect("the value given to panic_any");
+/// assert_eq!(*corrupt, Corrupt { row: 7 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PanicPayload(Mutex<Box<dyn Any + Send>>);
+
+impl PanicPayload {
+    /// Keeps `payload`, as `catch_unwind` or `JoinHandle::join` handed it over.
+    pub fn new(payload: Box<dyn Any + Send>) -> Self {
+        PanicPayload(Mutex::new(payload))
+    }
+
+    /// The payload, as `catch_unwind` caught it.
+    pub fn into_inner(self) -> Box<dyn Any + Send> {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The payload, borrowed mutably (no lock: `&mut self` is exclusive).
+    pub fn get_mut(&mut self) -> &mut (dyn Any + Send) {
+        &mut **self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Calls `read` with the payload, under the lock, and returns what it
+    /// returns.
+    ///
+    /// ```
+    /// # use pool_core::PanicPayload;
+    /// let payload = PanicPayload::new(Box::new(404_u16));
+    /// assert_eq!(payload.with(|payload| payload.downcast_ref::<u16>().copied()), Some(404));
+    /// ```
+    pub fn with<R>(&self, read: impl FnOnce(&(dyn Any + Send)) -> R) -> R {
+        let payload = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        read(&**payload)
+    }
+
+    /// Whether the payload is a `T`.
+    pub fn is<T: Any>(&self) -> bool {
+        self.with(|payload| payload.is::<T>())
+    }
+
+    /// The payload as the `T` it is, or the payload back if it is not a `T`.
+    ///
+    /// # Errors
+    ///
+    /// The payload itself, unchanged, when it is not a `T`.
+    pub fn downcast<T: Any>(self) -> Result<Box<T>, PanicPayload> {
+        self.into_inner().downcast::<T>().map_err(PanicPayload::new)
+    }
+
+    /// The payload rendered as text, as the errors' `message` fields have
+    /// it: the `&str` or `String` given to `panic!`, or a placeholder.
+    pub fn message(&self) -> String {
+        self.with(panic_message)
+    }
+
+    /// Re-raises the panic with its original payload
+    /// ([`std::panic::resume_unwind`]), as if it had never been caught.
+    pub fn resume(self) -> ! {
+        std::panic::resume_unwind(self.into_inner())
+    }
+}
+
+impl From<Box<dyn Any + Send>> for PanicPayload {
+    fn from(payload: Box<dyn Any + Send>) -> Self {
+        PanicPayload::new(payload)
+    }
+}
+
+impl fmt::Debug for PanicPayload {
+    /// `PanicPayload(..)`: the text is in the errors' `message`, and the
+    /// payload's type cannot be named.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PanicPayload(..)")
+    }
+}
+
 /// Renders a caught panic's payload as text, the way the pool reports panics
 /// in [`PoolError::Panicked`]: the `&str` or `String` message, or a
 /// placeholder for any other payload. Shared with the workspace's other
 /// crates through `pool_core::__private`, not part of the API.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {

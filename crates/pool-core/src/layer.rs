@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::{BoxError, Ctx, Worker};
+use crate::{BoxError, Ctx, Worker, box_error};
 
 /// Wraps a worker in another worker: retries, timeouts, logging, validation.
 ///
@@ -139,11 +139,11 @@ impl<T, W: Worker<T>> Worker<T> for Boxed<W> {
 
     #[inline]
     fn work(&mut self, ctx: &Ctx, item: T) -> Result<(), BoxError> {
-        self.0.work(ctx, item).map_err(Into::into)
+        self.0.work(ctx, item).map_err(box_error)
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError> {
-        self.0.finish(ctx).map_err(Into::into)
+        self.0.finish(ctx).map_err(box_error)
     }
 }
 
@@ -183,6 +183,11 @@ impl<T> Worker<T> for BoxWorker<T> {
 ///
 /// The one closure serves every worker thread, so it is `Fn` and shares what
 /// it captures; each item costs one dynamic call into the rest of the stack.
+///
+/// What [`Next::work`] returns is the rest of the stack's error, boxed with
+/// [`box_error`] (an `anyhow::Error` stays searchable with
+/// [`find_error`](crate::find_error)); box an error of the closure's own
+/// with `box_error` too, rather than with `into`.
 ///
 /// ```
 /// use pool_core::{Ctx, Next, Pool, layer_fn};
@@ -370,7 +375,7 @@ impl<F> fmt::Debug for SharedFn<F> {
 impl<T, F, E> Worker<T> for SharedFn<F>
 where
     F: Fn(&Ctx, T) -> Result<(), E>,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
     type Error = E;
 

@@ -25,6 +25,7 @@
 //! counts them all.
 
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -34,13 +35,27 @@ use pool_metrics::{Metrics, ShardWriter};
 
 use crate::error::panic_message;
 use crate::report::{Report, Snapshot, WorkerCounts, WorkerReport};
-use crate::{CancelToken, ItemKey, PanicSite, PoolError, WorkerId};
+use crate::{CancelToken, ItemKey, PanicPayload, PanicSite, PoolError, WorkerId};
 
-/// Errors and the first panic payload, behind a lock taken only on failure.
+/// Errors and where the first panic's payload is, behind a lock taken only
+/// on failure.
 #[derive(Default)]
 struct ErrorStore {
     kept: Vec<PoolError>,
-    first_panic: Option<Box<dyn Any + Send>>,
+    first_panic: FirstPanic,
+}
+
+/// Where the payload of the run's first panic is, for
+/// [`Builder::resume_panics`](crate::Builder::resume_panics).
+#[derive(Default)]
+pub(crate) enum FirstPanic {
+    /// No panic yet.
+    #[default]
+    None,
+    /// In the `PoolError::Panicked` kept at this index of the errors.
+    Kept(usize),
+    /// Not kept (past `error_limit`), so held here.
+    Unkept(Box<dyn Any + Send>),
 }
 
 /// The counts, errors and error policy of one pool.
@@ -138,7 +153,7 @@ impl Ledger {
     /// Records an error; under stop-on-error, cancels the pool.
     #[cold]
     pub(crate) fn record_error(&self, error: PoolError) {
-        self.keep(error, None);
+        drop(self.keep(error));
         self.apply_policy();
     }
 
@@ -194,21 +209,40 @@ impl Ledger {
             site,
             key,
             message,
+            payload: PanicPayload::new(payload),
         };
-        self.keep(error, Some(payload));
+        // A payload neither kept nor first is dropped after the lock is
+        // released, under `catch_unwind`: its `Drop` is user code.
+        if let Some(PoolError::Panicked { payload, .. }) = self.keep(error) {
+            let payload = payload.into_inner();
+            if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                // A payload whose drop panics in turn is leaked, as `std` does.
+                std::mem::forget(nested);
+            }
+        }
     }
 
-    fn keep(&self, error: PoolError, panic_payload: Option<Box<dyn Any + Send>>) {
+    /// Keeps `error` if there is room, and notes where the first panic's
+    /// payload is. Returns `error` when it was not kept.
+    fn keep(&self, error: PoolError) -> Option<PoolError> {
         // Outside the lock (a subscriber may be slow), and for every error,
         // kept in the store or not.
         crate::trace::error_recorded(&error);
         let mut store = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
         self.error_total.fetch_add(1, SeqCst);
+        let first_panic = matches!(error, PoolError::Panicked { .. })
+            && matches!(store.first_panic, FirstPanic::None);
         if store.kept.len() < self.error_limit {
+            if first_panic {
+                store.first_panic = FirstPanic::Kept(store.kept.len());
+            }
             store.kept.push(error);
-        }
-        if store.first_panic.is_none() {
-            store.first_panic = panic_payload;
+            None
+        } else if first_panic && let PoolError::Panicked { payload, .. } = error {
+            store.first_panic = FirstPanic::Unkept(payload.into_inner());
+            None
+        } else {
+            Some(error)
         }
     }
 
@@ -241,9 +275,10 @@ impl Ledger {
         }
     }
 
-    /// The final report, and the first panic's payload. Call once every
-    /// worker has left: the counts are final then, and the errors are taken.
-    pub(crate) fn close_books(&self, elapsed: Duration) -> (Report, Option<Box<dyn Any + Send>>) {
+    /// The final report, and where the first panic's payload is. Call once
+    /// every worker has left: the counts are final then, and the errors are
+    /// taken.
+    pub(crate) fn close_books(&self, elapsed: Duration) -> (Report, FirstPanic) {
         let workers: Vec<WorkerReport> = self
             .metrics
             .shards()
@@ -262,7 +297,10 @@ impl Ledger {
         };
         let (errors, first_panic) = {
             let mut store = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
-            (std::mem::take(&mut store.kept), store.first_panic.take())
+            (
+                std::mem::take(&mut store.kept),
+                std::mem::take(&mut store.first_panic),
+            )
         };
         let report = Report {
             submitted: self.submitted(),

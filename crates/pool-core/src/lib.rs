@@ -124,6 +124,7 @@ mod cancel;
 mod capacity;
 mod ctx;
 mod error;
+mod find;
 mod item;
 mod layer;
 mod ledger;
@@ -147,9 +148,10 @@ mod worker;
 pub use cancel::CancelToken;
 pub use ctx::Ctx;
 pub use error::{
-    BoxError, BuildError, PanicSite, PoolError, Rest, RunError, SendError, SubmitError,
-    TrySendError, TrySubmitError,
+    BoxError, BuildError, PanicPayload, PanicSite, PoolError, Rest, RunError, SendError,
+    SubmitError, TrySendError, TrySubmitError,
 };
+pub use find::{SeeThrough, box_error, find_error, see_through};
 
 /// Items shared with the other crates of the workspace. Not part of the API:
 /// they may change in any release.

@@ -159,7 +159,7 @@ impl<T: Send + 'static> Builder<T> {
     pub fn build_batch<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
     where
         F: Fn(&Ctx, &mut Vec<T>) -> Result<(), E> + Send + Sync + 'static,
-        E: Into<BoxError>,
+        E: Into<BoxError> + 'static,
     {
         let work = Arc::new(work);
         self.start(move |_ctx: &Ctx| {
@@ -514,7 +514,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
     pub fn build<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
     where
         F: Fn(&Ctx, T) -> Result<(), E> + Send + Sync + 'static,
-        E: Into<BoxError>,
+        E: Into<BoxError> + 'static,
         L: Layer<SharedFn<F>> + Send + Sync + 'static,
         L::Worker: Worker<T> + 'static,
     {
@@ -1035,10 +1035,10 @@ impl<T: Send + 'static> Pool<T> {
         if let Some(callback) = callback
             && let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(&report)))
         {
-            report.record_callback_panic(crate::error::panic_message(&*payload));
+            report.record_callback_panic(payload);
         }
         let panic = if self.resume_panics {
-            first_panic
+            report.take_first_panic(first_panic)
         } else {
             None
         };

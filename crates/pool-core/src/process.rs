@@ -20,7 +20,9 @@ use crate::capacity::Capacity;
 use crate::item::{DroppedHook, KeyFn};
 use crate::ledger::Ledger;
 use crate::queues::{Parcel, Queues};
-use crate::{BatchWorker, BoxError, Ctx, Interrupted, ItemKey, PanicSite, PoolError, Worker};
+use crate::{
+    BatchWorker, BoxError, Ctx, Interrupted, ItemKey, PanicSite, PoolError, Worker, box_error,
+};
 
 /// What a processor works with besides the items: the worker's context, the
 /// pool's books, the worker's own metrics writer, the cancel flag, and the
@@ -122,14 +124,14 @@ impl<T> Bench<'_, T> {
     /// Records a failed or panicked call (with the key of its item, if the
     /// pool names items) and says what became of it.
     #[inline]
-    fn outcome<E: Into<BoxError>>(
+    fn outcome<E: Into<BoxError> + 'static>(
         &self,
         outcome: std::thread::Result<Result<(), E>>,
         key: Option<ItemKey>,
     ) -> Done {
         match outcome {
             Ok(Ok(())) => Done::Processed,
-            Ok(Err(error)) => self.failed(error.into(), key),
+            Ok(Err(error)) => self.failed(box_error(error), key),
             Err(payload) => {
                 self.ledger
                     .record_item_panic(self.ctx.worker, PanicSite::Work, key, payload);
@@ -357,7 +359,7 @@ impl<T, W: Worker<T>> Processor<T> for ItemProcessor<W> {
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError> {
-        self.0.finish(ctx).map_err(Into::into)
+        self.0.finish(ctx).map_err(box_error)
     }
 }
 
@@ -422,7 +424,7 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), BoxError> {
-        self.worker.finish(ctx).map_err(Into::into)
+        self.worker.finish(ctx).map_err(box_error)
     }
 }
 

@@ -1,12 +1,15 @@
 //! What a run reports: per-worker counts, the final [`Report`] and the live
 //! [`Snapshot`]. Both are built by the ledger (`ledger.rs`).
 
+use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
 use pool_metrics::{Shard, Stats};
 
-use crate::{PanicSite, PoolError, WorkerId};
+use crate::error::panic_message;
+use crate::ledger::FirstPanic;
+use crate::{PanicPayload, PanicSite, PoolError, WorkerId};
 
 /// A worker's item counts at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -217,14 +220,33 @@ impl Report {
 
     /// Adds a panic of the `on_pool_done` callback, which runs after the
     /// books are closed and on no worker.
-    pub(crate) fn record_callback_panic(&mut self, message: String) {
+    pub(crate) fn record_callback_panic(&mut self, payload: Box<dyn Any + Send>) {
         self.error_total += 1;
         self.errors.push(PoolError::Panicked {
             worker: None,
             site: PanicSite::Callback,
             key: None,
-            message,
+            message: panic_message(&*payload),
+            payload: PanicPayload::new(payload),
         });
+    }
+
+    /// Takes the run's first panic payload out, to re-raise it
+    /// ([`Builder::resume_panics`](crate::Builder::resume_panics)); a kept
+    /// error that held it leaves the report, which is dropped next.
+    pub(crate) fn take_first_panic(&mut self, first: FirstPanic) -> Option<Box<dyn Any + Send>> {
+        match first {
+            FirstPanic::None => None,
+            FirstPanic::Unkept(payload) => Some(payload),
+            FirstPanic::Kept(index) => {
+                // Always a panic: kept errors are only ever appended to.
+                let held = matches!(self.errors.get(index), Some(PoolError::Panicked { .. }));
+                match held.then(|| self.errors.remove(index)) {
+                    Some(PoolError::Panicked { payload, .. }) => Some(payload.into_inner()),
+                    _ => None,
+                }
+            }
+        }
     }
 }
 

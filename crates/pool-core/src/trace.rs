@@ -83,6 +83,7 @@ mod on {
                 site,
                 key,
                 message,
+                ..
             } => {
                 tracing::error!(
                     target: target!(),

@@ -63,8 +63,10 @@ impl fmt::Display for WorkerId {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Worker<T> {
-    /// The worker's error type; anything that converts into [`BoxError`].
-    type Error: Into<BoxError>;
+    /// The worker's error type; anything that converts into [`BoxError`]
+    /// (the pool boxes it with [`box_error`](crate::box_error), which keeps
+    /// an `anyhow::Error` searchable).
+    type Error: Into<BoxError> + 'static;
 
     /// Processes one item. An error counts the item as failed and is handled by
     /// the pool's error policy.
@@ -81,7 +83,7 @@ pub trait Worker<T> {
 impl<T, E, F> Worker<T> for F
 where
     F: FnMut(&Ctx, T) -> Result<(), E>,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
     type Error = E;
 
@@ -101,8 +103,10 @@ where
 ///
 /// Closures `FnMut(&Ctx, &mut Vec<T>) -> Result<(), E>` implement it.
 pub trait BatchWorker<T> {
-    /// The worker's error type; anything that converts into [`BoxError`].
-    type Error: Into<BoxError>;
+    /// The worker's error type; anything that converts into [`BoxError`]
+    /// (the pool boxes it with [`box_error`](crate::box_error), which keeps
+    /// an `anyhow::Error` searchable).
+    type Error: Into<BoxError> + 'static;
 
     /// Processes one batch.
     fn work_batch(&mut self, ctx: &Ctx, batch: &mut Vec<T>) -> Result<(), Self::Error>;
@@ -117,7 +121,7 @@ pub trait BatchWorker<T> {
 impl<T, E, F> BatchWorker<T> for F
 where
     F: FnMut(&Ctx, &mut Vec<T>) -> Result<(), E>,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
     type Error = E;
 

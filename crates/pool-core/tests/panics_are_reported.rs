@@ -41,11 +41,17 @@ fn a_worker_panic_is_reported_and_the_pool_goes_on() {
                 worker,
                 site: PanicSite::Work,
                 message,
+                payload,
                 ..
             },
         ] => {
             assert!(worker.is_some_and(|worker| worker.index() < 2));
             assert_eq!(message, "deliberate panic on 10");
+            // The payload itself, as `panic!` with arguments made it.
+            assert_eq!(
+                payload.with(|payload| payload.downcast_ref::<String>().cloned()),
+                Some("deliberate panic on 10".to_owned())
+            );
         }
         other => panic!("expected one panic, got {other:?}"),
     }

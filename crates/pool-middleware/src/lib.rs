@@ -14,9 +14,9 @@
 //!
 //! | Layer | What it does | Fails an item with |
 //! |---|---|---|
-//! | [`Retry`] | runs a failed item again, exponential backoff with jitter, optional cap and predicate; needs `T: Clone` | [`RetriesExhausted`](MiddlewareError::RetriesExhausted), [`RetryCancelled`](MiddlewareError::RetryCancelled) |
+//! | [`Retry`] | runs a failed item again, exponential backoff with jitter, optional cap; only errors holding a type ([`retry_on`](Retry::retry_on)) or passing a predicate; an [`on_retry`](Retry::on_retry) hook and a per-worker `retries` counter; needs `T: Clone` | [`RetriesExhausted`](MiddlewareError::RetriesExhausted), [`RetryCancelled`](MiddlewareError::RetryCancelled) |
 //! | [`Timeout`] | sets the call's deadline in [`Ctx`](pool_core::Ctx); a late return becomes an error | [`TimedOut`](MiddlewareError::TimedOut) |
-//! | [`Recovery`] | catches a panic in the worker, calls a handler | [`Panicked`](MiddlewareError::Panicked) |
+//! | [`Recovery`] | catches a panic in the worker, calls a handler with its message and payload | [`Panicked`](MiddlewareError::Panicked), which keeps the payload |
 //! | [`Validator`] | checks the item before the worker, which never sees a rejected one | [`Invalid`](MiddlewareError::Invalid) |
 //! | [`RateLimiter`] | one token bucket for all workers of the pool | [`Cancelled`](MiddlewareError::Cancelled) (only if cancelled while waiting) |
 //!
@@ -24,7 +24,11 @@
 //! own errors pass through as [`MiddlewareError::Worker`], with their message
 //! unchanged, and an inner built-in's error passes through as it is. The pool
 //! reports it as the source of a
-//! [`PoolError::Worker`](pool_core::PoolError::Worker):
+//! [`PoolError::Worker`](pool_core::PoolError::Worker). To match the
+//! worker's own error through any stack, use
+//! [`PoolError::find`](pool_core::PoolError::find) (or
+//! [`MiddlewareError::find`], [`pool_core::find_error`]): it sees through
+//! every built-in wrapper and through `anyhow::Error`.
 //!
 //! ```
 //! use pool_core::{Ctx, Pool, PoolError};
@@ -122,10 +126,10 @@ mod validator;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{MiddlewareError, MiddlewareSettingError};
-pub use pool_core::{BoxError, Layer};
+pub use pool_core::{BoxError, Layer, PanicPayload};
 pub use rate_limit::{RateLimiter, RateLimiterWorker};
 pub use recovery::{Recovery, RecoveryWorker};
-pub use retry::{DEFAULT_JITTER, Retry, RetryWorker};
+pub use retry::{DEFAULT_JITTER, DEFAULT_RETRY_COUNTER, Retry, RetryWorker};
 pub use timeout::{Timeout, TimeoutWorker};
 pub use validator::{Check, Predicate, Validator, ValidatorWorker};
 

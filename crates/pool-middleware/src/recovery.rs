@@ -6,15 +6,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use pool_core::__private::panic_message;
-use pool_core::{Ctx, Layer, Worker};
+use pool_core::{Ctx, Layer, PanicPayload, Worker};
 
 use crate::MiddlewareError;
 
-type OnPanic = dyn Fn(&str) + Send + Sync;
+type OnPanic = dyn Fn(&str, &(dyn Any + Send)) + Send + Sync;
 
 /// Catches a panic in the wrapped worker, calls the
-/// [`on_panic`](Recovery::on_panic) handler (if any) with the panic message,
-/// and fails the item with [`MiddlewareError::Panicked`]. The worker thread
+/// [`on_panic`](Recovery::on_panic) (or
+/// [`on_panic_payload`](Recovery::on_panic_payload)) handler, if any, with
+/// the panic message (and payload), and fails the item with
+/// [`MiddlewareError::Panicked`], which keeps the payload. The worker thread
 /// and the worker itself carry on with the next item.
 ///
 /// The pool catches panics by itself too, and reports them as
@@ -76,19 +78,68 @@ impl Recovery {
     }
 
     /// Calls `handler` with the panic message of every caught panic, on the
-    /// worker's thread, before the item fails.
-    pub fn on_panic(mut self, handler: impl Fn(&str) + Send + Sync + 'static) -> Self {
+    /// worker's thread, before the item fails. Replaces an
+    /// [`on_panic_payload`](Recovery::on_panic_payload) handler.
+    pub fn on_panic(self, handler: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_panic_payload(move |message, _payload| handler(message))
+    }
+
+    /// Calls `handler` with the message and the payload of every caught
+    /// panic (the value given to `panic!` or [`std::panic::panic_any`], as
+    /// [`std::thread::JoinHandle::join`] would return it), on the worker's
+    /// thread, before the item fails. The payload then goes on in the
+    /// item's [`MiddlewareError::Panicked`]. Replaces an
+    /// [`on_panic`](Recovery::on_panic) handler.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool, PoolError};
+    /// use pool_middleware::{MiddlewareError, Recovery};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// /// What the worker panics with.
+    /// #[derive(Debug)]
+    /// struct Poisoned { row: u32 }
+    ///
+    /// let rows = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&rows);
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .layer(Recovery::new().on_panic_payload(move |_message, payload| {
+    ///         if let Some(poisoned) = payload.downcast_ref::<Poisoned>() {
+    ///             seen.lock().unwrap().push(poisoned.row);
+    ///         }
+    ///     }))
+    ///     .build(|_ctx: &Ctx, row: u32| -> std::io::Result<()> {
+    ///         std::panic::panic_any(Poisoned { row })
+    ///     })?;
+    /// pool.submitter().submit(4)?;
+    /// let Err(PoolError::Worker { mut source, .. }) = pool.wait() else { panic!("expected the item's error") };
+    /// assert_eq!(*rows.lock().unwrap(), [4]);
+    /// // The payload also travels in the error:
+    /// let Some(MiddlewareError::Panicked { payload, .. }) = source.downcast_mut::<MiddlewareError>() else {
+    ///     panic!("expected the caught panic")
+    /// };
+    /// assert_eq!(payload.get_mut().downcast_ref::<Poisoned>().map(|p| p.row), Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_panic_payload(
+        mut self,
+        handler: impl Fn(&str, &(dyn Any + Send)) + Send + Sync + 'static,
+    ) -> Self {
         self.on_panic = Some(Arc::new(handler));
         self
     }
 
     /// The error for a caught panic, after the handler has seen it.
-    fn caught(on_panic: Option<&OnPanic>, payload: &(dyn Any + Send)) -> MiddlewareError {
-        let message = panic_message(payload);
+    fn caught(on_panic: Option<&OnPanic>, payload: Box<dyn Any + Send>) -> MiddlewareError {
+        let message = panic_message(&*payload);
         if let Some(handler) = on_panic {
-            handler(&message);
+            handler(&message, &*payload);
         }
-        MiddlewareError::Panicked { message }
+        MiddlewareError::Panicked {
+            message,
+            payload: PanicPayload::new(payload),
+        }
     }
 }
 
@@ -131,14 +182,14 @@ impl<T, W: Worker<T>> Worker<T> for RecoveryWorker<W> {
         // Unwind safety: the worker is reused after a panic, as documented.
         match catch_unwind(AssertUnwindSafe(|| self.inner.work(ctx, item))) {
             Ok(outcome) => outcome.map_err(MiddlewareError::from_inner),
-            Err(payload) => Err(Recovery::caught(self.on_panic.as_deref(), &*payload)),
+            Err(payload) => Err(Recovery::caught(self.on_panic.as_deref(), payload)),
         }
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), MiddlewareError> {
         match catch_unwind(AssertUnwindSafe(|| self.inner.finish(ctx))) {
             Ok(outcome) => outcome.map_err(MiddlewareError::from_inner),
-            Err(payload) => Err(Recovery::caught(self.on_panic.as_deref(), &*payload)),
+            Err(payload) => Err(Recovery::caught(self.on_panic.as_deref(), payload)),
         }
     }
 }

@@ -1,18 +1,25 @@
 //! `Retry`: runs a failed item again, with exponential backoff and jitter.
 
+use std::borrow::Cow;
+use std::error::Error;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{BoxError, Ctx, Layer, Worker, WorkerId};
+use pool_core::{BoxError, Counter, Ctx, Layer, Worker, WorkerId, find_error};
 
 use crate::{Clock, MiddlewareError, MiddlewareSettingError, SystemClock};
 
 /// The jitter [`Retry`] adds unless told otherwise: up to 20% of the delay.
 pub const DEFAULT_JITTER: f64 = 0.2;
 
+/// The name of the per-worker counter [`Retry`] adds each retry to, unless
+/// [`counter_name`](Retry::counter_name) says otherwise.
+pub const DEFAULT_RETRY_COUNTER: &str = "retries";
+
 type RetryIf = dyn Fn(&BoxError) -> bool + Send + Sync;
+type OnRetry = dyn Fn(u32, &BoxError, Duration) + Send + Sync;
 
 /// Runs a failed item again, up to `max_attempts` times in all, waiting longer
 /// after each failure.
@@ -38,11 +45,36 @@ type RetryIf = dyn Fn(&BoxError) -> bool + Send + Sync;
 ///
 /// - The last attempt fails: [`MiddlewareError::RetriesExhausted`], with the
 ///   number of attempts and the last error as its `source`.
-/// - An error that [`retry_if`](Retry::retry_if) refuses is returned at once,
-///   unchanged, as [`MiddlewareError::Worker`] (or as the inner middleware's
-///   own `MiddlewareError`).
+/// - An error that [`retry_if`](Retry::retry_if) or
+///   [`retry_on`](Retry::retry_on) refuses is returned at once, unchanged, as
+///   [`MiddlewareError::Worker`] (or as the inner middleware's own
+///   `MiddlewareError`).
 /// - The pool is cancelled during a backoff: the wait ends at once and
 ///   [`MiddlewareError::RetryCancelled`] says after how many attempts.
+///
+/// # Which errors, and what you see of them
+///
+/// Every error is retried unless [`retry_on`](Retry::retry_on) (by type) or
+/// [`retry_if`](Retry::retry_if) (by predicate) narrows it down. The
+/// predicate, the [`on_retry`](Retry::on_retry) hook and the `source` of
+/// `RetriesExhausted` see the same error: the inner worker's own error,
+/// boxed (not wrapped in [`MiddlewareError::Worker`]), or an inner built-in's
+/// own `MiddlewareError` (a timeout, a caught panic). To ask whether it is or
+/// holds an `E`, use [`pool_core::find_error`] (which `retry_on` does): a
+/// plain `downcast_ref` misses an error the worker returned as an
+/// `anyhow::Error`, and the worker's error under an inner `Timeout`'s
+/// `TimedOut` (its `source`).
+///
+/// # Counting and watching retries
+///
+/// Each retry (every attempt after the first) adds 1 to the custom counter
+/// [`DEFAULT_RETRY_COUNTER`] (`"retries"`; see
+/// [`counter_name`](Retry::counter_name)) on the worker's own metrics shard:
+/// it shows, summed over workers, in
+/// [`Pool::metrics`](pool_core::Pool::metrics) and the report's
+/// [`Stats::counters`](pool_core::Stats). The counter is resolved on a
+/// worker's first retry; an item that succeeds at once costs nothing. The
+/// [`on_retry`](Retry::on_retry) hook sees each retry as it is decided.
 ///
 /// # The item is cloned
 ///
@@ -95,6 +127,8 @@ struct Policy {
     max_delay: Option<Duration>,
     jitter: f64,
     retry_if: Option<Arc<RetryIf>>,
+    on_retry: Option<Arc<OnRetry>>,
+    counter_name: Option<Cow<'static, str>>,
     clock: Arc<dyn Clock>,
     seed: u64,
 }
@@ -118,6 +152,8 @@ impl Retry {
                 max_delay: None,
                 jitter: DEFAULT_JITTER,
                 retry_if: None,
+                on_retry: None,
+                counter_name: Some(Cow::Borrowed(DEFAULT_RETRY_COUNTER)),
                 clock: Arc::new(SystemClock),
                 seed: RandomState::new().hash_one(max_attempts),
             },
@@ -145,10 +181,146 @@ impl Retry {
     }
 
     /// Retries only the errors `retry` returns `true` for (default: every
-    /// error). It sees the worker's error boxed; `downcast_ref` finds its
-    /// type, and an inner middleware's error is a [`MiddlewareError`].
+    /// error); replaces [`retry_on`](Retry::retry_on).
+    ///
+    /// `retry` sees the inner worker's error boxed as it is (not wrapped in
+    /// [`MiddlewareError::Worker`]), or an inner built-in's own
+    /// [`MiddlewareError`] (see "Which errors" above). `downcast_ref` finds a
+    /// worker error's type only when the worker returned that type itself;
+    /// [`pool_core::find_error`] also finds it inside an `anyhow::Error`,
+    /// among its sources, and under an inner built-in's error.
+    ///
+    /// ```
+    /// use pool_core::{BoxError, Ctx, Pool, find_error};
+    /// use pool_middleware::{Retry, Timeout};
+    /// use std::io;
+    /// use std::time::Duration;
+    ///
+    /// fn transient(error: &BoxError) -> bool {
+    ///     find_error::<io::Error>(&**error).is_some_and(|error| error.kind() == io::ErrorKind::TimedOut)
+    /// }
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .continue_on_error()
+    ///     .layer(Retry::new(3, Duration::ZERO)?.retry_if(transient))
+    ///     .layer(Timeout::new(Duration::from_secs(60))?)
+    ///     .build(|_ctx: &Ctx, n: u32| -> anyhow::Result<()> {
+    ///         let kind = if n == 0 { io::ErrorKind::TimedOut } else { io::ErrorKind::InvalidData };
+    ///         Err(io::Error::new(kind, "no answer").into())
+    ///     })?;
+    /// let mut submitter = pool.submitter();
+    /// submitter.submit(0)?; // retried twice, then gives up
+    /// submitter.submit(1)?; // not retried
+    /// drop(submitter);
+    /// let report = pool.join();
+    /// assert_eq!(report.stats().counters.get("retries"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry_if(mut self, retry: impl Fn(&BoxError) -> bool + Send + Sync + 'static) -> Self {
         self.policy.retry_if = Some(Arc::new(retry));
+        self
+    }
+
+    /// Retries only errors that are or hold an `E`, as
+    /// [`pool_core::find_error`] finds it: the worker's own error, inside an
+    /// `anyhow::Error`, among its sources, or under an inner built-in's
+    /// error. Other errors are returned at once. Replaces
+    /// [`retry_if`](Retry::retry_if); for a finer choice (one kind of
+    /// `io::Error`), use `retry_if` with `find_error`.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    /// use pool_middleware::Retry;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum StoreError {
+    ///     #[error("the store is busy")]
+    ///     Busy,
+    ///     #[error("no such key")]
+    ///     NotFound,
+    /// }
+    ///
+    /// let calls = AtomicU32::new(0);
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .continue_on_error()
+    ///     .layer(Retry::new(3, Duration::ZERO)?.retry_on::<StoreError>())
+    ///     .build(move |_ctx: &Ctx, n: u32| -> anyhow::Result<()> {
+    ///         calls.fetch_add(1, Ordering::Relaxed);
+    ///         if n == 0 { Err(StoreError::Busy)? } else { anyhow::bail!("malformed request") }
+    ///     })?;
+    /// let mut submitter = pool.submitter();
+    /// submitter.submit(0)?; // a StoreError inside an anyhow::Error: 3 attempts
+    /// submitter.submit(1)?; // something else: 1 attempt
+    /// drop(submitter);
+    /// let report = pool.join();
+    /// assert_eq!((report.failed(), report.stats().counters.get("retries")), (2, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry_on<E>(self) -> Self
+    where
+        E: Error + Send + Sync + 'static,
+    {
+        crate::error::register();
+        self.retry_if(|error| find_error::<E>(&**error).is_some())
+    }
+
+    /// Calls `hook` on the worker's thread each time a failed attempt will be
+    /// retried, before the wait: with the number of the attempt that failed
+    /// (1 for the first), its error (as [`retry_if`](Retry::retry_if) sees
+    /// it) and the wait before the next attempt. Not called after the last
+    /// allowed attempt, nor for an error that is not retried. A panic in the
+    /// hook fails the item like a panic in the worker.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    /// use pool_middleware::Retry;
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .layer(
+    ///         Retry::new(3, Duration::from_micros(10))?
+    ///             .jitter(0.0)?
+    ///             .on_retry(move |attempt, error, delay| {
+    ///                 log.lock().unwrap().push((attempt, error.to_string(), delay));
+    ///             }),
+    ///     )
+    ///     .build(|_ctx: &Ctx, _n: u32| Err::<(), _>(std::io::Error::other("flaky")))?;
+    /// pool.submitter().submit(1)?;
+    /// assert!(pool.wait().is_err());
+    /// let micros = Duration::from_micros;
+    /// assert_eq!(
+    ///     *seen.lock().unwrap(),
+    ///     [(1, "flaky".to_owned(), micros(10)), (2, "flaky".to_owned(), micros(20))]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_retry(
+        mut self,
+        hook: impl Fn(u32, &BoxError, Duration) + Send + Sync + 'static,
+    ) -> Self {
+        self.policy.on_retry = Some(Arc::new(hook));
+        self
+    }
+
+    /// The custom counter each retry adds 1 to, on the worker's own metrics
+    /// shard (default [`DEFAULT_RETRY_COUNTER`], `"retries"`). Give two
+    /// `Retry` layers of one stack different names to count them apart.
+    pub fn counter_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.policy.counter_name = Some(name.into());
+        self
+    }
+
+    /// Counts no retries: no counter is made or written.
+    pub fn no_counter(mut self) -> Self {
+        self.policy.counter_name = None;
         self
     }
 
@@ -175,6 +347,8 @@ impl fmt::Debug for Retry {
             .field("max_delay", &policy.max_delay)
             .field("jitter", &policy.jitter)
             .field("retry_if", &policy.retry_if.is_some())
+            .field("on_retry", &policy.on_retry.is_some())
+            .field("counter_name", &policy.counter_name)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +362,7 @@ impl<W> Layer<W> for Retry {
             backoff: Backoff {
                 policy: self.policy.clone(),
                 rng: None,
+                counter: None,
             },
         }
     }
@@ -214,12 +389,16 @@ impl<T: Clone, W: Worker<T>> Worker<T> for RetryWorker<W> {
         for attempt in 1..max_attempts {
             match self.inner.work(ctx, item.clone()) {
                 Ok(()) => return Ok(()),
-                Err(error) => self.backoff.after_failure(ctx, attempt, error.into())?,
+                Err(error) => {
+                    let error = MiddlewareError::unwrap_inner(error);
+                    self.backoff.after_failure(ctx, attempt, error)?;
+                }
             }
         }
-        self.inner
-            .work(ctx, item)
-            .map_err(|error| self.backoff.give_up(max_attempts, error.into()))
+        self.inner.work(ctx, item).map_err(|error| {
+            self.backoff
+                .give_up(max_attempts, MiddlewareError::unwrap_inner(error))
+        })
     }
 
     fn finish(&mut self, ctx: &Ctx) -> Result<(), MiddlewareError> {
@@ -233,6 +412,9 @@ struct Backoff {
     policy: Policy,
     /// Seeded on the first backoff, when the worker's id is known.
     rng: Option<SplitMix64>,
+    /// The retry counter on this worker's shard, resolved on the first
+    /// retry (the stack is built per worker thread, so it is this worker's).
+    counter: Option<Counter>,
 }
 
 impl Backoff {
@@ -255,13 +437,26 @@ impl Backoff {
             return Err(MiddlewareError::from_inner(error));
         }
         let delay = self.delay(ctx.worker_id(), attempts - 1);
+        if let Some(hook) = &self.policy.on_retry {
+            hook(attempts, &error, delay);
+        }
         if self.policy.clock.sleep(ctx.token(), delay) {
             return Err(MiddlewareError::RetryCancelled {
                 attempts,
                 source: error,
             });
         }
+        self.count_retry(ctx);
         Ok(())
+    }
+
+    /// Adds the retry about to be made to this worker's counter.
+    fn count_retry(&mut self, ctx: &Ctx) {
+        if let Some(name) = &self.policy.counter_name {
+            self.counter
+                .get_or_insert_with(|| ctx.metrics().counter(name.clone()))
+                .inc();
+        }
     }
 
     /// The error after the last allowed attempt failed.

@@ -144,7 +144,7 @@ impl<T, W: Worker<T>> Worker<T> for TimeoutWorker<W> {
             return Err(MiddlewareError::TimedOut {
                 limit: self.limit,
                 elapsed,
-                source: outcome.err().map(Into::into),
+                source: outcome.err().map(MiddlewareError::unwrap_inner),
             });
         }
         outcome.map_err(MiddlewareError::from_inner)

@@ -71,7 +71,7 @@ fn a_thousand_panics_leave_four_threads_and_exact_counts(
     let mut panicked_items: Vec<u32> = middleware_errors(report)
         .into_iter()
         .map(|error| match error {
-            MiddlewareError::Panicked { message } => message
+            MiddlewareError::Panicked { message, .. } => message
                 .strip_prefix("deliberate panic on ")
                 .unwrap()
                 .parse()
@@ -133,14 +133,24 @@ fn errors_pass_through_and_non_string_payloads_are_named() {
     let errors = middleware_errors(&report);
     let [
         MiddlewareError::Worker(ordinary),
-        MiddlewareError::Panicked { message: odd },
-        MiddlewareError::Panicked { message: formatted },
+        MiddlewareError::Panicked {
+            message: odd,
+            payload: odd_payload,
+        },
+        MiddlewareError::Panicked {
+            message: formatted, ..
+        },
     ] = errors.as_slice()
     else {
         panic!("unexpected errors {errors:?}");
     };
     assert_eq!(ordinary.to_string(), "an ordinary error");
     assert_eq!(odd, "a panic with a non-string payload");
+    // The message cannot say what the payload was; the payload itself can.
+    assert_eq!(
+        odd_payload.with(|payload| payload.downcast_ref::<u32>().copied()),
+        Some(42)
+    );
     assert_eq!(formatted, "deliberate panic with a formatted message");
 }
 
@@ -184,7 +194,7 @@ fn a_panic_in_finish_becomes_a_finish_error() {
         };
         assert!(matches!(
             source.downcast_ref::<MiddlewareError>(),
-            Some(MiddlewareError::Panicked { message }) if message == "deliberate panic in finish"
+            Some(MiddlewareError::Panicked { message, .. }) if message == "deliberate panic in finish"
         ));
     }
 }

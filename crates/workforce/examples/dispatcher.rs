@@ -266,7 +266,7 @@ fn main() -> anyhow::Result<()> {
                 failed += 1;
                 println!("failed    {error}");
             }
-            JobError::Panicked { message } => {
+            JobError::Panicked { message, .. } => {
                 let name = usize::try_from(*index)
                     .ok()
                     .and_then(|index| names.get(index))

@@ -58,9 +58,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use workforce::BoxError;
 use workforce::middleware::{MiddlewareError, RateLimiter, Retry};
 use workforce::prelude::*;
+use workforce::{BoxError, find_error};
 
 const USAGE: &str = "usage: fetch_urls [--urls N] [--workers N] [--rate REQUESTS_PER_SECOND]";
 
@@ -331,27 +331,11 @@ impl std::error::Error for FetchError {
     }
 }
 
-/// Finds the [`FetchError`] inside an error that went through the middleware:
-/// the worker's error arrives wrapped as [`MiddlewareError::Worker`] (by the
-/// rate limiter) and, after the last attempt, inside
-/// [`MiddlewareError::RetriesExhausted`] (by the retry).
-fn fetch_error<'e>(
-    error: &'e (dyn std::error::Error + Send + Sync + 'static),
-) -> Option<&'e FetchError> {
-    if let Some(fetch) = error.downcast_ref::<FetchError>() {
-        return Some(fetch);
-    }
-    match error.downcast_ref::<MiddlewareError>()? {
-        MiddlewareError::Worker(inner)
-        | MiddlewareError::RetriesExhausted { source: inner, .. }
-        | MiddlewareError::RetryCancelled { source: inner, .. } => fetch_error(inner.as_ref()),
-        _ => None,
-    }
-}
-
 /// The retry predicate: only transient fetch errors are worth another try.
+/// `find_error` finds the [`FetchError`] inside whatever the middleware put
+/// around it (here, the rate limiter's `MiddlewareError::Worker`).
 fn is_transient(error: &BoxError) -> bool {
-    fetch_error(error.as_ref()).is_some_and(FetchError::is_transient)
+    find_error::<FetchError>(&**error).is_some_and(FetchError::is_transient)
 }
 
 /// The counter name for a status code's class.
@@ -390,10 +374,10 @@ fn fetch(agent: &ureq::Agent, base_url: &str, ctx: &Ctx, item: u64) -> Result<()
 /// A failure as one line (the URL's path, the error, what the retry did),
 /// with the item number to sort the lines by.
 fn describe_failure(error: &PoolError) -> (Option<u64>, String) {
+    // `find` sees through the retry's `RetriesExhausted` and the rate
+    // limiter's `Worker` around the worker's own error.
     let fetch = match error {
-        PoolError::Worker { source, .. } => {
-            fetch_error(source.as_ref()).map(|fetch| (source, fetch))
-        }
+        PoolError::Worker { source, .. } => error.find::<FetchError>().map(|fetch| (source, fetch)),
         _ => None,
     };
     let Some((source, fetch)) = fetch else {

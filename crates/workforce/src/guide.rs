@@ -264,6 +264,56 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! To ask what went wrong, [`PoolError::find::<E>()`](crate::PoolError::find)
+//! finds the worker's own error of type `E` wherever it sits: behind the
+//! pool's error, inside an `anyhow::Error` (the pool keeps it whole), among
+//! its sources, under the middleware's wrappers, in each error of
+//! `PoolError::Many`. [`find_error`](crate::find_error) does the same for
+//! any other error (a retry predicate's, say). A caught panic keeps its
+//! payload, the value given to `panic!` or `std::panic::panic_any`, as a
+//! [`PanicPayload`](crate::PanicPayload) to downcast or re-raise.
+//!
+//! ```
+//! use std::time::Duration;
+//! use workforce::middleware::{Retry, Timeout};
+//! use workforce::prelude::*;
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum ImportError {
+//!     #[error("row {0} is malformed")]
+//!     Malformed(u32),
+//! }
+//!
+//! /// What a worker panics with, for whoever reads the report.
+//! #[derive(Debug)]
+//! struct Corrupt(u32);
+//!
+//! let pool = Pool::builder()
+//!     .workers(1)
+//!     .continue_on_error()
+//!     .layer(Retry::new(2, Duration::ZERO)?)
+//!     .layer(Timeout::new(Duration::from_secs(30))?)
+//!     .build(|_ctx: &Ctx, row: u32| -> anyhow::Result<()> {
+//!         match row {
+//!             1 => Err(ImportError::Malformed(row).into()),
+//!             2 => std::panic::panic_any(Corrupt(row)),
+//!             _ => Ok(()),
+//!         }
+//!     })?;
+//! pool.submitter().submit_iter(0..3)?;
+//! let Err(PoolError::Many { errors, .. }) = pool.wait() else { panic!("two rows failed") };
+//! for error in errors {
+//!     if let Some(ImportError::Malformed(row)) = error.find::<ImportError>() {
+//!         assert_eq!(*row, 1); // through Retry, Timeout and anyhow
+//!     } else if let PoolError::Panicked { payload, .. } = error {
+//!         assert_eq!(payload.downcast::<Corrupt>().map(|corrupt| corrupt.0).ok(), Some(2));
+//!     } else {
+//!         panic!("unexpected {error}");
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # 6. Cancellation and shutdown
 //!
 //! [`Pool::cancel`](crate::Pool::cancel), or a [`CancelToken`](crate::CancelToken)
@@ -396,8 +446,10 @@
 //!
 //! [`Builder::layer`](crate::Builder::layer) wraps every worker in a
 //! [`Layer`](crate::Layer), the way `tower` wraps services: [`middleware`](crate::middleware)
-//! has `Retry` (backoff, jitter, a predicate), `Timeout` (a deadline the
-//! worker can poll), `Recovery` (a panic becomes an error), `Validator` and a
+//! has `Retry` (backoff, jitter, retrying only the errors that hold a type
+//! with `retry_on::<E>()` or a predicate, an `on_retry` hook, a per-worker
+//! `retries` counter), `Timeout` (a deadline the worker can poll),
+//! `Recovery` (a panic becomes an error that keeps its payload), `Validator` and a
 //! `RateLimiter` shared by all workers; [`layer_fn`](crate::layer_fn) makes one
 //! from a closure around each item (the worker's `finish` still runs). The
 //! first layer added is the outermost. Each worker thread

@@ -156,9 +156,10 @@ pub use pool_middleware as middleware;
 
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, CancelToken, Counter, Counters, Ctx,
-    Identity, Layer, LayerFn, LayerFnWorker, MetricsMode, Next, PanicSite, Percentiles, Pool,
-    PoolError, Report, SendError, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
-    TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, layer_fn,
+    Identity, Layer, LayerFn, LayerFnWorker, MetricsMode, Next, PanicPayload, PanicSite,
+    Percentiles, Pool, PoolError, Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack,
+    Stats, SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId,
+    WorkerReport, box_error, find_error, layer_fn, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.

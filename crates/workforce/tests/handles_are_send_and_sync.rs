@@ -20,8 +20,8 @@ use workforce::middleware::{
     SystemClock, Timeout, Validator,
 };
 use workforce::{
-    BuildError, Builder, CancelToken, Ctx, MetricsMode, PanicSite, Pool, PoolError, Report,
-    SendError, Sender, Snapshot, SubmitError, Submitter, TrySendError, TrySubmitError,
+    BuildError, Builder, CancelToken, Ctx, MetricsMode, PanicPayload, PanicSite, Pool, PoolError,
+    Report, SendError, Sender, Snapshot, SubmitError, Submitter, TrySendError, TrySubmitError,
     WorkerCounts, WorkerId, WorkerReport,
 };
 
@@ -84,6 +84,9 @@ fn every_error_is_send_and_sync_so_it_fits_anyhow() {
     send_sync::<Errors<String>>();
     send_sync::<MiddlewareError>();
     send_sync::<MiddlewareSettingError>();
+    // A caught panic's payload is only `Send`; the wrapper that the errors
+    // above hold it in keeps them `Sync`.
+    send_sync::<PanicPayload>();
 }
 
 #[test]

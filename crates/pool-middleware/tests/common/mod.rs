@@ -34,7 +34,7 @@ pub struct Tallying<F> {
 impl<F, E> Worker<u32> for Tallying<F>
 where
     F: Fn(&Ctx, u32) -> Result<(), E>,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
     type Error = E;
 
