@@ -109,6 +109,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+mod call;
 mod cancel;
 mod capacity;
 mod ctx;
@@ -119,12 +120,17 @@ mod ledger;
 mod loom_capacity;
 #[cfg(all(test, loom))]
 mod loom_sleep;
+#[cfg(feature = "async")]
+mod nonblocking;
 mod pool;
 mod process;
 mod pull;
 mod queues;
 mod report;
+#[cfg(feature = "tower")]
+mod service;
 mod shared;
+mod signal;
 mod sleep;
 mod submit;
 mod sync;
@@ -132,6 +138,7 @@ mod thread;
 mod trace;
 mod worker;
 
+pub use call::{Call, CallError, CallHandle, CallPanic, CallPool, CallWorker};
 pub use cancel::CancelToken;
 pub use ctx::Ctx;
 pub use error::{
@@ -146,11 +153,15 @@ pub mod __private {
     pub use crate::error::panic_message;
 }
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
+#[cfg(feature = "async")]
+pub use nonblocking::SendFuture;
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS,
     MetricsMode, Pool,
 };
 pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
 pub use report::{Report, Snapshot, WorkerCounts, WorkerReport};
+#[cfg(feature = "tower")]
+pub use service::{CallService, ServiceError, ServiceFuture};
 pub use submit::{Sender, Submitter};
 pub use worker::{BatchWorker, Worker, WorkerId};

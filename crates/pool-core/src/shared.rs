@@ -15,6 +15,7 @@ use crate::cancel::OnCancel;
 use crate::capacity::{Capacity, Refusal, Wait};
 use crate::ledger::Ledger;
 use crate::queues::Queues;
+use crate::signal::Exits;
 use crate::thread::WorkerDoneHook;
 use crate::{MetricsMode, PanicSite, WorkerId};
 
@@ -40,6 +41,9 @@ pub(crate) struct Shared<T> {
     pub(crate) token: CancelToken,
     /// The `on_worker_done` callback, run by each worker thread at its end.
     pub(crate) worker_done: WorkerDoneHook,
+    /// The workers still running, counted down as each thread ends (for
+    /// `Pool::join_async`).
+    pub(crate) exits: Exits,
 }
 
 impl<T> Shared<T> {
