@@ -336,6 +336,14 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// [`CallError::Dropped`]), and each call is counted as submitted, then
     /// processed, failed or dropped.
     ///
+    /// Calls go in one at a time ([`Pool::call`] does not batch), so the
+    /// batch size matters only to a [`Submitter`](crate::Submitter) of
+    /// [`Call`]s; a pool with a capacity below the default batch size (64)
+    /// needs `.batch_size(1)`. A panic's payload goes to the call's handle,
+    /// so [`Builder::resume_panics`] re-raises only the panics of calls whose
+    /// handle was dropped (with their payload) and a panic carrying the
+    /// message for the others.
+    ///
     /// ```
     /// use pool_core::{Ctx, Next, Pool, layer_fn};
     ///

@@ -314,9 +314,9 @@ impl<T: Send + 'static> Drop for Departure<T> {
 }
 
 impl<T: Send + 'static> Pool<T> {
-    /// Closes the pool, waits for every accepted item and for the workers to
-    /// leave without blocking the thread, then returns the report: the
-    /// async [`join`](Pool::join). With [`Builder::resume_panics`](crate::Builder::resume_panics),
+    /// Closes the pool (now, when called), waits for every accepted item and
+    /// for the workers to leave without blocking the thread, then returns
+    /// the report: the async [`join`](Pool::join). With [`Builder::resume_panics`](crate::Builder::resume_panics),
     /// a caught panic is re-raised when it completes.
     ///
     /// The wait is for the workers' wake-up, any runtime's: the threads are
@@ -345,17 +345,23 @@ impl<T: Send + 'static> Pool<T> {
     /// assert_eq!(report.processed(), 1_000);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn join_async(self) -> Report {
-        let (report, panic) = Departure::new(self).await;
-        if let Some(payload) = panic {
-            resume_unwind(payload);
+    pub fn join_async(self) -> impl Future<Output = Report> + Send + 'static {
+        // Made (and the pool closed) now, not at the first poll: a future
+        // dropped unpolled still joins on a thread of its own.
+        let departure = Departure::new(self);
+        async move {
+            let (report, panic) = departure.await;
+            if let Some(payload) = panic {
+                resume_unwind(payload);
+            }
+            report
         }
-        report
     }
 
     /// Like [`join_async`](Pool::join_async), returning the run's errors as
     /// `Err`: the async [`wait`](Pool::wait) (see [`Report::into_result`]).
-    pub async fn wait_async(self) -> Result<Report, PoolError> {
-        self.join_async().await.into_result()
+    pub fn wait_async(self) -> impl Future<Output = Result<Report, PoolError>> + Send + 'static {
+        let joined = self.join_async();
+        async move { joined.await.into_result() }
     }
 }

@@ -15,6 +15,15 @@
 //! | [`collect`] | `pool-collect` | [`Collector`](collect::Collector), [`Dispatcher`](collect::Dispatcher), `parallel`, ordered `map` |
 //! | [`middleware`] | `pool-middleware` | retry with backoff, timeout, panic recovery, validation, a shared rate limiter |
 //!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `async` | waiting without blocking the thread, on any runtime: [`Sender::send_async`], `call_async`, [`Pool::join_async`] / [`Pool::wait_async`], a collector's `recv_async` and `stream` |
+//! | `tower` | a call pool as a `tower_service::Service` (`CallService`); implies `async` |
+//! | `tracing` | spans and events for `tracing` subscribers |
+//! | `serde` | `Serialize` for [`Stats`], [`Counters`], [`Percentiles`] |
+//!
 //! The [`guide`] walks through every concept with runnable examples;
 //! [`coming_from_go`] maps go-pkgz/pool and bigopool calls to these. The
 //! examples in `crates/workforce/examples/` are small real programs (`cargo run
@@ -155,11 +164,20 @@ pub use pool_collect as collect;
 pub use pool_middleware as middleware;
 
 pub use pool_core::{
-    BatchWorker, BoxError, BoxWorker, BuildError, Builder, CancelToken, Counter, Counters, Ctx,
-    Identity, Layer, LayerFn, LayerFnWorker, MetricsMode, Next, PanicSite, Percentiles, Pool,
-    PoolError, Report, SendError, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
-    TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, layer_fn,
+    BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
+    CallPool, CallWorker, CancelToken, Counter, Counters, Ctx, Identity, Layer, LayerFn,
+    LayerFnWorker, MetricsMode, Next, PanicSite, Percentiles, Pool, PoolError, Report, SendError,
+    Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter, TrySendError, TrySubmitError,
+    Worker, WorkerCounts, WorkerId, WorkerReport, layer_fn,
 };
+
+/// The future of [`Sender::send_async`] (the `async` feature).
+#[cfg(feature = "async")]
+pub use pool_core::SendFuture;
+
+/// A call pool as a `tower_service::Service` (the `tower` feature).
+#[cfg(feature = "tower")]
+pub use pool_core::{CallService, ServiceError, ServiceFuture};
 
 /// The workspace README's examples, compiled and run as doc tests so they
 /// cannot go stale.
@@ -170,7 +188,8 @@ struct ReadmeExamples;
 /// The names most programs need: `use workforce::prelude::*;`.
 pub mod prelude {
     pub use pool_core::{
-        BatchWorker, CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, SendError, Sender,
-        SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerId,
+        BatchWorker, CallError, CallHandle, CallPool, CallWorker, CancelToken, Ctx, MetricsMode,
+        Pool, PoolError, Report, SendError, Sender, SubmitError, Submitter, TrySendError,
+        TrySubmitError, Worker, WorkerId,
     };
 }
