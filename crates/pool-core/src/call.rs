@@ -457,7 +457,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<Call<T, R>> {
     /// processed as any other; one allocation per call (the answer's slot).
     ///
     /// Hands the item back if the pool is closed or cancelled (also while
-    /// blocked). From async code use [`call_async`](Pool::call_async) (the
+    /// blocked). From async code use `call_async` (the
     /// `async` feature), which waits for room without blocking the thread.
     ///
     /// ```

@@ -3,9 +3,12 @@
 //!
 //! **What it is for**: pushing many items (records, files, rows, requests) through
 //! a few threads, with backpressure, batching, cancellation, an error policy and a
-//! report that says what happened to every item. **What it is not for**: async
-//! tasks (use tokio), splitting one in-memory collection (use rayon's
-//! `par_iter`), or unbounded fire-and-forget spawning.
+//! report that says what happened to every item; and, with a call pool
+//! ([`Builder::build_call`], [`Pool::call`]), per-item answers for callers on
+//! threads or async tasks (the `async` feature waits without blocking the
+//! thread). **What it is not for**: running async tasks (use tokio),
+//! splitting one in-memory collection (use rayon's `par_iter`), or unbounded
+//! fire-and-forget spawning.
 //!
 //! # Shape
 //!
@@ -62,6 +65,17 @@
 //!   [`PoolError::Panicked`]), on cancel while producers are blocked, or on drop
 //!   without `wait`.
 //! - **Bad settings fail at build** with a [`BuildError`] that names the setting.
+//!
+//! # Features
+//!
+//! - `async`: `Sender::send_async`, `call_async`, `Pool::join_async` /
+//!   `Pool::wait_async`: waiting for room, answers and the workers
+//!   without blocking the thread, on any runtime (`event-listener`; no
+//!   runtime in this crate). Releases of room notify waiting tasks at the
+//!   cost of one atomic load when none waits.
+//! - `tower`: `Pool::service`, a call pool as a `tower_service::Service`
+//!   (implies `async`).
+//! - `tracing`: see below.
 //!
 //! # Tracing
 //!

@@ -552,17 +552,17 @@
 //!
 //! With the `async` feature (any runtime; none is built in), nothing an
 //! async caller does blocks its thread:
-//! [`Sender::send_async`](crate::Sender::send_async) and `call_async` wait
+//! `Sender::send_async` and `call_async` wait
 //! for room as tasks, a [`CallHandle`](crate::CallHandle) is a future, and
-//! [`Pool::join_async`](crate::Pool::join_async) /
-//! [`wait_async`](crate::Pool::wait_async) wait for the workers without
+//! `Pool::join_async` /
+//! `wait_async` wait for the workers without
 //! blocking. So a pool can live inside the runtime, taking CPU-heavy work
 //! off it: `sender.call_async(item).await?` waits for room (the pool's
 //! `capacity` is the backpressure) and hands the item in, and awaiting the
 //! handle waits for the answer. A collector's
-//! [`stream`](crate::collect::Collector::stream) and `recv_async` are the
+//! `stream` and `recv_async` are the
 //! async consumer of values the workers send; with the `tower` feature,
-//! [`Pool::service`](crate::Pool::service) puts a call pool in a tower
+//! `Pool::service` puts a call pool in a tower
 //! stack (`poll_ready` is room in the pool).
 //!
 //! Both `send_async` and `call_async` are **cancel-safe**: a future dropped

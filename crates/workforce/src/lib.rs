@@ -19,7 +19,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `async` | waiting without blocking the thread, on any runtime: [`Sender::send_async`], `call_async`, [`Pool::join_async`] / [`Pool::wait_async`], a collector's `recv_async` and `stream` |
+//! | `async` | waiting without blocking the thread, on any runtime: `Sender::send_async`, `call_async`, `Pool::join_async` / `Pool::wait_async`, a collector's `recv_async` and `stream` |
 //! | `tower` | a call pool as a `tower_service::Service` (`CallService`); implies `async` |
 //! | `tracing` | spans and events for `tracing` subscribers |
 //! | `serde` | `Serialize` for [`Stats`], [`Counters`], [`Percentiles`] |
