@@ -165,6 +165,8 @@ Steps:
   cargo test --workspace --doc
   cargo test -p pool-metrics --features serde
   cargo test -p pool-core --features tracing --test tracing_feature
+  cargo test -p pool-core -p pool-collect -p workforce
+        --features pool-core/tower,pool-collect/async,workforce/tower
   loom                            see `cargo xtask loom --help`
   valgrind                        see `cargo xtask valgrind --help` (skipped when
                                   valgrind is not installed)

@@ -133,6 +133,22 @@ pub(crate) fn ci_command() -> anyhow::Result<()> {
             "tracing_feature",
         ]),
     );
+    // The `async` and `tower` features: their tests and doc tests run on
+    // current-thread tokio runtimes (a dev-dependency only).
+    steps.run(
+        "test: async and tower features",
+        &mut cargo(&[
+            "test",
+            "-p",
+            "pool-core",
+            "-p",
+            "pool-collect",
+            "-p",
+            "workforce",
+            "--features",
+            "pool-core/tower,pool-collect/async,workforce/tower",
+        ]),
+    );
     loom(&mut steps);
     valgrind(&mut steps, IfMissing::Skip);
     let quick = BenchArgs {

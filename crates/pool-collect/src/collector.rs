@@ -48,6 +48,11 @@ use std::time::Duration;
 
 use pool_core::{CancelToken, SendError, TrySendError};
 
+#[cfg(feature = "async")]
+mod stream;
+#[cfg(feature = "async")]
+pub use stream::{CollectorStream, RecvFuture};
+
 /// The most values a new collector reserves room for up front; a larger
 /// capacity grows the buffer on demand, so `Collector::new(usize::MAX)` is fine.
 const INITIAL_ROOM: usize = 1024;
@@ -129,6 +134,9 @@ struct State<V> {
     senders: usize,
     waiting_producers: usize,
     waiting_consumers: usize,
+    /// Async consumers registered at `readable_async` (see `stream.rs`).
+    #[cfg(feature = "async")]
+    async_consumers: usize,
 }
 
 struct Shared<V> {
@@ -137,6 +145,9 @@ struct Shared<V> {
     readable: Condvar,
     /// Producers wait here for room, a close, a cancel or the consumer's drop.
     writable: Condvar,
+    /// Async consumers wait here, as sync ones on `readable`.
+    #[cfg(feature = "async")]
+    readable_async: event_listener::Event,
     capacity: usize,
     /// The collector's own token, a child of the parent given to `with_token`.
     token: Option<CancelToken>,
@@ -147,6 +158,32 @@ impl<V> Shared<V> {
         // No user code runs under the lock, so a poisoned lock can only come from
         // an allocation failure inside it; the state is consistent either way.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A value arrived: wakes one waiting consumer of each kind, if any
+    /// waits. Called under the lock.
+    fn wake_one_reader(&self, state: &State<V>) {
+        if state.waiting_consumers > 0 {
+            self.readable.notify_one();
+        }
+        #[cfg(feature = "async")]
+        if state.async_consumers > 0 {
+            self.readable_async.notify_additional(1);
+        }
+    }
+
+    /// The stream may have ended (close, cancel, the last sender gone):
+    /// wakes every consumer. Called under the lock.
+    fn wake_all_readers(&self, state: &State<V>) {
+        if state.waiting_consumers > 0 {
+            self.readable.notify_all();
+        }
+        #[cfg(feature = "async")]
+        if state.async_consumers > 0 {
+            self.readable_async.notify(usize::MAX);
+        }
+        #[cfg(not(feature = "async"))]
+        let _ = state;
     }
 
     /// Marks the collector cancelled if its parent token fired. Returns the
@@ -200,7 +237,7 @@ impl<V> Shared<V> {
         }
         let discarded = std::mem::take(&mut state.queue);
         state.dropped += discarded.len();
-        self.readable.notify_all();
+        self.wake_all_readers(state);
         self.writable.notify_all();
         discarded
     }
@@ -221,7 +258,7 @@ impl<V> Shared<V> {
         let mut state = self.lock();
         if !state.closed {
             state.closed = true;
-            self.readable.notify_all();
+            self.wake_all_readers(&state);
             self.writable.notify_all();
         }
     }
@@ -269,9 +306,7 @@ impl<V> Shared<V> {
                 Some(refusal) => Err(refusal.with(value)),
                 None => {
                     state.queue.push_back(value);
-                    if state.waiting_consumers > 0 {
-                        self.readable.notify_one();
-                    }
+                    self.wake_one_reader(&state);
                     Ok(())
                 }
             };
@@ -286,35 +321,46 @@ impl<V> Shared<V> {
         let mut state = self.lock();
         discarded = self.sync_token(&mut state);
         let outcome = loop {
-            if state.cancelled {
-                if state.cancel_reported {
-                    break None;
-                }
-                state.cancel_reported = true;
-                break Some(Err(CollectError::Cancelled {
-                    dropped: state.dropped,
-                }));
-            }
-            if let Some(value) = state.queue.pop_front() {
-                if state.waiting_producers > 0 {
-                    self.writable.notify_one();
-                }
-                break Some(Ok(value));
-            }
-            if state.closed {
-                break None;
-            }
-            if state.senders == 0 {
-                // Empty, and nobody could submit: waiting would be forever.
-                state.closed = true;
-                self.writable.notify_all();
-                break None;
+            if let Some(outcome) = self.take(&mut state) {
+                break outcome;
             }
             state = self.wait_on(&self.readable, state, |state| &mut state.waiting_consumers);
         };
         drop(state);
         drop(discarded);
         outcome
+    }
+
+    /// The consumer's step, under the lock: the next outcome of the stream
+    /// (a value, the cancellation's one error, or its end), or `None` when
+    /// the consumer must wait.
+    #[allow(clippy::option_option)]
+    fn take(&self, state: &mut State<V>) -> Option<Option<Result<V, CollectError>>> {
+        if state.cancelled {
+            if state.cancel_reported {
+                return Some(None);
+            }
+            state.cancel_reported = true;
+            return Some(Some(Err(CollectError::Cancelled {
+                dropped: state.dropped,
+            })));
+        }
+        if let Some(value) = state.queue.pop_front() {
+            if state.waiting_producers > 0 {
+                self.writable.notify_one();
+            }
+            return Some(Some(Ok(value)));
+        }
+        if state.closed {
+            return Some(None);
+        }
+        if state.senders == 0 {
+            // Empty, and nobody could submit: waiting would be forever.
+            state.closed = true;
+            self.writable.notify_all();
+            return Some(None);
+        }
+        None
     }
 }
 
@@ -406,9 +452,13 @@ impl<V> Collector<V> {
                 senders: 0,
                 waiting_producers: 0,
                 waiting_consumers: 0,
+                #[cfg(feature = "async")]
+                async_consumers: 0,
             }),
             readable: Condvar::new(),
             writable: Condvar::new(),
+            #[cfg(feature = "async")]
+            readable_async: event_listener::Event::new(),
             capacity,
             token,
         });
@@ -721,8 +771,8 @@ impl<V> Drop for CollectorSender<V> {
         state.senders -= 1;
         // Not a close: see "When the stream ends" in the module docs. A waiting
         // consumer looks again and closes if the collector is empty.
-        if state.senders == 0 && state.waiting_consumers > 0 {
-            self.shared.readable.notify_all();
+        if state.senders == 0 {
+            self.shared.wake_all_readers(&state);
         }
     }
 }

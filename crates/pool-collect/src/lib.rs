@@ -27,7 +27,10 @@
 //!
 //! - A general channel: for plain message passing use `crossbeam-channel` or
 //!   `std::sync::mpsc`.
-//! - Async code: it blocks threads, it does not poll futures.
+//! - Async work: its helpers run closures on threads. An async *consumer*
+//!   is fine: with the `async` feature a [`Collector`] has `recv_async` and
+//!   `stream` (a `futures_core::Stream`), which wait without blocking the
+//!   thread on any runtime.
 
 // On docs.rs (`--cfg docsrs`), items behind a feature say which one.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -45,6 +48,8 @@ mod map;
 mod parallel;
 
 pub use collector::{CollectError, Collector, CollectorBuildError, CollectorIter, CollectorSender};
+#[cfg(feature = "async")]
+pub use collector::{CollectorStream, RecvFuture};
 pub use dispatcher::{
     DispatchError, Dispatcher, DispatcherBuilder, Indexed, Job, JobError, Outcome,
 };

@@ -136,6 +136,11 @@ struct Returns {
 
 /// The capacity counter, the closed flag and the producers' gate of one pool.
 pub(crate) struct Capacity {
+    /// Tasks waiting for room without blocking a thread (`send_async`, a
+    /// `CallService`'s `poll_ready`): every release notifies one per unit
+    /// freed, at the cost of one load when none waits (see `signal.rs`).
+    #[cfg(feature = "async")]
+    pub(crate) room: crate::signal::Signal,
     /// Items reserved and not yet finished. Written by producers (per batch)
     /// and workers (per release).
     in_flight: CachePadded<AtomicUsize>,
@@ -158,6 +163,8 @@ impl Capacity {
     /// once, and finished by `n_workers` workers.
     pub(crate) fn new(limit: usize, batch_size: usize, n_workers: usize) -> Self {
         Capacity {
+            #[cfg(feature = "async")]
+            room: crate::signal::Signal::new(),
             in_flight: CachePadded::new(AtomicUsize::new(0)),
             shut: CachePadded::new(Shut {
                 closed: AtomicBool::new(false),
@@ -242,6 +249,18 @@ impl Capacity {
     #[inline]
     pub(crate) fn refuses_quickly(&self) -> Option<Refusal> {
         if self.shut.closed.load(Relaxed) {
+            Some(self.refusal())
+        } else {
+            None
+        }
+    }
+
+    /// The refusal of a closed pool, read with `SeqCst` (unlike
+    /// [`refuses_quickly`](Capacity::refuses_quickly)): for an async waiter's
+    /// re-check, which must see a close that its registration raced with.
+    #[cfg(feature = "async")]
+    pub(crate) fn refuses(&self) -> Option<Refusal> {
+        if self.shut.closed.load(SeqCst) {
             Some(self.refusal())
         } else {
             None
@@ -430,6 +449,8 @@ impl Capacity {
         {
             self.gate.notify_all();
         }
+        #[cfg(feature = "async")]
+        self.room.notify(k);
         previous == k && self.shut.closed.load(SeqCst)
     }
 
@@ -439,6 +460,8 @@ impl Capacity {
     pub(crate) fn close(&self) -> bool {
         let was_open = !self.shut.closed.swap(true, SeqCst);
         self.gate.notify_all();
+        #[cfg(feature = "async")]
+        self.room.notify_all();
         was_open
     }
 

@@ -3,9 +3,12 @@
 //!
 //! **What it is for**: pushing many items (records, files, rows, requests) through
 //! a few threads, with backpressure, batching, cancellation, an error policy and a
-//! report that says what happened to every item. **What it is not for**: async
-//! tasks (use tokio), splitting one in-memory collection (use rayon's
-//! `par_iter`), or unbounded fire-and-forget spawning.
+//! report that says what happened to every item; and, with a call pool
+//! ([`Builder::build_call`], [`Pool::call`]), per-item answers for callers on
+//! threads or async tasks (the `async` feature waits without blocking the
+//! thread). **What it is not for**: running async tasks (use tokio),
+//! splitting one in-memory collection (use rayon's `par_iter`), or unbounded
+//! fire-and-forget spawning.
 //!
 //! # Shape
 //!
@@ -68,6 +71,17 @@
 //!   without `wait`.
 //! - **Bad settings fail at build** with a [`BuildError`] that names the setting.
 //!
+//! # Features
+//!
+//! - `async`: `Sender::send_async`, `call_async`, `Pool::join_async` /
+//!   `Pool::wait_async`: waiting for room, answers and the workers
+//!   without blocking the thread, on any runtime (`event-listener`; no
+//!   runtime in this crate). Releases of room notify waiting tasks at the
+//!   cost of one atomic load when none waits.
+//! - `tower`: `Pool::service`, a call pool as a `tower_service::Service`
+//!   (implies `async`).
+//! - `tracing`: see below.
+//!
 //! # Tracing
 //!
 //! With the `tracing` feature (off by default; `workforce/tracing` in the
@@ -120,6 +134,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+mod call;
 mod cancel;
 mod capacity;
 mod ctx;
@@ -132,12 +147,17 @@ mod ledger;
 mod loom_capacity;
 #[cfg(all(test, loom))]
 mod loom_sleep;
+#[cfg(feature = "async")]
+mod nonblocking;
 mod pool;
 mod process;
 mod pull;
 mod queues;
 mod report;
+#[cfg(feature = "tower")]
+mod service;
 mod shared;
+mod signal;
 mod sleep;
 mod submit;
 mod sync;
@@ -145,6 +165,7 @@ mod thread;
 mod trace;
 mod worker;
 
+pub use call::{Call, CallError, CallHandle, CallPanic, CallPool, CallWorker};
 pub use cancel::CancelToken;
 pub use ctx::Ctx;
 pub use error::{
@@ -161,11 +182,15 @@ pub mod __private {
 }
 pub use item::{Interrupted, ItemKey};
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
+#[cfg(feature = "async")]
+pub use nonblocking::SendFuture;
 pub use pool::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_MIN_CAPACITY, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_WORKERS,
     MetricsMode, Pool,
 };
 pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
 pub use report::{Report, Snapshot, WorkerCounts, WorkerReport};
+#[cfg(feature = "tower")]
+pub use service::{CallService, ServiceError, ServiceFuture};
 pub use submit::{Sender, Submitter};
 pub use worker::{BatchWorker, Worker, WorkerId};

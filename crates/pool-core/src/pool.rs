@@ -25,9 +25,10 @@ use crate::pull::{Ending, Pull, Source};
 use crate::queues::{Parcel, Queues, RouteFn, Target};
 use crate::report::WorkerCounts;
 use crate::shared::{Config, Shared};
+use crate::signal::Exits;
 use crate::thread::{self, Seats, WorkerDoneFn, WorkerDoneHook};
 use crate::{
-    BatchWorker, BoxError, BuildError, CancelToken, Ctx, ItemKey, PoolError, Report, Rest,
+    BatchWorker, BoxError, BuildError, Call, CancelToken, Ctx, ItemKey, PoolError, Report, Rest,
     RunError, Sender, Snapshot, SubmitError, Submitter, Worker, WorkerId,
 };
 
@@ -186,7 +187,7 @@ impl<T: Send + 'static> Builder<T> {
 
 impl<T: Send + 'static, L> Builder<T, L> {
     /// Splits off the middleware stack.
-    fn split(self) -> (Builder<T>, L) {
+    pub(crate) fn split(self) -> (Builder<T>, L) {
         let bare = Builder {
             settings: self.settings,
             layers: Identity,
@@ -539,6 +540,62 @@ impl<T: Send + 'static, L> Builder<T, L> {
 }
 
 impl<T: Send + 'static> Builder<T> {
+    /// The same settings for a pool of [`Call`]s of these items (see
+    /// `call.rs`): only the key function depends on the item type, and it
+    /// looks at the call's item.
+    pub(crate) fn into_calls<R: Send + 'static>(self) -> Builder<Call<T, R>> {
+        let Settings {
+            workers,
+            batch_size,
+            capacity,
+            stop_on_error,
+            error_limit,
+            token,
+            resume_panics,
+            thread_name,
+            on_worker_done,
+            on_pool_done,
+            route,
+            metrics_mode,
+            item_key,
+            on_dropped,
+        } = self.settings;
+        let route = route.map(|route| -> RouteFn<Call<T, R>> {
+            Box::new(move |call: &Call<T, R>, router: &Router| route(call.item(), router))
+        });
+        let item_key = item_key.map(|key| -> KeyFn<Call<T, R>> {
+            Box::new(move |call: &Call<T, R>| key(call.item()))
+        });
+        // The callback gets the item; the call's handle, whose answer is
+        // dropped with the call, says `CallError::Dropped`.
+        let on_dropped = on_dropped.map(|mut hand_back| -> DroppedFn<Call<T, R>> {
+            Box::new(move |call: Call<T, R>| hand_back(call.into_item()))
+        });
+        // Calls go in one at a time, so a batch never fills past the room a
+        // small capacity leaves: clamp instead of refusing the build.
+        let batch_size = capacity.map_or(batch_size, |capacity| batch_size.min(capacity.max(1)));
+        Builder {
+            settings: Settings {
+                workers,
+                batch_size,
+                capacity,
+                stop_on_error,
+                error_limit,
+                token,
+                resume_panics,
+                thread_name,
+                on_worker_done,
+                on_pool_done,
+                route,
+                metrics_mode,
+                item_key,
+                on_dropped,
+            },
+            layers: Identity,
+            _items: PhantomData,
+        }
+    }
+
     fn config(&self) -> Result<Config, BuildError> {
         let n_workers = self.settings.workers.ok_or(BuildError::WorkersNotSet)?;
         if n_workers == 0 {
@@ -610,7 +667,7 @@ impl<T: Send + 'static> Builder<T> {
         })
     }
 
-    fn start<P, Mk>(self, make: Mk) -> Result<Pool<T>, BuildError>
+    pub(crate) fn start<P, Mk>(self, make: Mk) -> Result<Pool<T>, BuildError>
     where
         P: Processor<T> + 'static,
         Mk: Fn(&Ctx) -> P + Send + Sync + 'static,
@@ -650,6 +707,7 @@ impl<T: Send + 'static> Builder<T> {
             worker_done: WorkerDoneHook::new(self.settings.on_worker_done),
             item_key: self.settings.item_key,
             on_dropped: DroppedHook::new(self.settings.on_dropped),
+            exits: Exits::new(n_workers),
             token,
             config,
         });
@@ -749,6 +807,11 @@ impl<T: Send + 'static> Pool<T> {
     /// A builder with default settings; `workers` must be set.
     pub fn builder() -> Builder<T> {
         Builder::new()
+    }
+
+    /// The state every thread of this pool shares.
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+        &self.shared
     }
 
     /// A batching handle for one producer thread.
@@ -1023,7 +1086,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// Closes, drains and joins; builds the report. Idempotent (the second call
     /// finds no threads and returns an empty-handed report).
-    fn shut_down(&mut self) -> (Report, Option<Box<dyn Any + Send>>) {
+    pub(crate) fn shut_down(&mut self) -> (Report, Option<Box<dyn Any + Send>>) {
         self.shared.close();
         thread::join(&self.shared, std::mem::take(&mut self.threads));
         let (mut report, first_panic) = self.shared.ledger.close_books(self.started.elapsed());

@@ -16,6 +16,7 @@ use crate::capacity::{Capacity, Refusal, Wait};
 use crate::item::{DroppedHook, KeyFn};
 use crate::ledger::Ledger;
 use crate::queues::Queues;
+use crate::signal::Exits;
 use crate::thread::WorkerDoneHook;
 use crate::{MetricsMode, PanicSite, WorkerId};
 
@@ -45,6 +46,9 @@ pub(crate) struct Shared<T> {
     pub(crate) item_key: Option<KeyFn<T>>,
     /// `Builder::on_dropped`: where dropped items go, one by one.
     pub(crate) on_dropped: DroppedHook<T>,
+    /// The workers still running, counted down as each thread ends (for
+    /// `Pool::join_async`).
+    pub(crate) exits: Exits,
 }
 
 impl<T> Shared<T> {

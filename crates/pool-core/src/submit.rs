@@ -46,7 +46,7 @@ impl<T> Shared<T> {
     /// function runs before any room is reserved, so a panicking one leaves
     /// no room behind), reserve room for one, let `count` count it, push.
     #[inline]
-    fn send_one(
+    pub(crate) fn send_one(
         &self,
         item: T,
         wait: Wait,
@@ -447,6 +447,11 @@ impl<T> fmt::Debug for Sender<T> {
 impl<T> Sender<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
         Sender { shared }
+    }
+
+    /// The state every thread of the pool shares.
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+        &self.shared
     }
 
     /// Sends an item, blocking while the pool is at capacity. Hands the item back

@@ -251,6 +251,10 @@ impl<T> WorkerThread<T> {
 
     /// The thread's body.
     fn main<P: Processor<T>>(mut self, make: impl FnOnce(&Ctx) -> P) {
+        // Dropped last, after `wrap_up` (also when unwinding): counts this
+        // worker out for `Pool::join_async`.
+        let shared = Arc::clone(&self.shared);
+        let _leaving = shared.exits.leaving();
         // Entered for the thread's whole life, so the maker's, `finish`'s and
         // the callback's events fall in it too. Without the `tracing` feature
         // this and every other `trace` hook compile to nothing.

@@ -15,6 +15,8 @@
 //! 8. [Middleware](#8-middleware)
 //! 9. [Collecting results](#9-collecting-results)
 //! 10. [Tracing](#10-tracing)
+//! 11. [A service with per-item results](#11-a-service-with-per-item-results)
+//! 12. [An async caller](#12-an-async-caller)
 //!
 //! The promise behind every chapter: each item you hand to a pool ends up
 //! **processed**, **failed** or **dropped**, and the [`Report`](crate::Report)
@@ -483,7 +485,8 @@
 //! # 9. Collecting results
 //!
 //! A pool's workers return `Result<(), E>`: results leave through something
-//! the worker owns. [`collect`](crate::collect) has the usual shapes:
+//! the worker owns. (When each caller wants the answer to *its* item, build
+//! a call pool instead: [chapter 11](#11-a-service-with-per-item-results).) [`collect`](crate::collect) has the usual shapes:
 //! - [`Collector`](crate::collect::Collector): a bounded collection point;
 //!   workers send through a cloneable sender, the consumer iterates.
 //! - [`Dispatcher`](crate::collect::Dispatcher): jobs returning `Result<R, E>`;
@@ -527,3 +530,195 @@
 //! pool emits a span per worker thread and per batch and an event per error
 //! and per panic, for any `tracing` subscriber. See the `pool-core` crate
 //! docs for the names, fields and levels.
+//!
+//! # 11. A service with per-item results
+//!
+//! When each caller hands in one item and wants *its* answer back, build a
+//! **call pool**: [`build_call`](crate::Builder::build_call) (or
+//! [`build_call_stateful`](crate::Builder::build_call_stateful) with a
+//! [`CallWorker`](crate::CallWorker)) takes a worker that returns a value,
+//! and [`Pool::call`](crate::Pool::call) returns a
+//! [`CallHandle`](crate::CallHandle) to wait on. It is the same pool: the
+//! builder's settings, layers, keys, metrics, the error policy, cancellation
+//! and the accounting all apply to called items.
+//!
+//! A handle resolves exactly once: to the value, or to a
+//! [`CallError`](crate::CallError) that says why not: the worker's error
+//! (after every layer, as its own type, boxed), a panic (its message and
+//! its original payload, which the handle owns), or `Dropped` when the pool
+//! was cancelled or stopped before the item ran. Callers on other threads
+//! take a cloned [`Sender`](crate::Sender), which has the same `call`;
+//! `try_call` and `call_timeout` hand the item back instead of blocking when
+//! the pool is full. Each call allocates its answer's slot; items pushed
+//! without a call cost what they always did.
+//!
+//! ```
+//! use std::time::Duration;
+//! use workforce::middleware::Retry;
+//! use workforce::prelude::*;
+//!
+//! #[derive(Debug, Clone)]
+//! struct Request { id: u32, body: String }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("request {0} has an empty body")]
+//! struct EmptyBody(u32);
+//!
+//! let pool: CallPool<Request, usize> = Pool::builder()
+//!     .workers(4)
+//!     .capacity(64)                    // callers wait beyond 64 unfinished requests
+//!     .continue_on_error()             // one bad request does not stop the service
+//!     .layer(Retry::new(3, Duration::from_millis(1))?) // layers see the Request itself
+//!     .build_call(|_ctx: &Ctx, request: Request| {
+//!         if request.body.is_empty() {
+//!             return Err(EmptyBody(request.id));
+//!         }
+//!         Ok(request.body.split_whitespace().count())
+//!     })?;
+//!
+//! // Eight caller threads, each waiting for its own answers.
+//! std::thread::scope(|scope| {
+//!     for caller in 0..8u32 {
+//!         let sender = pool.sender();
+//!         scope.spawn(move || {
+//!             let request = Request { id: caller, body: "a few words ".repeat(caller as usize + 1) };
+//!             let words = sender.call(request).expect("the service is open").wait();
+//!             assert_eq!(words.expect("a count"), 3 * (caller as usize + 1));
+//!         });
+//!     }
+//! });
+//!
+//! // The worker's own error type comes back to the caller.
+//! let answer = pool.call(Request { id: 99, body: String::new() })?.wait();
+//! match answer {
+//!     Err(CallError::Failed(error)) => assert!(error.to_string().contains("request 99")),
+//!     other => panic!("expected the worker's error, got {other:?}"),
+//! }
+//!
+//! // Without blocking: poll, or wait a while.
+//! let mut handle = pool.call(Request { id: 100, body: "late but fine".into() })?;
+//! let words = loop {
+//!     if let Some(outcome) = handle.wait_timeout(Duration::from_millis(10)) {
+//!         break outcome?;
+//!     }
+//!     // ... do something else meanwhile ...
+//! };
+//! assert_eq!(words, 3);
+//!
+//! let report = pool.join();
+//! assert_eq!((report.processed(), report.failed()), (9, 1));
+//! assert!(report.is_balanced());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A panic reaches its caller with the payload, as
+//! `std::thread::JoinHandle::join` hands it over; a shutdown answers every
+//! call still queued with `Dropped`, so a caller can tell "did not run" from
+//! "failed":
+//!
+//! ```
+//! use workforce::prelude::*;
+//!
+//! #[derive(Debug, PartialEq)]
+//! struct BadBlock(u64);
+//!
+//! let started = std::sync::Arc::new(std::sync::Barrier::new(2));
+//! let release = std::sync::Arc::new(std::sync::Barrier::new(2));
+//! let (worker_started, worker_release) = (started.clone(), release.clone());
+//! let pool = Pool::builder()
+//!     .workers(1)
+//!     .continue_on_error()
+//!     .build_call(move |_ctx: &Ctx, block: u64| -> std::io::Result<u64> {
+//!         match block {
+//!             13 => std::panic::panic_any(BadBlock(13)),
+//!             0 => { worker_started.wait(); worker_release.wait(); Ok(0) }
+//!             n => Ok(n),
+//!         }
+//!     })?;
+//! # let quiet = std::panic::take_hook();
+//! # std::panic::set_hook(Box::new(move |info| if !info.payload().is::<BadBlock>() { quiet(info) }));
+//! match pool.call(13)?.wait() {
+//!     Err(CallError::Panicked(panic)) => {
+//!         assert_eq!(panic.into_payload().downcast_ref::<BadBlock>(), Some(&BadBlock(13)));
+//!     }
+//!     other => panic!("expected the panic, got {other:?}"),
+//! }
+//!
+//! let busy = pool.call(0)?;      // the worker holds this one...
+//! started.wait();
+//! let queued = pool.call(1)?;    // ...while this one waits in the queue
+//! pool.cancel();                 // shutting down
+//! release.wait();
+//! assert_eq!(busy.wait()?, 0);   // the item in hand finishes
+//! assert!(matches!(queued.wait(), Err(CallError::Dropped)));
+//! let report = pool.join();
+//! assert_eq!((report.processed(), report.failed(), report.dropped()), (1, 1, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # 12. An async caller
+//!
+//! With the `async` feature (any runtime; none is built in), nothing an
+//! async caller does blocks its thread:
+//! `Sender::send_async` and `call_async` wait
+//! for room as tasks, a [`CallHandle`](crate::CallHandle) is a future, and
+//! `Pool::join_async` /
+//! `wait_async` wait for the workers without
+//! blocking. So a pool can live inside the runtime, taking CPU-heavy work
+//! off it: `sender.call_async(item).await?` waits for room (the pool's
+//! `capacity` is the backpressure) and hands the item in, and awaiting the
+//! handle waits for the answer. A collector's
+//! `stream` and `recv_async` are the
+//! async consumer of values the workers send; with the `tower` feature,
+//! `Pool::service` puts a call pool in a tower
+//! stack (`poll_ready` is room in the pool).
+//!
+//! Both `send_async` and `call_async` are **cancel-safe**: a future dropped
+//! before it completed (a `select!` that went the other way, a timeout)
+//! never submitted its item, which is dropped with it and not counted;
+//! once it completed, the item is in the pool and counted, and dropping
+//! the handle does not take it back. Building a pool, `close`, `cancel` and
+//! `metrics` never block; dropping a pool does (it joins its threads), so
+//! end one with `join_async` or `wait_async`.
+//!
+//! ```
+//! # #[cfg(feature = "async")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use workforce::prelude::*;
+//!
+//! /// CPU-heavy work that must not run on the runtime's threads.
+//! fn checksum(data: &[u8]) -> u64 {
+//!     data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3))
+//! }
+//!
+//! // One thread runs every task: a blocking call would stop them all.
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! let report = runtime.block_on(async {
+//!     let pool = Pool::builder()
+//!         .workers(2)
+//!         .batch_size(1) // calls go in one at a time; a capacity below 64 needs this
+//!         .capacity(8)   // at most 8 requests queued or running; callers wait as tasks
+//!         .build_call(|_ctx: &Ctx, data: Vec<u8>| Ok::<_, std::convert::Infallible>(checksum(&data)))?;
+//!     let mut tasks = Vec::new();
+//!     for request in 0..100u8 {
+//!         let sender = pool.sender(); // cloneable, 'static: one per task
+//!         tasks.push(tokio::spawn(async move {
+//!             let data = vec![request; 64 * 1024];
+//!             let expected = checksum(&data);
+//!             let sum = sender.call_async(data).await?.await?; // room, then the answer
+//!             assert_eq!(sum, expected);
+//!             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+//!         }));
+//!     }
+//!     for task in tasks {
+//!         task.await?.map_err(|error| error.to_string())?;
+//!     }
+//!     Ok::<_, Box<dyn std::error::Error>>(pool.join_async().await)
+//! })?;
+//! assert_eq!(report.processed(), 100);
+//! assert!(report.is_balanced());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "async"))]
+//! # fn main() {}
+//! ```

@@ -15,6 +15,15 @@
 //! | [`collect`] | `pool-collect` | [`Collector`](collect::Collector), [`Dispatcher`](collect::Dispatcher), `parallel`, ordered `map` |
 //! | [`middleware`] | `pool-middleware` | retry with backoff, timeout, panic recovery, validation, a shared rate limiter |
 //!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `async` | waiting without blocking the thread, on any runtime: `Sender::send_async`, `call_async`, `Pool::join_async` / `Pool::wait_async`, a collector's `recv_async` and `stream` |
+//! | `tower` | a call pool as a `tower_service::Service` (`CallService`); implies `async` |
+//! | `tracing` | spans and events for `tracing` subscribers |
+//! | `serde` | `Serialize` for [`Stats`], [`Counters`], [`Percentiles`] |
+//!
 //! The [`guide`] walks through every concept with runnable examples;
 //! [`coming_from_go`] maps go-pkgz/pool and bigopool calls to these. The
 //! examples in `crates/workforce/examples/` are small real programs (`cargo run
@@ -155,15 +164,24 @@ pub use pool_collect as collect;
 pub use pool_middleware as middleware;
 
 pub use pool_core::{
-    BatchWorker, BoxError, BoxWorker, BuildError, Builder, CancelToken, Counter, Counters, Ctx,
-    Identity, Layer, LayerFn, LayerFnWorker, MetricsMode, Next, PanicPayload, PanicSite,
-    Percentiles, Pool, PoolError, Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack,
-    Stats, SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId,
-    WorkerReport, box_error, find_error, layer_fn, see_through,
+    BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
+    CallPool, CallWorker, CancelToken, Counter, Counters, Ctx, Identity, Layer, LayerFn,
+    LayerFnWorker, MetricsMode, Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError,
+    Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
+    TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, box_error,
+    find_error, layer_fn, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.
 pub use pool_core::{Interrupted, ItemKey};
+
+/// The future of [`Sender::send_async`] (the `async` feature).
+#[cfg(feature = "async")]
+pub use pool_core::SendFuture;
+
+/// A call pool as a `tower_service::Service` (the `tower` feature).
+#[cfg(feature = "tower")]
+pub use pool_core::{CallService, ServiceError, ServiceFuture};
 
 /// The workspace README's examples, compiled and run as doc tests so they
 /// cannot go stale.
@@ -174,7 +192,8 @@ struct ReadmeExamples;
 /// The names most programs need: `use workforce::prelude::*;`.
 pub mod prelude {
     pub use pool_core::{
-        BatchWorker, CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, SendError, Sender,
-        SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerId,
+        BatchWorker, CallError, CallHandle, CallPool, CallWorker, CancelToken, Ctx, MetricsMode,
+        Pool, PoolError, Report, SendError, Sender, SubmitError, Submitter, TrySendError,
+        TrySubmitError, Worker, WorkerId,
     };
 }

@@ -20,9 +20,9 @@ use workforce::middleware::{
     SystemClock, Timeout, Validator,
 };
 use workforce::{
-    BuildError, Builder, CancelToken, Ctx, MetricsMode, PanicPayload, PanicSite, Pool, PoolError,
-    Report, SendError, Sender, Snapshot, SubmitError, Submitter, TrySendError, TrySubmitError,
-    WorkerCounts, WorkerId, WorkerReport,
+    BuildError, Builder, Call, CallError, CallHandle, CallPanic, CallPool, CancelToken, Ctx,
+    MetricsMode, PanicPayload, PanicSite, Pool, PoolError, Report, SendError, Sender, Snapshot,
+    SubmitError, Submitter, TrySendError, TrySubmitError, WorkerCounts, WorkerId, WorkerReport,
 };
 
 fn send<T: Send>() {}
@@ -48,6 +48,45 @@ fn the_pool_and_its_ways_in_are_send_and_sync() {
     // helper threads of its own (`Timeout`).
     sync::<Ctx>();
     send::<Builder<String>>();
+}
+
+#[test]
+fn calls_and_their_handles_cross_threads() {
+    // A call pool is a pool; its sender goes into threads and tasks.
+    send_sync::<CallPool<String, u64>>();
+    send_sync::<Sender<Call<String, u64>>>();
+    send_sync::<Call<String, u64>>();
+    // A handle moves to the thread or task that waits for the answer (it
+    // is not `Sync`: one waiter at a time).
+    send::<CallHandle<u64>>();
+    // `Sync` too, so `handle.wait()?` converts into `anyhow::Error` and
+    // `Box<dyn Error + Send + Sync>`.
+    send_sync::<CallError>();
+    send_sync::<CallPanic>();
+}
+
+#[cfg(feature = "async")]
+#[test]
+fn async_futures_can_be_spawned() {
+    // Spawned tasks need `Send` futures.
+    send::<workforce::SendFuture<'static, String>>();
+    fn send_future<F: std::future::Future + Send>(_: &F) {}
+    let pool = Pool::builder()
+        .workers(1)
+        .build_call(|_ctx: &Ctx, n: u64| Ok::<_, std::io::Error>(n))
+        .expect("a valid pool");
+    let sender = pool.sender();
+    send_future(&sender.call_async(1));
+    send_future(&pool.call_async(2));
+    send_future(&pool.join_async());
+}
+
+#[cfg(feature = "tower")]
+#[test]
+fn the_tower_service_crosses_threads() {
+    send_sync::<workforce::CallService<String, u64>>();
+    send::<workforce::ServiceFuture<u64>>();
+    send_sync::<workforce::ServiceError>();
 }
 
 #[test]
