@@ -2,7 +2,8 @@
 //!
 //! Runs W7 (`lines`, a generated access log parsed and counted; its own
 //! runner in [`lines`], reporting wall time, CPU time and context switches)
-//! first, then W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
+//! first, W9 (`calls`, async callers awaiting per-call results; its own
+//! runner in [`calls`]) next, then W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
 //! W6 (`multi-producer`) and W8 (`heavy-tail`) at workers = cores and workers = 8 for the
 //! sequential floor (and W3's static split), rayon (`par_bridge` and, for
 //! context, `into_par_iter`), a crossbeam-channel `bounded(100)` pool, the
@@ -22,6 +23,8 @@
 //!
 //! Run it through `cargo xtask bench` (see `--help`).
 
+mod calls;
+mod calls_workforce;
 mod chart;
 mod impls;
 mod lines;
@@ -43,6 +46,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
+use crate::calls::{ALL_CALLS_IMPLS, CallsImpl, CallsRow, CallsTable};
 use crate::impls::{
     Implementation, MULTI_PRODUCER_OMITTED, Setting, THREAD_PER_ITEM_BENCHMARKS_MD_ITEMS,
     THREAD_PER_ITEM_ITEMS, implementations_for,
@@ -76,13 +80,20 @@ W7 (lines) runs first, at workers = cores only: a generated 100 MiB access log
 parsed and counted per status and path in per-worker maps by sequential, rayon
 par_bridge, a crossbeam-channel bounded(100) pool and a workforce pool fed by a
 Submitter; wall time, CPU time and context switches (getrusage) per run.
+W9 (calls) runs next, at workers = cores: tokio spawn_blocking, rayon spawn + oneshot
+and a workforce call pool (capacity 64) answer awaited calls on a runtime of
+`workers` threads; throughput, latency p50/p99, a 1 ms heartbeat's lateness, peak
+threads and RSS, then RSS growth while 1,000,000 calls (50,000 under --quick) are
+issued at once.
 
   --quick          a smoke test in seconds: N/20 items, a 5 MiB log, 1 repetition,
                    no warm-up, idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
   --workload W     only one workload: W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed),
                    W5 (skewed), W6 (multi-producer), W7 (lines: the access log),
                    W8 (heavy-tail: 300,000 items of log-normal cost, median ~100 ns,
-                   tail to ~100 us), or one pool-resource measurement: idle (CPU of
+                   tail to ~100 us), W9 (calls: 100,000 awaited calls from 64 tokio
+                   tasks, BLAKE3 over 64 KiB each, then 1,000,000 issued at once),
+                   or one pool-resource measurement: idle (CPU of
                    8 idle workers for 2 s), wakeup (p50/p99 latency of one item into
                    an idle pool, 10,000 tries), memory (peak RSS while 10,000,000 items
                    stream through a bounded pool); default: all
@@ -125,6 +136,8 @@ struct Options {
 enum Selection {
     /// W7 `lines`, which has its own runner.
     Lines,
+    /// W9 `calls`, which has its own runner.
+    Calls,
     /// One table workload.
     Table(Workload),
     /// One pool-resource measurement.
@@ -182,6 +195,8 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                 let text = value()?;
                 let selection = if lines::matches(&text) {
                     Some(Selection::Lines)
+                } else if calls::matches(&text) {
+                    Some(Selection::Calls)
                 } else {
                     Workload::find(&text)
                         .map(Selection::Table)
@@ -189,7 +204,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                 };
                 options.selection = Some(selection.with_context(|| {
                     format!(
-                        "unknown workload `{text}`: expected W1 to W8 (or their names), idle, wakeup or memory"
+                        "unknown workload `{text}`: expected W1 to W9 (or their names), idle, wakeup or memory"
                     )
                 })?);
             }
@@ -253,7 +268,7 @@ impl TablePlan {
 fn plan_tables(options: &Options, cores: usize) -> Vec<TablePlan> {
     let workloads: Vec<Workload> = match options.selection {
         Some(Selection::Table(workload)) => vec![workload],
-        Some(Selection::Resource(_) | Selection::Lines) => Vec::new(),
+        Some(Selection::Resource(_) | Selection::Lines | Selection::Calls) => Vec::new(),
         None => ALL_WORKLOADS.to_vec(),
     };
     let worker_counts: Vec<usize> = match options.workers {
@@ -393,9 +408,10 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let system = SystemInfo::detect();
     let plans = plan_tables(options, system.cores);
     let lines_plan = plan_lines(options, system.cores);
+    let calls_plan = plan_calls(options, system.cores);
     let measurements: Vec<Measurement> = match options.selection {
         Some(Selection::Resource(measurement)) => vec![measurement],
-        Some(Selection::Table(_) | Selection::Lines) => Vec::new(),
+        Some(Selection::Table(_) | Selection::Lines | Selection::Calls) => Vec::new(),
         None if options.only.is_some() => Vec::new(),
         None => ALL_MEASUREMENTS.to_vec(),
     };
@@ -419,7 +435,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
 
     let total_runs = plans.iter().map(TablePlan::runs).sum::<usize>()
         + measurements.len()
-        + lines_plan.as_ref().map_or(0, LinesPlan::runs);
+        + lines_plan.as_ref().map_or(0, LinesPlan::runs)
+        + calls_plan.as_ref().map_or(0, CallsPlan::runs);
     let mut progress = Progress::new(total_runs);
 
     // The pool-resource measurements come first, in a fresh process: later,
@@ -439,6 +456,17 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let lines_table = match &lines_plan {
         Some(plan) => {
             let table = measure_lines(plan, &system, &mut progress)?;
+            progress.clear();
+            println!("{}", table.to_text());
+            Some(table)
+        }
+        None => None,
+    };
+
+    // W9 next: the other workload users bring (an async service).
+    let calls_table = match &calls_plan {
+        Some(plan) => {
+            let table = measure_calls(plan, &mut progress)?;
             progress.clear();
             println!("{}", table.to_text());
             Some(table)
@@ -467,6 +495,12 @@ fn run(options: &Options) -> anyhow::Result<()> {
         .as_ref()
         .map(lines::check_targets)
         .unwrap_or_default();
+    targets.extend(
+        calls_table
+            .as_ref()
+            .map(calls::check_targets)
+            .unwrap_or_default(),
+    );
     targets.extend(report::check_targets(&tables));
     targets.extend(report::check_resources(&resources));
     let mut report = Report {
@@ -475,6 +509,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         reps,
         timing: TIMING_NOTE,
         lines: lines_table,
+        calls: calls_table,
         tables,
         resources,
         targets,
@@ -502,6 +537,126 @@ fn run(options: &Options) -> anyhow::Result<()> {
         println!("{json}");
     }
     Ok(())
+}
+
+/// W9's run: which implementations, how many calls and repetitions.
+#[derive(Debug, Clone)]
+struct CallsPlan {
+    /// The implementations in interleaving order.
+    implementations: Vec<CallsImpl>,
+    /// Pool threads and runtime threads.
+    workers: usize,
+    /// Timed repetitions.
+    reps: usize,
+    /// Whether each implementation runs once untimed first.
+    warm_up: bool,
+    /// Calls per timed run.
+    calls: u64,
+    /// Calls issued at once for the memory measurement.
+    burst: u64,
+}
+
+impl CallsPlan {
+    /// Runs it takes: warm-ups, timed runs and one burst per implementation.
+    fn runs(&self) -> usize {
+        self.implementations.len() * (self.reps + usize::from(self.warm_up) + 1)
+    }
+}
+
+/// Plans W9 if it is selected (or nothing is) and `--only` leaves a row.
+fn plan_calls(options: &Options, cores: usize) -> Option<CallsPlan> {
+    if !matches!(options.selection, None | Some(Selection::Calls)) {
+        return None;
+    }
+    let implementations: Vec<CallsImpl> = ALL_CALLS_IMPLS
+        .iter()
+        .copied()
+        .filter(|implementation| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| implementation.name().contains(only.as_str()))
+        })
+        .collect();
+    (!implementations.is_empty()).then(|| CallsPlan {
+        implementations,
+        workers: options.workers.unwrap_or(cores),
+        reps: options
+            .reps
+            .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS }),
+        warm_up: !options.quick,
+        calls: if options.quick {
+            calls::QUICK_CALLS
+        } else {
+            calls::CALLS
+        },
+        burst: if options.quick {
+            calls::QUICK_BURST
+        } else {
+            calls::BURST
+        },
+    })
+}
+
+/// Runs W9: the round trip per implementation, interleaved, then one burst
+/// each; every run's sum of results must agree with the first one's.
+fn measure_calls(plan: &CallsPlan, progress: &mut Progress) -> anyhow::Result<CallsTable> {
+    let label = format!("[{} workers={}]", calls::ID, plan.workers);
+    let mut expected: Option<u64> = None;
+    let mut check = |implementation: CallsImpl, sum: u64| -> anyhow::Result<()> {
+        match expected {
+            None => expected = Some(sum),
+            Some(expected) if expected != sum => bail!(
+                "{}: the results' sum {sum:#x} differs from the first run's {expected:#x}",
+                implementation.name()
+            ),
+            Some(_) => {}
+        }
+        Ok(())
+    };
+    if plan.warm_up {
+        for &implementation in &plan.implementations {
+            progress.start(&label, &format!("warm-up {}", implementation.name()));
+            let run = calls::run_round_trip(implementation, plan.workers, plan.calls)?;
+            check(implementation, run.sum)?;
+        }
+    }
+    let mut runs: Vec<Vec<calls::CallsRun>> = vec![Vec::new(); plan.implementations.len()];
+    for rep in 1..=plan.reps {
+        for (index, &implementation) in plan.implementations.iter().enumerate() {
+            progress.start(
+                &label,
+                &format!("rep {rep}/{} {}", plan.reps, implementation.name()),
+            );
+            let run = calls::run_round_trip(implementation, plan.workers, plan.calls)?;
+            check(implementation, run.sum)?;
+            runs[index].push(run);
+        }
+    }
+    let mut burst_sum: Option<u64> = None;
+    let mut rows = Vec::new();
+    for (index, &implementation) in plan.implementations.iter().enumerate() {
+        progress.start(&label, &format!("burst {}", implementation.name()));
+        let burst = calls::run_burst(implementation, plan.workers, plan.burst)?;
+        match burst_sum {
+            None => burst_sum = Some(burst.sum),
+            Some(sum) if sum != burst.sum => bail!(
+                "{}: the burst's sum {:#x} differs from the first burst's {sum:#x}",
+                implementation.name(),
+                burst.sum
+            ),
+            Some(_) => {}
+        }
+        rows.push(CallsRow::of(implementation, &runs[index], Some(&burst)));
+    }
+    Ok(CallsTable {
+        workload: calls::ID,
+        calls: plan.calls,
+        burst: plan.burst,
+        workers: plan.workers,
+        reps: plan.reps,
+        rows,
+    })
 }
 
 /// W7's run: which implementations, how big a log, how many repetitions.
@@ -910,7 +1065,25 @@ mod tests {
                 .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
-        assert!(parse_args(&owned(&["--workload", "W9"])).is_err());
+        assert!(parse_args(&owned(&["--workload", "W10"])).is_err());
+        assert_eq!(
+            options(&["--workload", "calls"]).selection,
+            Some(Selection::Calls)
+        );
+        let calls = plan_calls(&options(&["--workload=W9", "--quick"]), 2).expect("W9 planned");
+        assert_eq!(
+            (
+                calls.workers,
+                calls.reps,
+                calls.warm_up,
+                calls.calls,
+                calls.burst
+            ),
+            (2, 1, false, calls::QUICK_CALLS, calls::QUICK_BURST)
+        );
+        assert_eq!(calls.runs(), 2 * ALL_CALLS_IMPLS.len());
+        assert!(plan_calls(&options(&["--workload", "W7"]), 2).is_none());
+        assert!(plan_tables(&options(&["--workload", "W9"]), 2).is_empty());
         assert!(parse_args(&owned(&["--workers", "0"])).is_err());
         assert!(matches!(parse_args(&owned(&["--help"])), Ok(None)));
     }

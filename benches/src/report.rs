@@ -34,6 +34,8 @@ pub(crate) struct Report {
     /// W7 `lines`, if it ran: its own table (wall, CPU, context switches).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) lines: Option<LinesTable>,
+    /// W9 `calls`, if it ran: its own table (throughput, latency, heartbeat, memory).
+    pub(crate) calls: Option<crate::calls::CallsTable>,
     /// One table per (workload, workers).
     pub(crate) tables: Vec<Table>,
     /// Idle CPU, wake-up latency and memory, where measured.
@@ -549,6 +551,9 @@ impl Report {
         );
         if let Some(lines) = &self.lines {
             out.push_str(&lines.to_markdown());
+        }
+        if let Some(calls) = &self.calls {
+            out.push_str(&calls.to_markdown());
             out.push('\n');
         }
         for table in &self.tables {

@@ -137,6 +137,11 @@ What it runs (default: everything, at workers = cores and workers = 8):
   W4 keyed           W1 with key x % 1024: routing cost, per-key order checked
   W5 skewed          W2 with every 100th item 100x heavier: stealing vs static routing
   W6 multi-producer  W1 from 4 producer threads (cloned Senders, a Submitter each)
+  W7 lines           a generated 100 MiB access log parsed line by line (first)
+  W8 heavy-tail      300,000 items of log-normal cost (median ~100 ns, tail ~100 us)
+  W9 calls           100,000 awaited calls from 64 tokio tasks (BLAKE3 over 64 KiB),
+                     against spawn_blocking and rayon + oneshot; then 1,000,000
+                     calls issued at once (peak RSS)
   idle               CPU used by 8 idle workers over 2 s (target < 20 ms)
   wakeup             one item into an idle pool: p50/p99 latency over 10,000 tries
                      (target p99 <= 50 us)
@@ -161,12 +166,9 @@ non-zero if any step failed.
 Steps:
   lint (fmt, code map, clippy,    see `cargo xtask lint --help`
         doc, deny)
-  cargo test --workspace
-  cargo test --workspace --doc
-  cargo test -p pool-metrics --features serde
-  cargo test -p pool-core --features tracing --test tracing_feature
-  cargo test -p pool-core -p pool-collect -p workforce
-        --features pool-core/tower,pool-collect/async,workforce/tower
+  cargo test --workspace --all-features
+  cargo test --workspace --all-features --doc
+  cargo check --workspace --all-targets   (the default build, features off)
   loom                            see `cargo xtask loom --help`
   valgrind                        see `cargo xtask valgrind --help` (skipped when
                                   valgrind is not installed)
@@ -180,8 +182,8 @@ pub(crate) struct BenchArgs {
     /// asserts nothing about speed
     #[arg(long, verbatim_doc_comment)]
     pub(crate) quick: bool,
-    /// run only W: W1..W8 or a name above (overhead, cpu, seed, keyed,
-    /// skewed, multi-producer, lines, heavy-tail, idle, wakeup, memory);
+    /// run only W: W1..W9 or a name above (overhead, cpu, seed, keyed,
+    /// skewed, multi-producer, lines, heavy-tail, calls, idle, wakeup, memory);
     /// default: all
     #[arg(long, value_name = "W", value_parser = normalise_workload, verbatim_doc_comment)]
     pub(crate) workload: Option<String>,
@@ -262,13 +264,15 @@ fn normalise_workload(value: &str) -> Result<String, String> {
         "w6" | "multi-producer" | "multiproducer" => "W6",
         "w7" | "lines" => "W7",
         "w8" | "heavy-tail" | "heavytail" => "W8",
+        "w9" | "calls" => "W9",
         "idle" => "idle",
         "wakeup" | "wake-up" => "wakeup",
         "memory" => "memory",
         _ => {
             return Err(
                 "expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), W5 (skewed), \
-                        W6 (multi-producer), W7 (lines), W8 (heavy-tail), idle, wakeup or memory"
+                        W6 (multi-producer), W7 (lines), W8 (heavy-tail), W9 (calls), idle, wakeup \
+                        or memory"
                     .to_owned(),
             );
         }
@@ -365,6 +369,7 @@ mod tests {
             ("idle", "idle"),
             ("wake-up", "wakeup"),
             ("memory", "memory"),
+            ("calls", "W9"),
         ];
         for (given, expected) in cases {
             assert_eq!(normalise_workload(given).as_deref(), Ok(expected));
@@ -408,9 +413,9 @@ mod tests {
             text.contains("'0' for '--workers <N>': must be at least 1"),
             "{text}"
         );
-        let (_, text) = error(&["bench", "--workload", "W9"]);
+        let (_, text) = error(&["bench", "--workload", "W10"]);
         assert!(
-            text.contains("'W9' for '--workload <W>': expected W1"),
+            text.contains("'W10' for '--workload <W>': expected W1"),
             "{text}"
         );
         for bad in [

@@ -112,42 +112,21 @@ pub(crate) fn bench_command(bench_args: &BenchArgs) -> anyhow::Result<()> {
 pub(crate) fn ci_command() -> anyhow::Result<()> {
     let mut steps = Steps::new("ci");
     lint(&mut steps, "lint: ");
-    steps.run("test", &mut cargo(&["test", "--workspace"]));
-    steps.run("doc tests", &mut cargo(&["test", "--workspace", "--doc"]));
-    // Optional features are off in `cargo test --workspace`; test them here.
+    // The README's test command: every test and doc test, every feature on
+    // (serde, tracing, async, tower; the tracing test is a binary of its own
+    // because it installs a global subscriber).
     steps.run(
-        "test: serde feature",
-        &mut cargo(&["test", "-p", "pool-metrics", "--features", "serde"]),
+        "test",
+        &mut cargo(&["test", "--workspace", "--all-features"]),
     );
-    // pool-core's `tracing` feature: clippy above checks it (`--all-features`);
-    // its test installs a global subscriber, so it is a binary of its own.
     steps.run(
-        "test: tracing feature",
-        &mut cargo(&[
-            "test",
-            "-p",
-            "pool-core",
-            "--features",
-            "tracing",
-            "--test",
-            "tracing_feature",
-        ]),
+        "doc tests",
+        &mut cargo(&["test", "--workspace", "--all-features", "--doc"]),
     );
-    // The `async` and `tower` features: their tests and doc tests run on
-    // current-thread tokio runtimes (a dev-dependency only).
+    // And the default build, features off, still compiles (tests included).
     steps.run(
-        "test: async and tower features",
-        &mut cargo(&[
-            "test",
-            "-p",
-            "pool-core",
-            "-p",
-            "pool-collect",
-            "-p",
-            "workforce",
-            "--features",
-            "pool-core/tower,pool-collect/async,workforce/tower",
-        ]),
+        "check: no features",
+        &mut cargo(&["check", "--workspace", "--all-targets"]),
     );
     loom(&mut steps);
     valgrind(&mut steps, IfMissing::Skip);

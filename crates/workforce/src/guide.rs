@@ -17,6 +17,7 @@
 //! 10. [Tracing](#10-tracing)
 //! 11. [A service with per-item results](#11-a-service-with-per-item-results)
 //! 12. [An async caller](#12-an-async-caller)
+//! 13. [A job runner: ids, typed retries, a shutdown report](#13-a-job-runner-ids-typed-retries-a-shutdown-report)
 //!
 //! The promise behind every chapter: each item you hand to a pool ends up
 //! **processed**, **failed** or **dropped**, and the [`Report`](crate::Report)
@@ -722,3 +723,88 @@
 //! # #[cfg(not(feature = "async"))]
 //! # fn main() {}
 //! ```
+//!
+//! # 13. A job runner: ids, typed retries, a shutdown report
+//!
+//! A job runner needs to know, per job, what happened: done (with its
+//! answer), failed for good (which error), retried (how often), stopped by
+//! the shutdown, or never started. Each is one setting, and none needs a map
+//! of its own:
+//! - a call pool ([chapter 11](#11-a-service-with-per-item-results)) answers
+//!   each job on its own handle: the value, or the error with its type;
+//! - [`Retry::retry_on::<E>()`](crate::middleware::Retry::retry_on) retries
+//!   only errors that are or hold an `E` (found through `anyhow` and the
+//!   other layers), and [`on_retry`](crate::middleware::Retry::on_retry)
+//!   sees each retry; the report counts them (`retries`);
+//! - [`item_key`](crate::Builder::item_key) names a job in the report's
+//!   errors, [`on_dropped`](crate::Builder::on_dropped) hands back the jobs a
+//!   shutdown kept from starting, and [`ctx.check()`](crate::Ctx::check)
+//!   stops a running one as **interrupted**, not failed.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use workforce::middleware::Retry;
+//! use workforce::prelude::*;
+//! use workforce::{CallError, CallHandle, find_error};
+//!
+//! /// A failure worth retrying: the database was busy.
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("database busy")]
+//! struct Busy;
+//!
+//! /// A failure that no retry fixes.
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("job {0}: no such customer")]
+//! struct NoCustomer(u32);
+//!
+//! #[derive(Debug, Clone)]
+//! struct Job { id: u32 }
+//!
+//! let attempts = Arc::new(Mutex::new(std::collections::HashMap::<u32, u32>::new()));
+//! let retried = Arc::new(Mutex::new(Vec::new()));
+//! let (seen, log) = (Arc::clone(&attempts), Arc::clone(&retried));
+//! let pool = Pool::builder()
+//!     .workers(1)
+//!     .continue_on_error()
+//!     .item_key(|job: &Job| job.id)
+//!     .layer(
+//!         Retry::new(3, Duration::ZERO)?
+//!             .retry_on::<Busy>()
+//!             .on_retry(move |attempt, error, _delay| log.lock().unwrap().push((attempt, error.to_string()))),
+//!     )
+//!     .build_call(move |_ctx: &Ctx, job: Job| -> anyhow::Result<String> {
+//!         let n = { let mut seen = seen.lock().unwrap(); *seen.entry(job.id).and_modify(|n| *n += 1).or_insert(1) };
+//!         match job.id {
+//!             2 if n == 1 => Err(Busy.into()),                 // busy once: retried, then done
+//!             3 => Err(NoCustomer(3).into()),                  // permanent: not retried
+//!             _ => Ok(format!("invoice for job {}", job.id)),
+//!         }
+//!     })?;
+//! let handles: Vec<(u32, CallHandle<String>)> =
+//!     (1..=3).map(|id| Ok((id, pool.call(Job { id })?))).collect::<Result<_, SendError<_>>>()?;
+//! for (id, handle) in handles {
+//!     match handle.wait() {
+//!         Ok(invoice) => assert_eq!(invoice, format!("invoice for job {id}")),
+//!         Err(CallError::Failed(error)) => {
+//!             // The worker's own type, through Retry and anyhow.
+//!             assert_eq!(find_error::<NoCustomer>(&*error).map(|e| e.0), Some(3));
+//!         }
+//!         Err(other) => panic!("job {id}: {other}"),
+//!     }
+//! }
+//! assert_eq!(*retried.lock().unwrap(), [(1, "database busy".to_owned())]);
+//! let report = pool.join();
+//! assert_eq!((report.processed(), report.failed()), (2, 1));
+//! assert_eq!(report.stats().counters.get("retries"), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! At shutdown, the same pool with [`on_dropped`](crate::Builder::on_dropped)
+//! and `ctx.check()?` in long jobs tells the three other outcomes apart
+//! (see the example in [chapter 6](#6-cancellation-and-shutdown)): the
+//! callback gets each job that never started (its handle says
+//! [`CallError::Dropped`](crate::CallError::Dropped)), a job stopped by
+//! `check` counts in [`Report::interrupted`](crate::Report::interrupted),
+//! and only real failures are in [`Report::errors`](crate::Report::errors),
+//! each with its job's key.
