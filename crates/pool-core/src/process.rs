@@ -123,7 +123,9 @@ impl<T> Bench<'_, T> {
 
     /// Records a failed or panicked call (with the key of its item, if the
     /// pool names items) and says what became of it.
-    #[inline]
+    /// Per item: the success path is one match, inlined into the item loop;
+    /// both failure paths are out of line and cold.
+    #[inline(always)]
     fn outcome<E: Into<BoxError> + 'static>(
         &self,
         outcome: std::thread::Result<Result<(), E>>,
@@ -131,13 +133,25 @@ impl<T> Bench<'_, T> {
     ) -> Done {
         match outcome {
             Ok(Ok(())) => Done::Processed,
-            Ok(Err(error)) => self.failed(box_error(error), key),
-            Err(payload) => {
-                self.ledger
-                    .record_item_panic(self.ctx.worker, PanicSite::Work, key, payload);
-                Done::Failed
-            }
+            Ok(Err(error)) => self.failed_with(error, key),
+            Err(payload) => self.panicked(payload, key),
         }
+    }
+
+    /// Boxes a call's error ([`box_error`]) and records it ([`Bench::failed`]).
+    #[cold]
+    #[inline(never)]
+    fn failed_with<E: Into<BoxError> + 'static>(&self, error: E, key: Option<ItemKey>) -> Done {
+        self.failed(box_error(error), key)
+    }
+
+    /// Records a call's panic.
+    #[cold]
+    #[inline(never)]
+    fn panicked(&self, payload: Box<dyn std::any::Any + Send>, key: Option<ItemKey>) -> Done {
+        self.ledger
+            .record_item_panic(self.ctx.worker, PanicSite::Work, key, payload);
+        Done::Failed
     }
 
     /// A call returned an error: an interruption if the pool is cancelled

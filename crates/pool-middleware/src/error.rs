@@ -149,6 +149,8 @@ impl MiddlewareError {
     /// is so stacks do not nest `Worker(MiddlewareError)`. Boxes with
     /// [`box_error`], so an `anyhow::Error` stays searchable. Error path
     /// only: the downcast costs nothing on success.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn from_inner(error: impl Into<BoxError> + 'static) -> Self {
         match box_error(error).downcast::<MiddlewareError>() {
             Ok(own) => *own,
@@ -163,6 +165,8 @@ impl MiddlewareError {
     /// itself: a `Worker` around it is taken off (the worker's own error is
     /// what a retry predicate and the `source` of `RetriesExhausted` or
     /// `TimedOut` should show). Error path only.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn unwrap_inner(error: impl Into<BoxError> + 'static) -> BoxError {
         let boxed = box_error(error);
         if !matches!(

@@ -131,6 +131,8 @@ impl Recovery {
     }
 
     /// The error for a caught panic, after the handler has seen it.
+    #[cold]
+    #[inline(never)]
     fn caught(on_panic: Option<&OnPanic>, payload: Box<dyn Any + Send>) -> MiddlewareError {
         let message = panic_message(&*payload);
         if let Some(handler) = on_panic {
