@@ -297,8 +297,12 @@ impl fmt::Display for PoolCancelled {
 impl std::error::Error for PoolCancelled {}
 
 impl Interrupted {
-    /// Made by [`Ctx::check`](crate::Ctx::check) only.
-    pub(crate) fn new() -> Self {
+    /// The error [`Ctx::check`](crate::Ctx::check) returns. Code that stops
+    /// an item because the pool was cancelled in another way (a layer that
+    /// gave up waiting, say) can return it, or keep it as a source, to have
+    /// the item counted as interrupted. Outside a cancel it is an ordinary
+    /// error.
+    pub const fn new() -> Self {
         Interrupted {
             cause: PoolCancelled,
         }
@@ -329,14 +333,10 @@ impl Interrupted {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_in(error: &(dyn std::error::Error + 'static)) -> bool {
-        let mut next = Some(error);
-        while let Some(error) = next {
-            if error.is::<Interrupted>() || error.is::<PoolCancelled>() {
-                return true;
-            }
-            next = error.source();
-        }
-        false
+        // The same search as `find_error`: sources, a kept `anyhow::Error`,
+        // registered wrappers (a middleware error that hides its source).
+        crate::find_error::<Interrupted>(error).is_some()
+            || crate::find_error::<PoolCancelled>(error).is_some()
     }
 }
 

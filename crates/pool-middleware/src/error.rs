@@ -5,7 +5,7 @@ use std::error::Error;
 use std::sync::Once;
 use std::time::Duration;
 
-use pool_core::{BoxError, PanicPayload, SeeThrough, box_error};
+use pool_core::{BoxError, Interrupted, PanicPayload, SeeThrough, box_error};
 
 /// Why a call through a built-in middleware failed.
 ///
@@ -115,6 +115,10 @@ pub enum MiddlewareError {
     },
     /// The pool was cancelled while the call waited for the
     /// [`RateLimiter`](crate::RateLimiter); the worker never saw the item.
+    /// The pool counts the item as interrupted (a part of dropped), like an
+    /// item stopped by [`Ctx::check`](pool_core::Ctx::check): the search
+    /// ([`find`](MiddlewareError::find), [`pool_core::Interrupted::is_in`])
+    /// finds an [`Interrupted`] in it.
     #[error("cancelled while waiting for the rate limiter")]
     Cancelled,
 }
@@ -189,8 +193,13 @@ impl SeeThrough for MiddlewareError {
     /// The worker's own error inside [`Worker`](MiddlewareError::Worker);
     /// `None` for the other variants, whose `source` shows what they hold.
     fn wrapped(&self) -> Option<&(dyn Error + 'static)> {
+        /// What a rate limiter cancelled by the pool stands for: the item
+        /// was interrupted by the shutdown, so the pool counts it as
+        /// interrupted, not failed.
+        static INTERRUPTED: Interrupted = Interrupted::new();
         match self {
             MiddlewareError::Worker(inner) => Some(&**inner),
+            MiddlewareError::Cancelled => Some(&INTERRUPTED),
             _ => None,
         }
     }

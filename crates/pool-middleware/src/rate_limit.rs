@@ -194,6 +194,8 @@ impl Bucket {
     fn acquire(&self, ctx: &Ctx) -> Result<(), MiddlewareError> {
         let wait = self.reserve();
         if !wait.is_zero() && self.clock.sleep(ctx.token(), wait) {
+            // Seen by the pool as interrupted (see `MiddlewareError::wrapped`).
+            crate::error::register();
             return Err(MiddlewareError::Cancelled);
         }
         Ok(())

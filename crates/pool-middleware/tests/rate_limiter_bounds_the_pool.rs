@@ -172,7 +172,7 @@ fn a_separate_limiter_has_its_own_bucket() {
 }
 
 #[test]
-fn a_cancel_while_waiting_fails_the_item_before_the_worker() {
+fn a_cancel_while_waiting_interrupts_the_item_before_the_worker() {
     let clock = Arc::new(ManualClock::new());
     let calls = Arc::new(AtomicU32::new(0));
     let worker_calls = Arc::clone(&calls);
@@ -201,14 +201,24 @@ fn a_cancel_while_waiting_fails_the_item_before_the_worker() {
         1,
         "the worker never saw the cancelled item"
     );
-    assert_eq!((report.processed(), report.failed()), (1, 1));
+    // Stopped by the shutdown, not failed: counted as interrupted (a part
+    // of dropped), with no error recorded; the 3 items behind it dropped.
+    assert_eq!(
+        (
+            report.processed(),
+            report.failed(),
+            report.dropped(),
+            report.interrupted()
+        ),
+        (1, 0, 4, 1)
+    );
     assert!(report.was_cancelled());
     assert!(report.is_balanced());
-    let errors = middleware_errors(&report);
-    assert!(
-        matches!(errors.as_slice(), [MiddlewareError::Cancelled]),
-        "{errors:?}"
-    );
+    assert!(middleware_errors(&report).is_empty());
+    // The error itself still says what happened, and is found as interrupted.
+    let error = MiddlewareError::Cancelled;
+    assert!(pool_core::Interrupted::is_in(&error));
+    assert!(error.find::<pool_core::Interrupted>().is_some());
     // The wait was asked for and cut short: no virtual time passed.
     assert_eq!(clock.sleeps(), [SECOND]);
     assert_eq!(clock.elapsed(), Duration::ZERO);
