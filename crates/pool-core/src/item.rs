@@ -340,6 +340,12 @@ impl Interrupted {
     }
 }
 
+impl Default for Interrupted {
+    fn default() -> Self {
+        Interrupted::new()
+    }
+}
+
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("work interrupted")
