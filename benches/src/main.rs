@@ -131,6 +131,28 @@ struct Options {
     only: Option<String>,
 }
 
+impl Options {
+    /// The rows of a workload with its own runner (W7, W9) that `--only`
+    /// leaves, in table order.
+    fn selected<I: Copy>(&self, all: &[I], name: fn(I) -> &'static str) -> Vec<I> {
+        all.iter()
+            .copied()
+            .filter(|&implementation| {
+                self.only
+                    .as_ref()
+                    .is_none_or(|only| name(implementation).contains(only.as_str()))
+            })
+            .collect()
+    }
+
+    /// Timed repetitions of a workload with its own runner: `--reps`, else 5
+    /// (1 under `--quick`).
+    fn own_runner_reps(&self) -> usize {
+        self.reps
+            .unwrap_or(if self.quick { 1 } else { DEFAULT_REPS })
+    }
+}
+
 /// What `--workload` picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Selection {
@@ -568,22 +590,11 @@ fn plan_calls(options: &Options, cores: usize) -> Option<CallsPlan> {
     if !matches!(options.selection, None | Some(Selection::Calls)) {
         return None;
     }
-    let implementations: Vec<CallsImpl> = ALL_CALLS_IMPLS
-        .iter()
-        .copied()
-        .filter(|implementation| {
-            options
-                .only
-                .as_ref()
-                .is_none_or(|only| implementation.name().contains(only.as_str()))
-        })
-        .collect();
+    let implementations = options.selected(&ALL_CALLS_IMPLS, CallsImpl::name);
     (!implementations.is_empty()).then(|| CallsPlan {
         implementations,
         workers: options.workers.unwrap_or(cores),
-        reps: options
-            .reps
-            .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS }),
+        reps: options.own_runner_reps(),
         warm_up: !options.quick,
         calls: if options.quick {
             calls::QUICK_CALLS
@@ -686,22 +697,11 @@ fn plan_lines(options: &Options, cores: usize) -> Option<LinesPlan> {
     if !matches!(options.selection, None | Some(Selection::Lines)) {
         return None;
     }
-    let implementations: Vec<LinesImpl> = ALL_LINES_IMPLS
-        .iter()
-        .copied()
-        .filter(|implementation| {
-            options
-                .only
-                .as_ref()
-                .is_none_or(|only| implementation.name().contains(only.as_str()))
-        })
-        .collect();
+    let implementations = options.selected(&ALL_LINES_IMPLS, LinesImpl::name);
     (!implementations.is_empty()).then(|| LinesPlan {
         implementations,
         workers: options.workers.unwrap_or(cores),
-        reps: options
-            .reps
-            .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS }),
+        reps: options.own_runner_reps(),
         warm_up: !options.quick,
         log_bytes: if options.quick {
             lines::QUICK_LOG_BYTES
