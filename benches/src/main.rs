@@ -697,7 +697,7 @@ fn plan_lines(options: &Options, cores: usize) -> Option<LinesPlan> {
     if !matches!(options.selection, None | Some(Selection::Lines)) {
         return None;
     }
-    let implementations = options.selected(&ALL_LINES_IMPLS, LinesImpl::name);
+    let implementations = options.selected(ALL_LINES_IMPLS, LinesImpl::name);
     (!implementations.is_empty()).then(|| LinesPlan {
         implementations,
         workers: options.workers.unwrap_or(cores),
