@@ -165,11 +165,11 @@ pub use pool_middleware as middleware;
 
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
-    CallPool, CallWorker, CancelToken, Counter, Counters, Ctx, Identity, Layer, LayerFn,
-    LayerFnWorker, MetricsMode, Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError,
-    Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
-    TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, box_error,
-    find_error, layer_fn, see_through,
+    CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Identity, Layer,
+    LayerFn, LayerFnWorker, MetricsHandle, MetricsMode, Next, PanicPayload, PanicSite, Percentiles,
+    Pool, PoolError, Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack, Stats,
+    SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId,
+    WorkerReport, box_error, find_error, layer_fn, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.
