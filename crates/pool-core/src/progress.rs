@@ -185,7 +185,9 @@ impl<T: Send + 'static> Pool<T> {
     /// A change is: more items finished (processed, failed or dropped),
     /// more errors, the pool closed, or the pool cancelled. Items submitted
     /// or reserved room are not changes (producers do not notify). Returns
-    /// at once if `since` is already out of date.
+    /// at once if `since` is already out of date. Any number of threads may
+    /// wait at once; a worker of this very pool should not (it would wait
+    /// for itself).
     ///
     /// **Cost.** Nothing on the items' path while nobody waits: a worker
     /// reads one flag after each job (a batch, or a lone item) and notifies

@@ -217,7 +217,7 @@ fn a_progress_loop_follows_a_run_to_the_end(#[values(false, true)] pull: bool) {
             .workers(3)
             .batch_size(16)
             .build(|ctx: &Ctx, n: u64| {
-                if n % 1_000 == 0 {
+                if n.is_multiple_of(1_000) {
                     ctx.metrics().inc("thousands");
                 }
                 Ok::<(), std::io::Error>(())

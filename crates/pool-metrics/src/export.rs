@@ -201,7 +201,7 @@ pub(crate) enum Value {
     Float(f64),
 }
 
-#[cfg(any(feature = "metrics", feature = "prometheus"))]
+#[cfg(feature = "metrics")]
 impl Value {
     pub(crate) fn as_f64(self) -> f64 {
         match self {
