@@ -16,12 +16,23 @@
 //! lock and a push. Closing, cancelling and dropping the consumer wake
 //! everybody.
 //!
-//! A parent [`CancelToken`] cannot call back into the collector (`pool-core`
-//! keeps its listener registration private), so a collector built
-//! [`with_token`](Collector::with_token) starts one small watcher thread that
-//! waits on the token and cancels the collector when it fires. Every operation
-//! also checks the token itself, so a cancellation is seen at once even before
-//! the watcher runs. Dropping the collector stops and joins the watcher.
+//! A collector built [`with_token`](Collector::with_token) registers a
+//! callback on the parent [`CancelToken`] ([`CancelToken::on_cancel`]) that
+//! cancels the collector, on the thread that cancels the token, before its
+//! `cancel` returns; no thread of its own. The registration lives in the
+//! consumer's `Collector`, so dropping the collector deregisters it. Every
+//! operation also checks the token itself, as before.
+//!
+//! # Counts
+//!
+//! The collector counts, under its lock, every value it accepted
+//! (`received`), handed to a consumer (`taken`), or dropped (`dropped`: on
+//! cancel, or when the consumer went away with values buffered), and every
+//! value it handed back to a producer (`refused`): [`CollectorCounts`],
+//! readable from either side. `received == taken + dropped + buffered`
+//! holds at every moment, so a pipeline's accounting continues through the
+//! collector: a pool's processed items are the values sent, and each sent
+//! value was received or refused.
 //!
 //! # When the stream ends
 //!
@@ -43,10 +54,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use pool_core::{CancelToken, SendError, TrySendError};
+use pool_core::{CancelRegistration, CancelToken, SendError, TrySendError};
 
 #[cfg(feature = "async")]
 mod stream;
@@ -65,8 +74,9 @@ pub enum CollectorBuildError {
     /// `capacity` was 0, so no value could ever be submitted.
     #[error("`capacity` must be at least 1, got 0")]
     ZeroCapacity,
-    /// The operating system refused to start the thread that watches the
-    /// parent token (see [`Collector::with_token`]).
+    /// The operating system refused to start the thread that watched the
+    /// parent token. No longer returned: [`Collector::with_token`] registers
+    /// a callback on the token instead of starting a thread.
     #[error("could not spawn the collector's cancellation watcher: {message}")]
     Spawn {
         /// The operating system's message.
@@ -129,6 +139,14 @@ struct State<V> {
     consumer_gone: bool,
     /// Values dropped by the cancellation.
     dropped: usize,
+    /// Values accepted from producers, in all.
+    received: u64,
+    /// Values handed to a consumer, in all.
+    taken: u64,
+    /// Values handed back to producers (refused), in all.
+    refused: u64,
+    /// Values dropped because the consumer went away with them buffered.
+    dropped_on_disconnect: u64,
     /// Live `CollectorSender`s; with none and nothing buffered, the consumer
     /// closes the collector instead of waiting forever.
     senders: usize,
@@ -149,7 +167,8 @@ struct Shared<V> {
     #[cfg(feature = "async")]
     readable_async: event_listener::Event,
     capacity: usize,
-    /// The collector's own token, a child of the parent given to `with_token`.
+    /// The parent token given to `with_token`, looked at by every operation
+    /// (its cancel also reaches the collector through a callback).
     token: Option<CancelToken>,
 }
 
@@ -186,11 +205,9 @@ impl<V> Shared<V> {
         let _ = state;
     }
 
-    /// Marks the collector cancelled if its parent token fired. Returns the
-    /// values that must now be dropped (outside the lock).
     /// Waits on `signal`, counted in the waiter count `waiting` picks, then
-    /// looks at the token directly (the watcher may not have run yet). Values
-    /// the token's cancel dropped are dropped outside the lock.
+    /// looks at the token directly (as every operation does). Values the
+    /// token's cancel dropped are dropped outside the lock.
     fn wait_on<'a>(
         &'a self,
         signal: &Condvar,
@@ -209,6 +226,8 @@ impl<V> Shared<V> {
         self.lock()
     }
 
+    /// Marks the collector cancelled if its parent token fired. Returns the
+    /// values that must now be dropped (outside the lock).
     fn sync_token(&self, state: &mut State<V>) -> VecDeque<V> {
         match &self.token {
             Some(token) if !state.cancelled && token.is_cancelled() => self.mark_cancelled(state),
@@ -240,6 +259,18 @@ impl<V> Shared<V> {
         self.wake_all_readers(state);
         self.writable.notify_all();
         discarded
+    }
+
+    /// The counts as they stand.
+    fn counts(&self) -> CollectorCounts {
+        let state = self.lock();
+        CollectorCounts {
+            received: state.received,
+            taken: state.taken,
+            dropped: state.dropped as u64 + state.dropped_on_disconnect,
+            buffered: state.queue.len() as u64,
+            refused: state.refused,
+        }
     }
 
     fn cancel(&self) {
@@ -303,8 +334,12 @@ impl<V> Shared<V> {
                 Some(Refusal::Full)
             };
             break match refusal {
-                Some(refusal) => Err(refusal.with(value)),
+                Some(refusal) => {
+                    state.refused += 1;
+                    Err(refusal.with(value))
+                }
                 None => {
+                    state.received += 1;
                     state.queue.push_back(value);
                     self.wake_one_reader(&state);
                     Ok(())
@@ -346,6 +381,7 @@ impl<V> Shared<V> {
             })));
         }
         if let Some(value) = state.queue.pop_front() {
+            state.taken += 1;
             if state.waiting_producers > 0 {
                 self.writable.notify_one();
             }
@@ -416,8 +452,46 @@ impl<V> Shared<V> {
 /// ```
 pub struct Collector<V> {
     shared: Arc<Shared<V>>,
-    /// The thread that turns the parent token's cancellation into a wake-up.
-    watcher: Option<JoinHandle<()>>,
+    /// The callback on the parent token that cancels this collector
+    /// ([`with_token`](Collector::with_token)); dropped with the consumer.
+    _on_cancel: Option<CancelRegistration>,
+}
+
+/// What a [`Collector`] did with the values offered to it, from
+/// [`Collector::counts`] or [`CollectorSender::counts`].
+///
+/// At every moment `received == taken + dropped + buffered`
+/// ([`is_balanced`](CollectorCounts::is_balanced)); `refused` values were
+/// handed back to their producers and are in none of the others. So when
+/// every item a pool processes sends one value, the pool's `processed`
+/// equals `received + refused`, and nothing falls between the pool and the
+/// consumer unaccounted for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectorCounts {
+    /// Values accepted by `send` or `try_send`.
+    pub received: u64,
+    /// Values handed to a consumer (`iter`, `all`, `recv_async`, `stream`).
+    /// A value [`all`](Collector::all) had taken when a cancel came is
+    /// taken here, though `all` reports it in
+    /// [`CollectError::Cancelled`]'s `dropped`.
+    pub taken: u64,
+    /// Values accepted and then dropped by the collector: buffered when it
+    /// was cancelled, or when the consumer (the `Collector`) was dropped.
+    pub dropped: u64,
+    /// Values accepted and waiting to be taken right now.
+    pub buffered: u64,
+    /// Values handed back to their producer: the collector was full (for
+    /// `try_send`), closed, cancelled or without a consumer.
+    pub refused: u64,
+}
+
+impl CollectorCounts {
+    /// Whether `received == taken + dropped + buffered` (always true of
+    /// counts read from a collector).
+    pub fn is_balanced(&self) -> bool {
+        self.received == self.taken + self.dropped + self.buffered
+    }
 }
 
 impl<V> fmt::Debug for Collector<V> {
@@ -449,6 +523,10 @@ impl<V> Collector<V> {
                 cancel_reported: false,
                 consumer_gone: false,
                 dropped: 0,
+                received: 0,
+                taken: 0,
+                refused: 0,
+                dropped_on_disconnect: 0,
                 senders: 0,
                 waiting_producers: 0,
                 waiting_consumers: 0,
@@ -464,7 +542,7 @@ impl<V> Collector<V> {
         });
         Ok(Collector {
             shared,
-            watcher: None,
+            _on_cancel: None,
         })
     }
 
@@ -630,17 +708,44 @@ impl<V> Collector<V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// What the collector did with the values offered so far: received,
+    /// taken, dropped, buffered and refused ([`CollectorCounts`]; they
+    /// always balance).
+    ///
+    /// ```
+    /// use pool_collect::{Collector, CollectorCounts};
+    ///
+    /// let collector = Collector::new(2)?;
+    /// let sender = collector.sender();
+    /// sender.send(1)?;
+    /// sender.send(2)?;
+    /// assert!(sender.try_send(3).is_err()); // full: handed back
+    /// let mut values = collector.iter();
+    /// assert_eq!(values.next(), Some(Ok(1)));
+    /// collector.cancel(); // drops the buffered 2
+    /// let counts: CollectorCounts = collector.counts();
+    /// assert_eq!((counts.received, counts.taken, counts.dropped, counts.buffered), (2, 1, 1, 0));
+    /// assert_eq!(counts.refused, 1);
+    /// assert!(counts.is_balanced());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn counts(&self) -> CollectorCounts {
+        self.shared.counts()
+    }
 }
 
 impl<V: Send + 'static> Collector<V> {
     /// Like [`new`](Collector::new), and cancelled when `token` (or any of its
-    /// parents) is cancelled. The collector gets a child of `token`, so
-    /// [`cancel`](Collector::cancel) does not cancel the parent.
+    /// parents) is cancelled. [`cancel`](Collector::cancel) does not cancel
+    /// `token`.
     ///
-    /// The wake-up comes from one small thread that waits on the token (a
-    /// token offers no public callback to hook into); it ends when the token
-    /// fires or the collector is dropped, and the drop joins it. If the token
-    /// is cancelled already, no thread is started.
+    /// The cancel reaches the collector through a callback on `token`
+    /// ([`CancelToken::on_cancel`]), on the thread that cancels, before its
+    /// `cancel` returns: a consumer or producer waiting on the collector is
+    /// woken then. No thread is started; dropping the collector deregisters
+    /// the callback. If the token is cancelled already, the collector starts
+    /// cancelled. The only error is [`CollectorBuildError::ZeroCapacity`].
     ///
     /// ```
     /// use pool_collect::{CollectError, Collector};
@@ -658,49 +763,34 @@ impl<V: Send + 'static> Collector<V> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_token(capacity: usize, token: CancelToken) -> Result<Self, CollectorBuildError> {
-        let own = token.child();
-        let mut collector = Self::with_shared(capacity, Some(own.clone()))?;
-        if own.is_cancelled() {
-            collector.shared.cancel();
-            return Ok(collector);
-        }
-        let shared = Arc::clone(&collector.shared);
-        let watcher = std::thread::Builder::new()
-            .name("collector-cancel".to_owned())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                // `Duration::MAX` waits without a deadline.
-                own.wait_timeout(Duration::MAX);
-                // The collector's drop also fires `own` to stop this thread; the
-                // consumer is gone then and `cancel` does nothing.
+        let mut collector = Self::with_shared(capacity, Some(token.clone()))?;
+        // Weak: the registration (in the consumer's `Collector`) owns the
+        // callback, and a cancel after the consumer is gone has nothing to do.
+        let shared = Arc::downgrade(&collector.shared);
+        // Runs here at once if the token is cancelled already.
+        collector._on_cancel = Some(token.on_cancel(move || {
+            if let Some(shared) = shared.upgrade() {
                 shared.cancel();
-            })
-            .map_err(|error| CollectorBuildError::Spawn {
-                message: error.to_string(),
-            })?;
-        collector.watcher = Some(watcher);
+            }
+        }));
         Ok(collector)
     }
 }
 
 impl<V> Drop for Collector<V> {
     fn drop(&mut self) {
+        // Deregistered first: a cancel from now on has no consumer to tell.
+        drop(self._on_cancel.take());
         let discarded = {
             let mut state = self.shared.lock();
             state.consumer_gone = true;
             self.shared.writable.notify_all();
             self.shared.readable.notify_all();
-            std::mem::take(&mut state.queue)
+            let discarded = std::mem::take(&mut state.queue);
+            state.dropped_on_disconnect += discarded.len() as u64;
+            discarded
         };
         drop(discarded);
-        if let Some(watcher) = self.watcher.take() {
-            if let Some(token) = &self.shared.token {
-                // The collector's own child token: the parent is not touched.
-                token.cancel();
-            }
-            // The watcher runs no user code, so it cannot have panicked.
-            let _ = watcher.join();
-        }
     }
 }
 
@@ -834,6 +924,12 @@ impl<V> CollectorSender<V> {
     /// Closes the collector from the producer side; see [`Collector::close`].
     pub fn close(&self) {
         self.shared.close();
+    }
+
+    /// What the collector did with the values offered so far (see
+    /// [`Collector::counts`]); readable after the consumer is gone too.
+    pub fn counts(&self) -> CollectorCounts {
+        self.shared.counts()
     }
 
     /// Whether submissions are refused now: the collector is closed or

@@ -47,7 +47,9 @@ mod errors;
 mod map;
 mod parallel;
 
-pub use collector::{CollectError, Collector, CollectorBuildError, CollectorIter, CollectorSender};
+pub use collector::{
+    CollectError, Collector, CollectorBuildError, CollectorCounts, CollectorIter, CollectorSender,
+};
 #[cfg(feature = "async")]
 pub use collector::{CollectorStream, RecvFuture};
 pub use dispatcher::{

@@ -1,6 +1,30 @@
 //! Cancellation tokens that a parent can share with several pools.
+//!
+//! # Who hears about a cancel
+//!
+//! A token keeps a list of listeners, each held weakly: child tokens, pools
+//! and callbacks registered with [`CancelToken::on_cancel`]. `cancel` sets
+//! the flag and takes the list under the token's lock, then tells every
+//! listener outside it, on the cancelling thread, in the order they
+//! registered. A listener that registers after the cancel is told at once,
+//! on its own thread: the flag is read under the same lock, so each
+//! listener is told exactly once, either way.
+//!
+//! A callback's registration ([`CancelRegistration`]) holds the callback;
+//! the list holds only a weak reference to it, so dropping the registration
+//! deregisters the callback (the dead entry is swept at the next
+//! registration). The callback sits in a slot it is taken out of before it
+//! runs, by the cancel or by the registration's drop, whichever comes
+//! first, so it runs at most once and never starts after the drop returned.
+//!
+//! A panicking callback does not stop the others: every listener is still
+//! told, and then the first panic goes on from `cancel`. The pool's own
+//! cancels (stop-on-error, a panicking maker) run on worker threads and
+//! catch it there instead (`ledger.rs`), reporting it as a callback's panic.
 
+use std::any::Any;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -155,6 +179,69 @@ impl CancelToken {
         true
     }
 
+    /// Registers `callback` to run once when the token is cancelled (by
+    /// [`cancel`](CancelToken::cancel) on it or on any of its parents), on
+    /// the thread that cancels, before `cancel` returns. If the token is
+    /// cancelled already, `callback` runs at once, on this thread, before
+    /// `on_cancel` returns.
+    ///
+    /// Keep the returned [`CancelRegistration`] for as long as the callback
+    /// should stay registered: dropping it deregisters the callback, and
+    /// after the drop returns the callback will not start (if a cancel on
+    /// another thread has already started it, it may still be running).
+    /// The token holds the callback only weakly, so a registration is never
+    /// kept alive by the token, and registering creates no cycle when the
+    /// callback owns something that owns the token.
+    ///
+    /// The callback must be quick and must not block on the thread that
+    /// cancels: that may be a pool's worker (the first error under
+    /// stop-on-error cancels the pool's token). It may use the token itself
+    /// (cancelled by then) and register further callbacks (which run at
+    /// once). A panic in it does not keep the other listeners from being
+    /// told; it goes on from `cancel` afterwards (from a pool's own cancel
+    /// on a worker thread, it is reported as a
+    /// [`PanicSite::Callback`](crate::PanicSite::Callback) panic instead).
+    ///
+    /// ```
+    /// use pool_core::CancelToken;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let token = CancelToken::new();
+    /// let calls = Arc::new(AtomicUsize::new(0));
+    /// let counted = Arc::clone(&calls);
+    /// let registration = token.on_cancel(move || {
+    ///     counted.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// let dropped = token.on_cancel(|| unreachable!("deregistered before the cancel"));
+    /// drop(dropped);
+    ///
+    /// token.child().cancel(); // a child's cancel does not reach the parent
+    /// assert_eq!(calls.load(Ordering::SeqCst), 0);
+    /// token.cancel(); // runs the callback here, once
+    /// token.cancel();
+    /// assert_eq!(calls.load(Ordering::SeqCst), 1);
+    /// assert!(registration.has_run());
+    ///
+    /// // Registered after the cancel: runs at once.
+    /// let late = Arc::clone(&calls);
+    /// let _registration = token.on_cancel(move || {
+    ///     late.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// assert_eq!(calls.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn on_cancel(&self, callback: impl FnOnce() + Send + 'static) -> CancelRegistration {
+        let slot = Arc::new(CallbackSlot {
+            callback: Mutex::new(Some(Box::new(callback))),
+        });
+        let weak: Weak<dyn OnCancel> = Arc::downgrade(&slot) as Weak<dyn OnCancel>;
+        let registration = CancelRegistration {
+            slot: Arc::clone(&slot),
+        };
+        self.subscribe(weak);
+        registration
+    }
+
     /// A new token that is cancelled when this one is (but not the other way round).
     pub fn child(&self) -> CancelToken {
         let child = CancelToken::with_parent(Some(Arc::clone(&self.inner)));
@@ -201,10 +288,82 @@ fn cancel_inner(inner: &Inner) {
         inner.cancelled_signal.notify_all();
         std::mem::take(&mut *listeners)
     };
+    // Every listener is told, even after one panicked (a callback, or a
+    // child token whose callback did); the first panic goes on afterwards.
+    let mut first_panic: Option<Box<dyn Any + Send>> = None;
     for listener in listeners {
-        if let Some(listener) = listener.upgrade() {
-            listener.on_cancel();
+        if let Some(listener) = listener.upgrade()
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(|| listener.on_cancel()))
+        {
+            first_panic.get_or_insert(payload);
         }
+    }
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
+    }
+}
+
+type Callback = Box<dyn FnOnce() + Send>;
+
+/// A registered callback, until a cancel or the registration's drop takes
+/// it out.
+struct CallbackSlot {
+    callback: Mutex<Option<Callback>>,
+}
+
+impl CallbackSlot {
+    fn take(&self) -> Option<Callback> {
+        self.callback
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl OnCancel for CallbackSlot {
+    fn on_cancel(&self) {
+        // Taken out under the lock and run outside it: a callback may drop
+        // its own registration or register another.
+        if let Some(callback) = self.take() {
+            callback();
+        }
+    }
+}
+
+/// A callback registered with [`CancelToken::on_cancel`]. Dropping it
+/// deregisters the callback: once the drop returns, the callback will not
+/// start.
+#[must_use = "dropping the registration deregisters the callback at once"]
+pub struct CancelRegistration {
+    slot: Arc<CallbackSlot>,
+}
+
+impl CancelRegistration {
+    /// Whether the callback was taken to run: the token was cancelled (it
+    /// may still be running on the cancelling thread).
+    pub fn has_run(&self) -> bool {
+        self.slot
+            .callback
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+}
+
+impl fmt::Debug for CancelRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelRegistration")
+            .field("has_run", &self.has_run())
+            .finish()
+    }
+}
+
+impl Drop for CancelRegistration {
+    fn drop(&mut self) {
+        // A cancel that already took the callback runs it; otherwise it is
+        // dropped here (outside the lock: its captures' `Drop` is user code)
+        // and the token's weak entry is dead from now on.
+        drop(self.slot.take());
     }
 }
 
@@ -244,6 +403,17 @@ mod tests {
         let grandchild = root.child().child();
         root.cancel();
         assert!(grandchild.is_cancelled());
+    }
+
+    #[test]
+    fn dead_registrations_are_swept_from_the_list() {
+        let token = CancelToken::new();
+        for _ in 0..100 {
+            drop(token.on_cancel(|| {}));
+        }
+        let _kept = token.on_cancel(|| {});
+        let listeners = token.inner.listeners.lock().expect("not poisoned");
+        assert_eq!(listeners.len(), 1);
     }
 
     #[test]

@@ -133,6 +133,17 @@ impl Ledger {
             .expect("each worker takes its shard's writer once, at start")
     }
 
+    /// Items the workers finished so far (processed, failed or dropped): a
+    /// load of each shard's three counts, no lock.
+    pub(crate) fn finished(&self) -> u64 {
+        self.metrics.shards().fold(0, |total, shard| {
+            total
+                .wrapping_add(shard.processed())
+                .wrapping_add(shard.failed())
+                .wrapping_add(shard.dropped())
+        })
+    }
+
     /// Errors recorded so far (item errors, finish errors, panics).
     pub(crate) fn error_total(&self) -> u64 {
         self.error_total.load(SeqCst)
@@ -153,8 +164,9 @@ impl Ledger {
     /// Records an error; under stop-on-error, cancels the pool.
     #[cold]
     pub(crate) fn record_error(&self, error: PoolError) {
+        let worker = error.worker();
         drop(self.keep(error));
-        self.apply_policy();
+        self.apply_policy(worker);
     }
 
     /// Records a caught panic of user code; under stop-on-error, cancels.
@@ -166,7 +178,7 @@ impl Ledger {
         payload: Box<dyn Any + Send>,
     ) {
         self.keep_panic(worker, site, None, payload);
-        self.apply_policy();
+        self.apply_policy(worker);
     }
 
     /// Records a caught panic of user code that had an item in hand, named
@@ -180,7 +192,7 @@ impl Ledger {
         payload: Box<dyn Any + Send>,
     ) {
         self.keep_panic(Some(worker), site, key, payload);
-        self.apply_policy();
+        self.apply_policy(Some(worker));
     }
 
     /// Records a caught panic after which the pool cannot go on (a maker's:
@@ -193,7 +205,17 @@ impl Ledger {
         payload: Box<dyn Any + Send>,
     ) {
         self.keep_panic(worker, site, None, payload);
-        self.token.cancel();
+        self.cancel_token(worker);
+    }
+
+    /// Cancels the pool's token from a worker thread. A callback registered
+    /// on the token ([`CancelToken::on_cancel`]) runs here, on this thread;
+    /// its panic must not take the worker down (every other listener has
+    /// been told by then), so it is recorded as a callback's panic.
+    fn cancel_token(&self, worker: Option<WorkerId>) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.token.cancel())) {
+            self.keep_panic(worker, PanicSite::Callback, None, payload);
+        }
     }
 
     fn keep_panic(
@@ -246,9 +268,9 @@ impl Ledger {
         }
     }
 
-    fn apply_policy(&self) {
+    fn apply_policy(&self, worker: Option<WorkerId>) {
         if self.stop_on_error {
-            self.token.cancel();
+            self.cancel_token(worker);
         }
     }
 

@@ -147,10 +147,12 @@ mod ledger;
 mod loom_capacity;
 #[cfg(all(test, loom))]
 mod loom_sleep;
+mod metrics_handle;
 #[cfg(feature = "async")]
 mod nonblocking;
 mod pool;
 mod process;
+mod progress;
 mod pull;
 mod queues;
 mod report;
@@ -166,7 +168,7 @@ mod trace;
 mod worker;
 
 pub use call::{Call, CallError, CallHandle, CallPanic, CallPool, CallWorker};
-pub use cancel::CancelToken;
+pub use cancel::{CancelRegistration, CancelToken};
 pub use ctx::Ctx;
 pub use error::{
     BoxError, BuildError, PanicPayload, PanicSite, PoolError, Rest, RunError, SendError,
@@ -182,6 +184,7 @@ pub mod __private {
 }
 pub use item::{Interrupted, ItemKey};
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
+pub use metrics_handle::MetricsHandle;
 #[cfg(feature = "async")]
 pub use nonblocking::SendFuture;
 pub use pool::{

@@ -21,6 +21,7 @@ use crate::item::{DroppedFn, DroppedHook, KeyFn};
 use crate::layer::{Identity, Layer, SharedFn, Stack};
 use crate::ledger::Ledger;
 use crate::process::{BatchProcessor, ItemProcessor, Processor};
+use crate::progress::Progress;
 use crate::pull::{Ending, Pull, Source};
 use crate::queues::{Parcel, Queues, RouteFn, Target};
 use crate::report::WorkerCounts;
@@ -708,6 +709,7 @@ impl<T: Send + 'static> Builder<T> {
             item_key: self.settings.item_key,
             on_dropped: DroppedHook::new(self.settings.on_dropped),
             exits: Exits::new(n_workers),
+            progress: Progress::new(),
             token,
             config,
         });

@@ -15,6 +15,7 @@ use crate::cancel::OnCancel;
 use crate::capacity::{Capacity, Refusal, Wait};
 use crate::item::{DroppedHook, KeyFn};
 use crate::ledger::Ledger;
+use crate::progress::Progress;
 use crate::queues::Queues;
 use crate::signal::Exits;
 use crate::thread::WorkerDoneHook;
@@ -47,8 +48,12 @@ pub(crate) struct Shared<T> {
     /// `Builder::on_dropped`: where dropped items go, one by one.
     pub(crate) on_dropped: DroppedHook<T>,
     /// The workers still running, counted down as each thread ends (for
-    /// `Pool::join_async`).
+    /// `Pool::join_async` and `Pool::join_until`).
     pub(crate) exits: Exits,
+    /// Where threads wait for the pool to change (`Pool::wait_for_change`,
+    /// `Pool::join_until`): told after each job, when a worker goes idle or
+    /// leaves, and on close and cancel.
+    pub(crate) progress: Progress,
 }
 
 impl<T> Shared<T> {
@@ -94,6 +99,7 @@ impl<T> Shared<T> {
     pub(crate) fn close(&self) {
         let was_open = self.capacity.close();
         self.queues.wake_all();
+        self.progress.changed();
         if was_open {
             crate::trace::pool_closed(self.ledger.submitted());
         }
@@ -131,6 +137,7 @@ impl<T: Send> OnCancel for Shared<T> {
         crate::trace::pool_cancelled(self.ledger.submitted(), self.capacity.in_flight());
         let was_open = self.capacity.cancel();
         self.queues.wake_all();
+        self.progress.changed();
         if was_open {
             crate::trace::pool_closed(self.ledger.submitted());
         }

@@ -29,6 +29,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
+use crate::progress::Progress;
+
 #[cfg(feature = "async")]
 use std::future::Future;
 #[cfg(feature = "async")]
@@ -164,25 +166,27 @@ impl Exits {
     }
 
     /// A worker thread's guard: dropped when its thread is done (also when
-    /// it unwinds), it counts the worker out and wakes async joiners after
-    /// the last one.
-    pub(crate) fn leaving(&self) -> Leaving<'_> {
-        Leaving(self)
+    /// it unwinds), it counts the worker out, tells `progress` (for
+    /// `Pool::join_until`) and wakes async joiners after the last one.
+    pub(crate) fn leaving<'a>(&'a self, progress: &'a Progress) -> Leaving<'a> {
+        Leaving(self, progress)
     }
 
     /// Whether every worker has left.
-    #[cfg(feature = "async")]
     pub(crate) fn all_left(&self) -> bool {
         self.running.load(SeqCst) == 0
     }
 }
 
 /// See [`Exits::leaving`].
-pub(crate) struct Leaving<'a>(&'a Exits);
+pub(crate) struct Leaving<'a>(&'a Exits, &'a Progress);
 
 impl Drop for Leaving<'_> {
     fn drop(&mut self) {
         let before = self.0.running.fetch_sub(1, SeqCst);
+        if before == 1 {
+            self.1.changed();
+        }
         #[cfg(feature = "async")]
         if before == 1 {
             self.0.signal.notify_all();

@@ -254,7 +254,7 @@ impl<T> WorkerThread<T> {
         // Dropped last, after `wrap_up` (also when unwinding): counts this
         // worker out for `Pool::join_async`.
         let shared = Arc::clone(&self.shared);
-        let _leaving = shared.exits.leaving();
+        let _leaving = shared.exits.leaving(&shared.progress);
         // Entered for the thread's whole life, so the maker's, `finish`'s and
         // the callback's events fall in it too. Without the `tracing` feature
         // this and every other `trace` hook compile to nothing.
@@ -294,6 +294,8 @@ impl<T> WorkerThread<T> {
                     self.give_back();
                     self.timer.publish(&mut self.out);
                 }
+                // One relaxed load unless a thread waits for progress.
+                self.shared.progress.job_done();
                 continue;
             }
             if !self.idle() {
@@ -429,6 +431,9 @@ impl<T> WorkerThread<T> {
         let shared = &*self.shared;
         shared.capacity.wake_producers_if_waiting();
         self.timer.mark_idle(&mut self.out);
+        // Everything this worker finished is counted and its room given
+        // back: a progress waiter must see it now (see `progress.rs`).
+        shared.progress.changed();
         if shared.capacity.is_done() {
             return false;
         }

@@ -182,8 +182,198 @@ impl Exposition {
     }
 }
 
+/// What a metric family is, for the exporters to registries
+/// ([`families`]).
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only goes up over a run.
+    Counter,
+    /// A value as it stands.
+    Gauge,
+}
+
+/// A sample's value: a count or a float (seconds, ratios).
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value {
+    Count(u64),
+    Float(f64),
+}
+
+#[cfg(feature = "metrics")]
+impl Value {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Value::Count(n) => n as f64,
+            Value::Float(x) => x,
+        }
+    }
+}
+
+/// One sample of a family: its label, if any, and its value.
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sample {
+    pub(crate) label: Option<(&'static str, String)>,
+    pub(crate) value: Value,
+}
+
+/// One metric family of a `Stats`, named as in [`prometheus_text`] (without
+/// the prefix): counters end in `_total`, times in `_seconds`.
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Family {
+    pub(crate) name: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) help: &'static str,
+    pub(crate) samples: Vec<Sample>,
+}
+
+/// The families of `stats` that the registry exporters publish: the same
+/// names, help texts and values as [`prometheus_text`], except that the
+/// latency summary becomes gauges (`latency_seconds{quantile=...}`,
+/// `latency_seconds_sum`, `latency_seconds_count`), since neither registry
+/// takes a precomputed summary.
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+pub(crate) fn families(stats: &Stats) -> Vec<Family> {
+    fn one(name: &'static str, kind: Kind, help: &'static str, value: Value) -> Family {
+        Family {
+            name,
+            kind,
+            help,
+            samples: vec![Sample { label: None, value }],
+        }
+    }
+    let seconds = |time: std::time::Duration| Value::Float(time.as_secs_f64());
+    let mut out = vec![
+        one(
+            "processed_total",
+            Kind::Counter,
+            "Items processed successfully.",
+            Value::Count(stats.processed),
+        ),
+        one(
+            "failed_total",
+            Kind::Counter,
+            "Items that failed (the worker returned an error or panicked).",
+            Value::Count(stats.failed),
+        ),
+        one(
+            "dropped_total",
+            Kind::Counter,
+            "Items dropped unprocessed (cancellation).",
+            Value::Count(stats.dropped),
+        ),
+    ];
+    if !stats.counters.is_empty() {
+        out.push(Family {
+            name: "custom_total",
+            kind: Kind::Counter,
+            help: "Custom counters, by name.",
+            samples: stats
+                .counters
+                .iter()
+                .map(|(name, value)| Sample {
+                    label: Some(("name", name.to_owned())),
+                    value: Value::Count(value),
+                })
+                .collect(),
+        });
+    }
+    out.extend([
+        one(
+            "workers",
+            Kind::Gauge,
+            "Workers (shards) merged.",
+            Value::Count(stats.workers as u64),
+        ),
+        one(
+            "processing_time_max_seconds",
+            Kind::Gauge,
+            "Processing time of the busiest worker (the max across workers).",
+            seconds(stats.processing_time),
+        ),
+        one(
+            "processing_time_sum_seconds",
+            Kind::Gauge,
+            "Processing time summed over workers.",
+            seconds(stats.processing_time_sum),
+        ),
+        one(
+            "wait_time_seconds",
+            Kind::Gauge,
+            "Time workers waited for work, summed over workers.",
+            seconds(stats.wait_time),
+        ),
+        one(
+            "init_time_seconds",
+            Kind::Gauge,
+            "Worker start-up time, summed over workers.",
+            seconds(stats.init_time),
+        ),
+        one(
+            "wrap_up_time_seconds",
+            Kind::Gauge,
+            "Worker wrap-up time, summed over workers.",
+            seconds(stats.wrap_up_time),
+        ),
+        one(
+            "total_time_seconds",
+            Kind::Gauge,
+            "Wall-clock time of the run.",
+            seconds(stats.total_time),
+        ),
+        one(
+            "rate_per_second",
+            Kind::Gauge,
+            "Items processed successfully per second of wall-clock time.",
+            Value::Float(stats.rate_per_sec()),
+        ),
+        one(
+            "utilization_ratio",
+            Kind::Gauge,
+            "Share of worker time spent processing: processing sum over processing sum plus wait.",
+            Value::Float(stats.utilization()),
+        ),
+    ]);
+    if let Some(latency) = &stats.latency {
+        out.push(Family {
+            name: "latency_seconds",
+            kind: Kind::Gauge,
+            help: "Latency of one item, by quantile; quantile 1 is the maximum.",
+            samples: [
+                ("0.5", latency.p50),
+                ("0.9", latency.p90),
+                ("0.99", latency.p99),
+                ("0.999", latency.p999),
+                ("1", latency.max),
+            ]
+            .into_iter()
+            .map(|(quantile, time)| Sample {
+                label: Some(("quantile", quantile.to_owned())),
+                value: seconds(time),
+            })
+            .collect(),
+        });
+        out.push(one(
+            "latency_seconds_sum",
+            Kind::Gauge,
+            "Every measured latency added up.",
+            seconds(latency.sum),
+        ));
+        out.push(one(
+            "latency_seconds_count",
+            Kind::Gauge,
+            "Items whose latency was measured.",
+            Value::Count(latency.count),
+        ));
+    }
+    out
+}
+
 /// `prefix` made into a valid metric name start followed by `_`, or empty.
-fn metric_prefix(prefix: &str) -> String {
+pub(crate) fn metric_prefix(prefix: &str) -> String {
     let mut clean: String = prefix
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

@@ -16,9 +16,15 @@
 //! - Latency [`Percentiles`] (p50, p90, p99, p99.9, max, exact count and sum)
 //!   from per-shard `hdrhistogram`s, when switched on
 //!   ([`Metrics::with_latency`]); writers publish without waiting for readers.
+//! - Custom counters for threads that own no shard (a producer, a reader,
+//!   a consumer): the [`outside`](Metrics::outside) shard, merged with the
+//!   others.
 //! - Export: [`prometheus_text`] (the Prometheus text format) and, with the
 //!   `serde` feature, `Serialize` for [`Stats`], [`Percentiles`] and
-//!   [`Counters`].
+//!   [`Counters`]. Into the application's own registry: with the `metrics`
+//!   feature, `record_metrics` publishes a `Stats` to the `metrics` crate's
+//!   facade; with the `prometheus` feature, `PrometheusCollector` is a
+//!   `prometheus-client` collector that reads the stats at every scrape.
 //!
 //! Reads do not stop writers. A snapshot taken while workers run holds, for
 //! each value, one that its writer really wrote, but not all from the same
@@ -55,7 +61,9 @@
 //! # What it is not for
 //!
 //! - A metrics registry or exporter: it serves no HTTP endpoint and keeps no
-//!   global state. [`prometheus_text`] renders the text; serve it yourself.
+//!   global state. [`prometheus_text`] renders the text; serve it yourself,
+//!   or hand the figures to the registry the application already has (the
+//!   `metrics` and `prometheus` features).
 //! - Benchmarking: timings describe a run; they are not a measurement harness.
 
 // On docs.rs (`--cfg docsrs`), items behind a feature say which one.
@@ -68,6 +76,10 @@
 struct ReadmeExample;
 
 mod export;
+#[cfg(feature = "metrics")]
+mod facade;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod shard;
 mod stats;
 mod writer;
@@ -82,6 +94,12 @@ use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
 pub use export::prometheus_text;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use facade::record_metrics;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use prometheus::PrometheusCollector;
 pub use shard::{Counter, Name, Shard};
 pub use stats::{Counters, Percentiles, Stats};
 pub use writer::{LATENCY_SIGFIG, ShardWriter};
@@ -94,6 +112,9 @@ pub use writer::{LATENCY_SIGFIG, ShardWriter};
 /// stopping the writers.
 pub struct Metrics {
     shards: Box<[CachePadded<Shard>]>,
+    /// Custom counters written by threads that own no shard (see
+    /// [`Metrics::outside`]); merged into every view of the counters.
+    outside: CachePadded<Shard>,
     writers: Box<[AtomicBool]>,
     latency: bool,
     started: Instant,
@@ -119,6 +140,7 @@ impl Metrics {
     pub fn with_latency(n_shards: usize, latency: bool) -> Arc<Metrics> {
         Arc::new(Metrics {
             shards: (0..n_shards).map(|_| CachePadded::default()).collect(),
+            outside: CachePadded::default(),
             writers: (0..n_shards).map(|_| AtomicBool::new(false)).collect(),
             latency,
             started: Instant::now(),
@@ -151,9 +173,41 @@ impl Metrics {
         &self.shards[index]
     }
 
-    /// Every shard, in order.
+    /// Every shard, in order. The [`outside`](Metrics::outside) shard is
+    /// not among them.
     pub fn shards(&self) -> impl Iterator<Item = &Shard> {
         self.shards.iter().map(|shard| &**shard)
+    }
+
+    /// The shard for custom counters written by threads that own no shard:
+    /// a producer, a reader, a collector's consumer, a supervisor. It has no
+    /// writer, so its built-in counts stay zero; its custom counters
+    /// ([`Shard::inc`], [`Shard::add`], [`Shard::counter`]) are merged with
+    /// the other shards' into [`get`](Metrics::get),
+    /// [`counters`](Metrics::counters) and [`Stats::counters`].
+    ///
+    /// Every thread that writes here shares its cells, so a counter written
+    /// from many threads at a high rate contends on one cache line: the
+    /// per-shard counters are for the hot path, this one for everyone else.
+    ///
+    /// ```
+    /// use pool_metrics::Metrics;
+    ///
+    /// let metrics = Metrics::new(2);
+    /// metrics.shard(0).expect("shard 0").add("rows", 10); // a worker's own
+    /// metrics.outside().add("rows", 5); // a reader thread's
+    /// assert_eq!(metrics.get("rows"), 15);
+    /// assert_eq!(metrics.stats().counters.get("rows"), 15);
+    /// assert_eq!(metrics.stats().processed, 0); // no built-in count outside
+    /// ```
+    pub fn outside(&self) -> &Shard {
+        &self.outside
+    }
+
+    /// The worker shards and then the outside shard: every shard that holds
+    /// custom counters.
+    fn counter_shards(&self) -> impl Iterator<Item = &Shard> {
+        self.shards().chain(std::iter::once(&*self.outside))
     }
 
     /// The one writer of shard `index`, or `None` past the end or while another
@@ -166,17 +220,19 @@ impl Metrics {
         Some(ShardWriter::new(Arc::clone(self), index))
     }
 
-    /// The custom counter `name` summed over every shard; 0 when never used.
+    /// The custom counter `name` summed over every shard (the
+    /// [`outside`](Metrics::outside) one too); 0 when never used.
     pub fn get(&self, name: &str) -> u64 {
-        self.shards()
+        self.counter_shards()
             .map(|shard| shard.get(name))
             .fold(0, u64::wrapping_add)
     }
 
-    /// Every custom counter, summed over shards, sorted by name.
+    /// Every custom counter, summed over shards (the
+    /// [`outside`](Metrics::outside) one too), sorted by name.
     pub fn counters(&self) -> Counters {
         let mut merged = BTreeMap::new();
-        for shard in self.shards() {
+        for shard in self.counter_shards() {
             shard.for_each_counter(|name, value| {
                 let total: &mut u64 = merged.entry(name.to_owned()).or_default();
                 *total = total.wrapping_add(value);

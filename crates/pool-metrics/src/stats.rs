@@ -127,7 +127,9 @@ pub struct Stats {
     pub total_time: Duration,
     /// Latency percentiles, when the pool records them.
     pub latency: Option<Percentiles>,
-    /// Custom counters, summed over workers (each worker keeps its own).
+    /// Custom counters, summed over workers (each worker keeps its own) and
+    /// the [`outside`](crate::Metrics::outside) shard, where threads that are
+    /// not workers count.
     pub counters: Counters,
 }
 

@@ -1,5 +1,6 @@
 //! `b3sum` for a whole tree: hashes every file under a directory with BLAKE3
-//! on a pool, with a progress bar driven by live `Pool::metrics` snapshots.
+//! on a pool, with a progress bar driven by live `Pool::metrics` snapshots
+//! that redraws when files finish (`Pool::wait_for_change`), never on a timer.
 //!
 //! ```sh
 //! cargo run -p workforce --example hash_files                       # this workspace's crates/
@@ -32,8 +33,12 @@
 //!   reported and counted by the walk.
 //! - **A progress bar from snapshots.** `pool.metrics()` gives files submitted
 //!   and finished and a custom `bytes` counter the workers add to; taking a
-//!   snapshot never blocks a worker. The bar is drawn on stderr, and hidden
-//!   when stderr is not a terminal or with `--no-progress`.
+//!   snapshot never blocks a worker. `pool.wait_for_change` sleeps until a
+//!   file is finished (or the walk closes the pool), so the bar neither
+//!   polls nor lags. The walker counts the entries it skips in a custom
+//!   counter of its own (`pool.metrics_handle()`), which ends up in the
+//!   report beside the workers' counters. The bar is drawn on stderr, and
+//!   hidden when stderr is not a terminal or with `--no-progress`.
 //!
 //! Output: one line per file on stdout, exactly as `b3sum` prints it
 //! (`<64 hex digits>  <path>`, where a path holding `\` or a newline is
@@ -58,6 +63,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use workforce::MetricsHandle;
 
 use anyhow::Context as _;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
@@ -163,18 +170,19 @@ fn hash_file(path: &Path) -> std::io::Result<(blake3::Hash, u64)> {
     Ok((hasher.finalize(), hasher.count()))
 }
 
-/// Lists the tree under `root` and submits every file to the pool; returns how
-/// many entries below the root could not be listed. Failing to list the root
-/// itself is the one error that ends the run.
+/// Lists the tree under `root` and submits every file to the pool; counts
+/// the entries below the root that could not be listed (`walk errors`) and
+/// the special files it skips (`skipped`) in the pool's metrics. Failing to
+/// list the root itself is the one error that ends the run.
 fn walk(
     root: &Path,
     mut submitter: Submitter<'_, PathBuf>,
+    metrics: &MetricsHandle,
     bar: &ProgressBar,
-) -> anyhow::Result<u64> {
-    let mut walk_errors = 0;
-    let mut report = |path: &Path, error: std::io::Error| {
+) -> anyhow::Result<()> {
+    let report = |path: &Path, error: std::io::Error| {
         bar.suspend(|| eprintln!("hash_files: {}: {error}", path.display()));
-        walk_errors += 1;
+        metrics.inc("walk errors");
     };
     let mut pending = vec![root.to_path_buf()];
     // Directories wait here as paths, not as open listings: a wide tree would
@@ -225,10 +233,12 @@ fn walk(
                 submitter
                     .submit(path)
                     .map_err(|error| anyhow::anyhow!("the pool refused a path: {error}"))?;
+            } else {
+                metrics.inc("skipped");
             }
         }
     }
-    Ok(walk_errors)
+    Ok(())
 }
 
 /// A path as `b3sum` prints it: a `\` or a newline in it is escaped, and the
@@ -267,24 +277,41 @@ fn main() -> anyhow::Result<()> {
             bar: maker_bar.clone(),
         })?;
 
-    let walk_errors = std::thread::scope(|scope| -> anyhow::Result<u64> {
-        let walker = scope.spawn(|| walk(&options.root, pool.submitter(), &bar));
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let pool = &pool;
+        let walker = scope.spawn(|| {
+            let walked = walk(
+                &options.root,
+                pool.submitter(),
+                &pool.metrics_handle(),
+                &bar,
+            );
+            // Every path is submitted (the submitter is gone): closing now
+            // tells the bar's loop that the listing is over.
+            pool.close();
+            walked
+        });
         // Only a visible bar needs the snapshots; otherwise just wait for the walk.
+        let mut snapshot = pool.metrics();
         while !bar.is_hidden() {
-            let snapshot = pool.metrics();
-            let walking = !walker.is_finished();
+            let walking = !snapshot.closed;
             bar.set_length(snapshot.submitted);
             bar.set_position(snapshot.finished());
             bar.set_message(format!(
                 "{}, {} errors{}",
                 HumanBytes(snapshot.stats.counters.get("bytes")),
-                snapshot.error_total,
+                snapshot.error_total + snapshot.stats.counters.get("walk errors"),
                 if walking { ", listing" } else { "" },
             ));
             if !walking && snapshot.finished() >= snapshot.submitted {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Wakes when a file is finished or the walk closes the pool; the
+            // timeout only refreshes the count of listed files during a long
+            // file.
+            snapshot = pool
+                .wait_for_change(&snapshot, Duration::from_millis(250))
+                .unwrap_or_else(|| pool.metrics());
         }
         walker
             .join()
@@ -304,7 +331,7 @@ fn main() -> anyhow::Result<()> {
     }
     out.flush()?;
 
-    let errors = walk_errors + report.failed();
+    let errors = report.stats().counters.get("walk errors") + report.failed();
     eprintln!(
         "hash_files: files={} errors={errors} bytes={}",
         digests.len(),

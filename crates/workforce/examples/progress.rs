@@ -1,6 +1,8 @@
 //! A long CPU-bound run (BENCHMARKS.md's W2 items, 5,000,000 of them) with a
 //! progress bar driven by live `Pool::metrics` snapshots, and the final stats
-//! table. The workers pull the items themselves (`Pool::run`).
+//! table. The workers pull the items themselves (`Pool::run`). The bar
+//! redraws when the pool has moved on (`Pool::wait_for_change`), not on a
+//! timer: no sleep, no polling.
 //!
 //! ```sh
 //! cargo run --release -p workforce --example progress            # 5,000,000 items
@@ -49,23 +51,32 @@ fn main() -> anyhow::Result<()> {
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let pool = &pool;
         // Pull mode: the workers take the items from the range themselves;
-        // `run` returns once every item has run. This thread only waits.
+        // `run` returns once every item has run. Closing the pool then is a
+        // change the bar's loop wakes for.
         let producer = scope.spawn(move || -> anyhow::Result<u64> {
-            pool.run(0..n_items)
-                .map_err(|error| anyhow::anyhow!("the pool stopped early: {error}"))
+            let taken = pool
+                .run(0..n_items)
+                .map_err(|error| anyhow::anyhow!("the pool stopped early: {error}"));
+            pool.close();
+            taken
         });
-        // The bar reads snapshots; taking one never blocks a worker.
+        // The bar reads snapshots; taking one never blocks a worker, and
+        // waiting for the next costs the workers one load per batch.
+        let mut snapshot = pool.metrics();
         loop {
-            let snapshot = pool.metrics();
             bar.set_position(snapshot.finished());
             bar.set_message(format!(
                 "queued {}  in flight {}  errors {}",
                 snapshot.queued, snapshot.in_flight, snapshot.error_total
             ));
-            if producer.is_finished() && snapshot.finished() >= snapshot.submitted {
+            if snapshot.closed && snapshot.finished() >= snapshot.submitted {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Wakes when items finish (or the pool closes); the timeout
+            // only keeps the rate and eta ticking through a long item.
+            snapshot = pool
+                .wait_for_change(&snapshot, Duration::from_secs(1))
+                .unwrap_or_else(|| pool.metrics());
         }
         let taken = producer
             .join()

@@ -17,9 +17,10 @@
 //! | `p.Go(ctx)` | nothing: `build` starts the threads |
 //! | `p.Submit(v)` | `submitter.submit(v)?` (or `submit_iter`, `try_submit`, `submit_timeout`) |
 //! | `p.Send(v)` (from other goroutines) | `pool.sender()`, then `sender.send(v)?` |
-//! | `p.Close(ctx)` / `p.Wait()` | `pool.wait()?` (or `join()` for the report whatever happened) |
+//! | `p.Close(ctx)` / `p.Wait()` | `pool.wait()?` (or `join()` for the report whatever happened; `join_timeout(d)` hands the pool back if it is not done in time) |
 //! | `ctx` cancel | `.cancel_token(token)` or `pool.cancel()` |
 //! | `metrics.Get(ctx).Inc("name")` | `ctx.metrics().inc("name")` |
+//! | `p.Metrics().Add("name", n)` (outside a worker) | `pool.metrics_handle().add("name", n)` |
 //! | `p.Metrics().GetStats()` | `pool.metrics().stats` (live) or `report.stats()` (final) |
 //! | `p.Use(middleware.Retry(3, time.Second))` | `.layer(Retry::new(3, Duration::from_secs(1))?)` |
 //! | `middleware.Timeout`, `Recovery`, `Validator`, `RateLimiter` | the same names in [`middleware`](crate::middleware) |

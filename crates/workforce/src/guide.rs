@@ -414,6 +414,50 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Hearing about a cancel.** [`CancelToken::on_cancel`](crate::CancelToken::on_cancel)
+//! registers a callback that runs once, on the thread that cancels (or at
+//! once, if the token is cancelled already): close a socket, stop a timer,
+//! wake something a token cannot. Keep the returned
+//! [`CancelRegistration`](crate::CancelRegistration) while the callback
+//! should stay registered; dropping it deregisters the callback. A
+//! collector built with a token uses it, so no thread watches the token.
+//!
+//! **Waiting, but not for ever.** [`join_timeout`](crate::Pool::join_timeout)
+//! (and `join_until`) close the pool and wait up to a limit for the last
+//! item: the report if it came, the pool itself if not, to wait again,
+//! cancel or drop.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use workforce::prelude::*;
+//!
+//! let service = CancelToken::new();
+//! let stopped = Arc::new(AtomicBool::new(false));
+//! let flag = Arc::clone(&stopped);
+//! let _registration = service.on_cancel(move || flag.store(true, Ordering::SeqCst));
+//!
+//! let pool = Pool::builder()
+//!     .workers(1)
+//!     .cancel_token(service.child())
+//!     .build(|ctx: &Ctx, _job: u32| {
+//!         ctx.token().wait_timeout(Duration::from_secs(3600)); // a job that waits for the shutdown
+//!         Ok::<(), std::convert::Infallible>(())
+//!     })?;
+//! pool.sender().send(1)?;
+//! // The job cannot end before the shutdown: the pool comes back.
+//! let pool = match pool.join_timeout(Duration::from_millis(10)) {
+//!     Ok(_) => unreachable!("the job waits for the cancel"),
+//!     Err(pool) => pool,
+//! };
+//! service.cancel(); // the callback runs here, and the job ends
+//! assert!(stopped.load(Ordering::SeqCst));
+//! let report = pool.join_timeout(Duration::from_secs(60)).expect("the job ended");
+//! assert!(report.was_cancelled() && report.is_balanced());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # 7. Metrics
 //!
 //! Each worker writes its own shard, so counting costs no shared write:
@@ -442,6 +486,89 @@
 //! assert_eq!(stats.counters.get("bytes"), 11);
 //! assert_eq!(stats.latency.as_ref().map(|latency| latency.count), Some(3));
 //! println!("{stats}"); // a table: counts, times, rate, utilization, percentiles
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Progress without polling.** [`Pool::wait_for_change`](crate::Pool::wait_for_change)
+//! sleeps until the pool has moved on from a snapshot (items finished, an
+//! error, a close or a cancel) and returns a fresh one, so a progress bar
+//! redraws when there is something new instead of on a timer. While nobody
+//! waits it costs the workers one load of a flag per job; while a thread
+//! waits, one wake-up per change it waits for. The `progress` and
+//! `hash_files` examples draw their bars this way.
+//!
+//! **Counting outside the workers.** A producer, a reader or a consumer is
+//! no worker and has no shard: [`Pool::metrics_handle`](crate::Pool::metrics_handle)
+//! gives a [`MetricsHandle`](crate::MetricsHandle) (cloneable, `'static`)
+//! whose counters (`handle.add("name", n)`, as go-pkgz's `p.Metrics().Add`)
+//! go to a shard of their own and are merged with the workers' counters in
+//! every snapshot and in the report.
+//!
+//! ```
+//! use std::time::Duration;
+//! use workforce::prelude::*;
+//!
+//! let pool = Pool::builder().workers(2).build(|ctx: &Ctx, _line: String| {
+//!     ctx.metrics().inc("lines");
+//!     Ok::<(), std::convert::Infallible>(())
+//! })?;
+//! let metrics = pool.metrics_handle();
+//! std::thread::scope(|scope| {
+//!     let pool = &pool;
+//!     scope.spawn(move || {
+//!         let mut submitter = pool.submitter();
+//!         for line in ["a", "# a comment", "b", "c"] {
+//!             if line.starts_with('#') {
+//!                 metrics.inc("comments"); // counted by the producer
+//!                 continue;
+//!             }
+//!             submitter.submit(line.to_owned()).expect("the pool is open");
+//!         }
+//!         drop(submitter);
+//!         pool.close(); // a change: the loop below sees the end
+//!     });
+//!     let mut snapshot = pool.metrics();
+//!     while !(snapshot.closed && snapshot.finished() == snapshot.submitted) {
+//!         // bar.set_position(snapshot.finished());
+//!         snapshot = pool
+//!             .wait_for_change(&snapshot, Duration::from_millis(250))
+//!             .unwrap_or_else(|| pool.metrics());
+//!     }
+//! });
+//! let report = pool.wait()?;
+//! assert_eq!(report.stats().counters.get("lines"), 3);
+//! assert_eq!(report.stats().counters.get("comments"), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Into your registry.** Besides the text dump, two features hand the
+//! same figures to the registry a service already has: `metrics` adds
+//! [`metrics::record_metrics`](crate::metrics), which publishes a `Stats`
+//! to the [`metrics`](https://docs.rs/metrics) facade (call it on each
+//! change or on a timer, with a `pool` label), and `prometheus` adds
+//! `metrics::PrometheusCollector`, a collector of a
+//! [`prometheus-client`](https://docs.rs/prometheus-client) registry that
+//! reads the stats at every scrape through a metrics handle:
+//!
+//! ```
+//! # #[cfg(feature = "prometheus")]
+//! # {
+//! use prometheus_client::registry::Registry;
+//! use workforce::metrics::PrometheusCollector;
+//! use workforce::prelude::*;
+//!
+//! let pool = Pool::builder().workers(2).build(|_ctx: &Ctx, _n: u64| Ok::<(), std::io::Error>(()))?;
+//! let mut registry = Registry::default();
+//! let handle = pool.metrics_handle();
+//! registry
+//!     .sub_registry_with_prefix("ingest")
+//!     .register_collector(Box::new(PrometheusCollector::new(move || handle.stats())));
+//! pool.run(0..1_000)?;
+//! let mut scraped = String::new();
+//! prometheus_client::encoding::text::encode(&mut scraped, &registry)?;
+//! assert!(scraped.contains("ingest_processed_total 1000"));
+//! pool.wait()?;
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -489,7 +616,11 @@
 //! the worker owns. (When each caller wants the answer to *its* item, build
 //! a call pool instead: [chapter 11](#11-a-service-with-per-item-results).) [`collect`](crate::collect) has the usual shapes:
 //! - [`Collector`](crate::collect::Collector): a bounded collection point;
-//!   workers send through a cloneable sender, the consumer iterates.
+//!   workers send through a cloneable sender, the consumer iterates. It
+//!   keeps its own books ([`counts`](crate::collect::Collector::counts):
+//!   received, taken, dropped, buffered, refused), so a pipeline's
+//!   accounting goes on past the pool: every processed item's value was
+//!   received or refused, and every received one taken or dropped.
 //! - [`Dispatcher`](crate::collect::Dispatcher): jobs returning `Result<R, E>`;
 //!   `wait()` gives every result and every error, each with the index
 //!   `submit` returned for its job.
@@ -511,6 +642,8 @@
 //! })?;
 //! pool.submitter().submit_iter(0..10)?;
 //! pool.wait()?; // drops the pool's worker, and with it the last sender
+//! let books = collector.counts();
+//! assert_eq!((books.received, books.refused), (10, 0)); // one value per processed item
 //! let mut squares = collector.all()?;
 //! squares.sort_unstable();
 //! assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);

@@ -23,6 +23,8 @@
 //! | `tower` | a call pool as a `tower_service::Service` (`CallService`); implies `async` |
 //! | `tracing` | spans and events for `tracing` subscribers |
 //! | `serde` | `Serialize` for [`Stats`], [`Counters`], [`Percentiles`] |
+//! | `metrics` | `metrics::record_metrics`: a pool's [`Stats`] published to the [`metrics`](https://docs.rs/metrics) crate's facade, into whatever recorder the application installed |
+//! | `prometheus` | `metrics::PrometheusCollector`: a pool's [`Stats`] as a collector of a [`prometheus-client`](https://docs.rs/prometheus-client) registry, read at every scrape |
 //!
 //! The [`guide`] walks through every concept with runnable examples;
 //! [`coming_from_go`] maps go-pkgz/pool and bigopool calls to these. The
@@ -77,8 +79,11 @@
 //!   is a live [`Snapshot`] any thread can take without blocking a worker;
 //!   [`Report::stats`] holds the final [`Stats`] (times, rates, utilization,
 //!   latency percentiles with [`MetricsMode::Latency`]).
-//!   `cargo run --release -p workforce --example progress` drives a progress bar
-//!   from snapshots.
+//!   [`Pool::wait_for_change`] sleeps until the pool moves on, so
+//!   `cargo run --release -p workforce --example progress` drives a progress
+//!   bar from snapshots without polling. Threads that are not workers count
+//!   through [`Pool::metrics_handle`]; the `metrics` and `prometheus`
+//!   features hand the stats to the application's registry.
 //! - **Middleware.** [`Builder::layer`] wraps every worker in a [`Layer`]
 //!   (retry, timeout, recovery, validation, rate limiting in [`middleware`], or
 //!   your own type or [`layer_fn`] closure); the first layer added is the
@@ -165,11 +170,11 @@ pub use pool_middleware as middleware;
 
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
-    CallPool, CallWorker, CancelToken, Counter, Counters, Ctx, Identity, Layer, LayerFn,
-    LayerFnWorker, MetricsMode, Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError,
-    Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter,
-    TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, box_error,
-    find_error, layer_fn, see_through,
+    CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Identity, Layer,
+    LayerFn, LayerFnWorker, MetricsHandle, MetricsMode, Next, PanicPayload, PanicSite, Percentiles,
+    Pool, PoolError, Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack, Stats,
+    SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId,
+    WorkerReport, box_error, find_error, layer_fn, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.
