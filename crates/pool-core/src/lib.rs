@@ -147,6 +147,7 @@ mod ledger;
 mod loom_capacity;
 #[cfg(all(test, loom))]
 mod loom_sleep;
+mod makers;
 #[cfg(feature = "async")]
 mod nonblocking;
 mod pool;
@@ -182,6 +183,7 @@ pub mod __private {
 }
 pub use item::{Interrupted, ItemKey};
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
+pub use makers::{KeepBuilder, KeepState, KeepWorker};
 #[cfg(feature = "async")]
 pub use nonblocking::SendFuture;
 pub use pool::{
