@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use pool_batch::Batcher;
-use pool_core::{Ctx, Pool, Worker, WorkerId};
+use pool_core::{Ctx, Pool, Worker};
 
 /// Items pushed per batcher iteration.
 const BATCHER_ITEMS: u64 = 10_000;
@@ -112,7 +112,7 @@ fn pool_submit_wait(criterion: &mut Criterion) {
                         let pool: Pool<u64> = Pool::builder()
                             .workers(workers)
                             .batch_size(batch_size)
-                            .build_stateful(move |_id: WorkerId| SumWorker {
+                            .build_stateful(move |_ctx: &Ctx| SumWorker {
                                 local_sum: 0,
                                 total: Arc::clone(&maker_total),
                             })

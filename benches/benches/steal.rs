@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
-use pool_core::{Ctx, Pool, Worker, WorkerId};
+use pool_core::{Ctx, Pool, Worker};
 
 /// Items queued before the workers are let go.
 const ITEMS: u64 = 100_000;
@@ -126,7 +126,7 @@ fn drain_once(n_workers: usize, batch_size: usize) -> (Duration, bool) {
         .workers(n_workers)
         .batch_size(batch_size)
         .capacity(2 * ITEMS as usize)
-        .build_stateful(move |_id: WorkerId| HeldWorker {
+        .build_stateful(move |_ctx: &Ctx| HeldWorker {
             gate: Arc::clone(&maker_gate),
             passed: false,
         })

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use pool_core::{Ctx, Layer, MetricsMode, Pool, Worker, WorkerId};
+use pool_core::{Ctx, Layer, MetricsMode, Pool, Worker};
 use pool_middleware::{Recovery, Retry, Validator};
 use serde::Serialize;
 
@@ -642,7 +642,7 @@ fn run_workforce(
     if keyed {
         builder = builder.chunk_by(|item: &u64| key_of(*item));
     }
-    let maker = move |_id: WorkerId| SumWorker {
+    let maker = move |_ctx: &Ctx| SumWorker {
         local_sum: 0,
         workload: workload_copy,
         last: if workload_copy.keyed {

@@ -15,11 +15,11 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead as _, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use pool_core::{Ctx, Pool, Worker, WorkerId};
+use pool_core::{Ctx, Pool, Worker};
 use rayon::iter::{ParallelBridge as _, ParallelIterator as _};
 use serde::Serialize;
 
@@ -473,9 +473,9 @@ pub(crate) enum LinesImpl {
     /// The reading thread sends each line into a crossbeam-channel
     /// `bounded(100)`; N threads count into their own maps, merged after `join`.
     CrossbeamChannel,
-    /// A workforce pool (`build_stateful`, default batch) fed by a
-    /// `Submitter` on the reading thread; each worker's `finish` sends its
-    /// maps through an `mpsc` channel.
+    /// A workforce pool (`keep_workers().build_stateful`, default batch) fed
+    /// by a `Submitter` on the reading thread; each worker's maps come back
+    /// from `wait_with_workers`.
     WorkforcePush,
     /// A workforce pool whose workers pull the lines from the iterator
     /// themselves (`pool.run(lines)`, then `wait`).
@@ -655,14 +655,12 @@ fn run_crossbeam_channel(path: &Path, workers: usize) -> anyhow::Result<LinesRun
     Ok(meter.stop(counts))
 }
 
-/// A workforce worker: counts into its own maps and, in `finish`, sends them
-/// to the thread that waits for the pool (what a user does today to get
-/// per-worker state out of a pool).
+/// A workforce worker: counts into its own maps, which come back whole when
+/// the pool ends (`keep_workers` and `wait_with_workers`: no channel, no lock).
+#[derive(Default)]
 struct LineWorker {
     /// This worker's counts.
     counts: Counts,
-    /// Where the counts go when the worker finishes.
-    out: mpsc::Sender<Counts>,
 }
 
 impl Worker<String> for LineWorker {
@@ -673,45 +671,30 @@ impl Worker<String> for LineWorker {
         self.counts.add(&line);
         Ok(())
     }
-
-    fn finish(&mut self, _ctx: &Ctx) -> Result<(), Self::Error> {
-        // The receiver outlives the pool; a failed send shows as a missing map.
-        let _ = self.out.send(std::mem::take(&mut self.counts));
-        Ok(())
-    }
 }
 
-/// A workforce pool of `workers` [`LineWorker`]s (the threads start here,
-/// before the clock) and the receiving end of their counts.
-fn line_pool(workers: usize) -> anyhow::Result<(Pool<String>, mpsc::Receiver<Counts>)> {
-    let (out, counts) = mpsc::channel();
-    let pool = Pool::builder()
+/// A workforce pool of `workers` [`LineWorker`]s, kept to be handed back at
+/// the end (the threads start here, before the clock).
+fn line_pool(workers: usize) -> anyhow::Result<Pool<String, LineWorker>> {
+    Pool::builder()
         .workers(workers)
-        .build_stateful(move |_id: WorkerId| LineWorker {
-            counts: Counts::default(),
-            out: out.clone(),
-        })
-        .map_err(|error| anyhow!("building the workforce pool failed: {error}"))?;
-    Ok((pool, counts))
+        .keep_workers()
+        .build_stateful(|_ctx: &Ctx| LineWorker::default())
+        .map_err(|error| anyhow!("building the workforce pool failed: {error}"))
 }
 
-/// Waits for `pool` and merges the counts its `workers` workers sent.
-fn finish_pool(
-    pool: Pool<String>,
-    counts: &mpsc::Receiver<Counts>,
-    workers: usize,
-) -> anyhow::Result<Counts> {
-    let report = pool
-        .wait()
+/// Waits for `pool` and merges the counts of its `workers` workers.
+fn finish_pool(pool: Pool<String, LineWorker>, workers: usize) -> anyhow::Result<Counts> {
+    let (report, parts) = pool
+        .wait_with_workers()
         .map_err(|error| anyhow!("the workforce pool failed: {error}"))?;
-    let parts: Vec<Counts> = counts.try_iter().collect();
     if parts.len() != workers {
-        bail!(
-            "{} of {workers} workforce workers sent their counts",
-            parts.len()
-        );
+        bail!("{} of {workers} workforce workers came back", parts.len());
     }
-    let merged = parts.into_iter().fold(Counts::default(), Counts::merged);
+    let merged = parts
+        .into_iter()
+        .map(|part| part.counts)
+        .fold(Counts::default(), Counts::merged);
     if report.processed() != merged.lines {
         bail!(
             "the workforce pool processed {} lines, its workers counted {}",
@@ -725,7 +708,7 @@ fn finish_pool(
 /// workforce, pushed: the reading thread submits every line through one
 /// `Submitter` (default batch), then drops it and waits.
 fn run_workforce_push(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
-    let (pool, parts) = line_pool(workers)?;
+    let pool = line_pool(workers)?;
     let meter = Meter::start();
     let read = (|| -> anyhow::Result<()> {
         let mut submitter = pool.submitter();
@@ -736,7 +719,7 @@ fn run_workforce_push(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
         }
         Ok(())
     })();
-    let counts = finish_pool(pool, &parts, workers)?;
+    let counts = finish_pool(pool, workers)?;
     read?;
     Ok(meter.stop(counts))
 }
@@ -747,7 +730,7 @@ fn run_workforce_push(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
 /// iterator and is reported after `wait`, as a user would do it with an item
 /// type of `String`.
 fn run_workforce_pull(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
-    let (pool, parts) = line_pool(workers)?;
+    let pool = line_pool(workers)?;
     let meter = Meter::start();
     let io_error = Arc::new(std::sync::Mutex::new(None::<io::Error>));
     let seen = Arc::clone(&io_error);
@@ -763,7 +746,7 @@ fn run_workforce_pull(path: &Path, workers: usize) -> anyhow::Result<LinesRun> {
     let taken = pool
         .run(lines)
         .map_err(|_| anyhow!("the workforce pool refused the lines (closed or cancelled)"))?;
-    let counts = finish_pool(pool, &parts, workers)?;
+    let counts = finish_pool(pool, workers)?;
     if let Some(error) = io_error
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pool_core::__private::panic_message;
 use pool_core::{
     BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, PanicPayload, Pool, PoolError, Sender,
-    TrySendError, TrySubmitError, Worker, WorkerId,
+    TrySendError, TrySubmitError, Worker,
 };
 
 use crate::Errors;
@@ -446,7 +446,7 @@ impl<R: Send + 'static, E: Send + 'static> DispatcherBuilder<R, E> {
             .continue_on_error()
             .metrics(MetricsMode::Off)
             .thread_name(self.thread_name)
-            .build_stateful(move |_worker: WorkerId| Runner {
+            .build_stateful(move |_ctx: &Ctx| Runner {
                 ordered,
                 done: Vec::new(),
                 sink: Arc::clone(&maker_sink),

@@ -40,11 +40,12 @@ use std::time::Duration;
 use crate::capacity::{Refusal, Wait};
 use crate::error::panic_message;
 use crate::layer::SharedFn;
+use crate::makers::States;
 use crate::process::ItemProcessor;
 use crate::shared::Shared;
+use crate::thread::Makers;
 use crate::{
     BoxError, BuildError, Builder, Ctx, Layer, Pool, SendError, Sender, TrySendError, Worker,
-    WorkerId,
 };
 
 mod handle;
@@ -145,7 +146,7 @@ impl<T: fmt::Debug, R> fmt::Debug for Call<T, R> {
 ///
 /// let pool = Pool::builder()
 ///     .workers(2)
-///     .build_call_stateful(|_id: WorkerId| Cached { squares: Default::default() })?;
+///     .build_call_stateful(|_ctx: &Ctx| Cached { squares: Default::default() })?;
 /// assert_eq!(pool.call(12)?.wait()?, 144);
 /// # pool.wait()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -379,7 +380,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
     {
         let work = Arc::new(work);
         let (bare, layers) = self.split();
-        bare.into_calls::<R>().start(move |_ctx: &Ctx| {
+        bare.into_calls::<R>().start_infallible(move |_ctx: &Ctx| {
             let value = Rc::new(Cell::new(None));
             let inner = Answering {
                 inner: SharedFn(Arc::clone(&work)),
@@ -395,28 +396,81 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// Starts a call pool where each thread builds its own [`CallWorker`]
     /// with `maker`, on that thread (it may own a connection and need not
     /// be `Send`), as [`build_stateful`](Builder::build_stateful) does for
-    /// workers without values. Layers are built around it on the same thread.
+    /// workers without values: the maker gets the worker's [`Ctx`]. Layers
+    /// are built around it on the same thread.
     pub fn build_call_stateful<M, W>(self, maker: M) -> Result<Pool<Call<T, W::Output>>, BuildError>
     where
-        M: Fn(WorkerId) -> W + Send + Sync + 'static,
+        M: Fn(&Ctx) -> W + Send + Sync + 'static,
         W: CallWorker<T> + 'static,
         W::Output: Send + 'static,
         L: Layer<Answering<W, W::Output>> + Send + Sync + 'static,
         L::Worker: Worker<T> + 'static,
     {
         let (bare, layers) = self.split();
-        bare.into_calls::<W::Output>().start(move |ctx: &Ctx| {
-            let value = Rc::new(Cell::new(None));
-            let inner = Answering {
-                inner: maker(ctx.worker_id()),
-                value: Rc::clone(&value),
-            };
-            ItemProcessor(Resolve {
-                stack: layers.layer(inner),
-                value,
-            })
-        })
+        bare.into_calls::<W::Output>()
+            .start_infallible(move |ctx: &Ctx| answering(&layers, maker(ctx)))
     }
+
+    /// Starts a call pool where each thread builds its own [`CallWorker`]
+    /// with a maker that may fail, and fails the build if any maker fails:
+    /// the call form of [`try_build_stateful`](Builder::try_build_stateful),
+    /// with the same waiting, errors ([`BuildError::Maker`]) and clean-up.
+    ///
+    /// ```
+    /// use pool_core::{BuildError, Ctx, Pool};
+    ///
+    /// let built = Pool::builder().workers(2).try_build_call_stateful(|ctx: &Ctx| {
+    ///     let worker = ctx.worker_id().index();
+    ///     if worker == 1 {
+    ///         return Err(std::io::Error::other("model file missing"));
+    ///     }
+    ///     Ok(move |_ctx: &Ctx, n: u64| Ok::<_, std::io::Error>(n + worker as u64))
+    /// });
+    /// let Err(BuildError::Maker { worker, error }) = built else { panic!("worker #1 fails") };
+    /// assert_eq!((worker.index(), error.to_string()), (1, "model file missing".to_owned()));
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .try_build_call_stateful(|_ctx: &Ctx| Ok::<_, std::io::Error>(|_ctx: &Ctx, n: u64| Ok::<_, std::io::Error>(n * 2)))?;
+    /// assert_eq!(pool.call(21)?.wait()?, 42);
+    /// # pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_build_call_stateful<M, W, E>(
+        self,
+        maker: M,
+    ) -> Result<Pool<Call<T, W::Output>>, BuildError<E>>
+    where
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        E: Send + 'static,
+        W: CallWorker<T> + 'static,
+        W::Output: Send + 'static,
+        L: Layer<Answering<W, W::Output>> + Send + Sync + 'static,
+        L::Worker: Worker<T> + 'static,
+    {
+        let (bare, layers) = self.split();
+        let make = move |ctx: &Ctx| maker(ctx).map(|worker| answering(&layers, worker));
+        bare.into_calls::<W::Output>()
+            .start(Makers(make), States::none(), true)
+    }
+}
+
+/// A call pool's worker: `inner` answering into a cell, inside `layers`,
+/// inside [`Resolve`].
+fn answering<T, W, L>(layers: &L, inner: W) -> ItemProcessor<Resolve<L::Worker, W::Output>>
+where
+    W: CallWorker<T>,
+    L: Layer<Answering<W, W::Output>>,
+{
+    let value = Rc::new(Cell::new(None));
+    let inner = Answering {
+        inner,
+        value: Rc::clone(&value),
+    };
+    ItemProcessor(Resolve {
+        stack: layers.layer(inner),
+        value,
+    })
 }
 
 /// Hands a lone call to the pool, as `Sender::send` hands an item.

@@ -23,13 +23,40 @@ use crate::{ItemKey, WorkerId};
 /// with `Into`, so a worker may return whichever error type suits it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An invalid pool setting, reported by [`Builder::build`](crate::Builder::build)
-/// and its siblings before any thread starts.
+/// Why a pool could not be built: an invalid setting, reported by
+/// [`Builder::build`](crate::Builder::build) and its siblings before any
+/// thread starts, or a thread that could not start or make its worker.
 ///
-/// Each variant names the setting that is wrong.
+/// Each setting variant names the setting that is wrong.
+///
+/// **The maker's error.** `E` is the error type of a fallible maker
+/// ([`Builder::try_build_stateful`](crate::Builder::try_build_stateful) and
+/// its siblings): [`Maker`](Self::Maker) carries it as the maker returned
+/// it, with the worker that failed. Builds whose makers cannot fail return
+/// the plain `BuildError` (`E` is [`Infallible`](std::convert::Infallible),
+/// so that variant cannot occur), which is `Clone` and `Eq`.
+///
+/// `BuildError<E>` is an error (`std::error::Error`) whenever `E` is
+/// `Debug + Display`, which `anyhow::Error` is too, so `?` takes it into
+/// `anyhow` or a `Box<dyn Error>`. Its [`source`](std::error::Error::source)
+/// is `None` for [`Maker`](Self::Maker) (a generic `E` need not be an
+/// error type); the maker's message is part of its own.
+///
+/// ```
+/// use pool_core::{BuildError, Ctx, Pool};
+///
+/// let built = Pool::builder().workers(2).try_build_stateful(|ctx: &Ctx| {
+///     if ctx.worker_id().index() == 1 {
+///         return Err("no connection for worker #1");
+///     }
+///     Ok(|_ctx: &Ctx, _n: u32| Ok::<(), std::io::Error>(()))
+/// });
+/// let Err(BuildError::Maker { worker, error }) = built else { panic!("worker #1 fails") };
+/// assert_eq!((worker.index(), error), (1, "no connection for worker #1"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
+pub enum BuildError<E = std::convert::Infallible> {
     /// `workers` was never set.
     #[error("`workers` is required: call `.workers(n)` with n >= 1")]
     WorkersNotSet,
@@ -101,11 +128,74 @@ pub enum BuildError {
         /// The operating system's message.
         message: String,
     },
+    /// A fallible maker ([`Builder::try_build_stateful`](crate::Builder::try_build_stateful)
+    /// and its siblings) returned an error. If several makers failed, this
+    /// is the failure of the lowest-numbered worker. No item ran: every
+    /// thread was shut down and joined before the build returned, and the
+    /// workers other makers made were dropped on their threads (without
+    /// [`finish`](crate::Worker::finish) or any callback). Nothing of the
+    /// pool is left, so a build that failed for a passing reason (a
+    /// database still starting) may simply be tried again.
+    #[error("the maker of worker {worker} failed: {error}")]
+    Maker {
+        /// The worker whose maker failed.
+        worker: WorkerId,
+        /// The maker's error, as it returned it.
+        error: E,
+    },
+    /// A fallible maker panicked (see [`Maker`](Self::Maker) for what is
+    /// left of the pool: nothing). With
+    /// [`Builder::resume_panics`](crate::Builder::resume_panics) the build
+    /// re-raises the panic with its payload instead, after joining the
+    /// threads.
+    #[error("the maker of worker {worker} panicked: {message}")]
+    MakerPanicked {
+        /// The worker whose maker panicked.
+        worker: WorkerId,
+        /// The panic's message.
+        message: String,
+    },
 }
 
-impl From<pool_batch::BatchSizeError> for BuildError {
+impl<E> From<pool_batch::BatchSizeError> for BuildError<E> {
     fn from(error: pool_batch::BatchSizeError) -> Self {
         BuildError::BatchSize(error)
+    }
+}
+
+impl BuildError {
+    /// The same error, in a build whose makers fail with `E` (a build error
+    /// of infallible makers never is a [`Maker`](BuildError::Maker) error).
+    pub(crate) fn widen<E>(self) -> BuildError<E> {
+        match self {
+            BuildError::WorkersNotSet => BuildError::WorkersNotSet,
+            BuildError::ZeroWorkers => BuildError::ZeroWorkers,
+            BuildError::TooManyWorkers { workers, max } => {
+                BuildError::TooManyWorkers { workers, max }
+            }
+            BuildError::BatchSize(error) => BuildError::BatchSize(error),
+            BuildError::BatchTooLarge { batch_size, max } => {
+                BuildError::BatchTooLarge { batch_size, max }
+            }
+            BuildError::ZeroCapacity => BuildError::ZeroCapacity,
+            BuildError::CapacityTooLarge { capacity, max } => {
+                BuildError::CapacityTooLarge { capacity, max }
+            }
+            BuildError::BatchExceedsCapacity {
+                batch_size,
+                capacity,
+            } => BuildError::BatchExceedsCapacity {
+                batch_size,
+                capacity,
+            },
+            BuildError::ZeroErrorLimit => BuildError::ZeroErrorLimit,
+            BuildError::ThreadName { name } => BuildError::ThreadName { name },
+            BuildError::Spawn { worker, message } => BuildError::Spawn { worker, message },
+            BuildError::Maker { error, .. } => match error {},
+            BuildError::MakerPanicked { worker, message } => {
+                BuildError::MakerPanicked { worker, message }
+            }
+        }
     }
 }
 

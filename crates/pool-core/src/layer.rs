@@ -238,7 +238,7 @@ impl<T> Worker<T> for BoxWorker<T> {
 ///     .layer(layer_fn(|mut next: Next<'_, u32>, ctx: &Ctx, row: u32| {
 ///         if row % 2 == 0 { next.work(ctx, row) } else { Ok(()) }
 ///     }))
-///     .build_stateful(move |_id: WorkerId| {
+///     .build_stateful(move |_ctx: &Ctx| {
 ///         RowWriter { rows: Vec::new(), sink: Arc::clone(&maker_sink) }
 ///     })?;
 /// let mut submitter = pool.submitter();

@@ -147,6 +147,7 @@ mod ledger;
 mod loom_capacity;
 #[cfg(all(test, loom))]
 mod loom_sleep;
+mod makers;
 mod metrics_handle;
 #[cfg(feature = "async")]
 mod nonblocking;
@@ -184,6 +185,7 @@ pub mod __private {
 }
 pub use item::{Interrupted, ItemKey};
 pub use layer::{BoxWorker, Identity, Layer, LayerFn, LayerFnWorker, Next, Stack, layer_fn};
+pub use makers::{KeepBuilder, KeepState, KeepWorker};
 pub use metrics_handle::MetricsHandle;
 #[cfg(feature = "async")]
 pub use nonblocking::SendFuture;

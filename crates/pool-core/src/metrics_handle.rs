@@ -106,7 +106,7 @@ impl MetricsHandle {
     }
 }
 
-impl<T: Send + 'static> Pool<T> {
+impl<T: Send + 'static, S> Pool<T, S> {
     /// A handle on this pool's metrics for any thread: custom counters
     /// written from outside the workers, and the merged stats (see
     /// [`MetricsHandle`]). Cheap (an `Arc` clone); it keeps only the

@@ -259,13 +259,13 @@ type Payload = Box<dyn Any + Send>;
 
 /// Closes a pool, waits for its workers to leave without blocking the
 /// thread, then shuts it down (the join finds every thread finished).
-struct Departure<T: Send + 'static> {
-    pool: Option<Pool<T>>,
+struct Departure<T: Send + 'static, S: Send + 'static> {
+    pool: Option<Pool<T, S>>,
     place: Place,
 }
 
-impl<T: Send + 'static> Departure<T> {
-    fn new(pool: Pool<T>) -> Self {
+impl<T: Send + 'static, S: Send + 'static> Departure<T, S> {
+    fn new(pool: Pool<T, S>) -> Self {
         pool.close();
         Departure {
             pool: Some(pool),
@@ -274,9 +274,9 @@ impl<T: Send + 'static> Departure<T> {
     }
 }
 
-impl<T: Send + 'static> Unpin for Departure<T> {}
+impl<T: Send + 'static, S: Send + 'static> Unpin for Departure<T, S> {}
 
-impl<T: Send + 'static> Future for Departure<T> {
+impl<T: Send + 'static, S: Send + 'static> Future for Departure<T, S> {
     type Output = (Report, Option<Payload>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -296,7 +296,7 @@ impl<T: Send + 'static> Future for Departure<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Departure<T> {
+impl<T: Send + 'static, S: Send + 'static> Drop for Departure<T, S> {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
             self.place.leave(&pool.shared().exits.signal);
@@ -313,7 +313,7 @@ impl<T: Send + 'static> Drop for Departure<T> {
     }
 }
 
-impl<T: Send + 'static> Pool<T> {
+impl<T: Send + 'static, S: Send + 'static> Pool<T, S> {
     /// Closes the pool (now, when called), waits for every accepted item and
     /// for the workers to leave without blocking the thread, then returns
     /// the report: the async [`join`](Pool::join). With [`Builder::resume_panics`](crate::Builder::resume_panics),

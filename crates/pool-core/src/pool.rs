@@ -3,6 +3,7 @@
 //! puts together live in `shared.rs`; the threads in `thread.rs`.
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -20,6 +21,7 @@ use crate::capacity::{Capacity, Refusal, Wait};
 use crate::item::{DroppedFn, DroppedHook, KeyFn};
 use crate::layer::{Identity, Layer, SharedFn, Stack};
 use crate::ledger::Ledger;
+use crate::makers::States;
 use crate::process::{BatchProcessor, ItemProcessor, Processor};
 use crate::progress::Progress;
 use crate::pull::{Ending, Pull, Source};
@@ -27,7 +29,9 @@ use crate::queues::{Parcel, Queues, RouteFn, Target};
 use crate::report::WorkerCounts;
 use crate::shared::{Config, Shared};
 use crate::signal::Exits;
-use crate::thread::{self, Seats, WorkerDoneFn, WorkerDoneHook};
+use crate::thread::{
+    self, MakerFailure, Makers, Seats, Staff, Startup, WorkerDoneFn, WorkerDoneHook,
+};
 use crate::{
     BatchWorker, BoxError, BuildError, Call, CancelToken, Ctx, ItemKey, PoolError, Report, Rest,
     RunError, Sender, Snapshot, SubmitError, Submitter, Worker, WorkerId,
@@ -164,7 +168,7 @@ impl<T: Send + 'static> Builder<T> {
         E: Into<BoxError> + 'static,
     {
         let work = Arc::new(work);
-        self.start(move |_ctx: &Ctx| {
+        self.start_infallible(move |_ctx: &Ctx| {
             let work = Arc::clone(&work);
             BatchProcessor {
                 worker: move |ctx: &Ctx, batch: &mut Vec<T>| work(ctx, batch),
@@ -173,14 +177,31 @@ impl<T: Send + 'static> Builder<T> {
         })
     }
 
-    /// Starts a pool where each thread builds its own [`BatchWorker`] with `maker`.
+    /// Starts a pool where each thread builds its own [`BatchWorker`] with
+    /// `maker`, on that thread, as [`build_stateful`](Self::build_stateful)
+    /// does for per-item workers (the maker gets the worker's [`Ctx`]).
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// let pool = Pool::builder().workers(2).build_batch_stateful(|ctx: &Ctx| {
+    ///     let rows = ctx.metrics().counter("rows"); // resolved once, here
+    ///     move |_ctx: &Ctx, batch: &mut Vec<u32>| {
+    ///         rows.add(batch.len() as u64); // one round trip per batch
+    ///         Ok::<(), std::io::Error>(())
+    ///     }
+    /// })?;
+    /// pool.submitter().submit_iter(0..1_000)?;
+    /// assert_eq!(pool.wait()?.stats().counters.get("rows"), 1_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build_batch_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
     where
-        M: Fn(WorkerId) -> W + Send + Sync + 'static,
+        M: Fn(&Ctx) -> W + Send + Sync + 'static,
         W: BatchWorker<T> + 'static,
     {
-        self.start(move |ctx: &Ctx| BatchProcessor {
-            worker: maker(ctx.worker_id()),
+        self.start_infallible(move |ctx: &Ctx| BatchProcessor {
+            worker: maker(ctx),
             single: Vec::with_capacity(1),
         })
     }
@@ -522,21 +543,59 @@ impl<T: Send + 'static, L> Builder<T, L> {
     {
         let work = Arc::new(work);
         let (bare, layers) = self.split();
-        bare.start(move |_ctx: &Ctx| ItemProcessor(layers.layer(SharedFn(Arc::clone(&work)))))
+        bare.start_infallible(move |_ctx: &Ctx| {
+            ItemProcessor(layers.layer(SharedFn(Arc::clone(&work))))
+        })
     }
 
     /// Starts a pool where each thread builds its own worker with `maker`, on that
     /// thread: the worker may own a connection or buffer and need not be `Send`.
     /// Middleware layers are built around it on the same thread.
+    ///
+    /// The maker gets the worker's [`Ctx`], the one its every call gets: its
+    /// id ([`Ctx::worker_id`]), the pool's token, and its metrics shard, so
+    /// counter handles ([`Shard::counter`](crate::Shard::counter)) are
+    /// resolved once, here, instead of on the first item.
+    ///
+    /// The build returns once the threads are started, without waiting for
+    /// the makers. A maker that panics leaves its thread without a worker:
+    /// the pool is cancelled and the panic is in the report
+    /// ([`PanicSite::Maker`](crate::PanicSite::Maker)). A maker that can
+    /// fail (a database connection) belongs in
+    /// [`try_build_stateful`](Self::try_build_stateful), which waits for
+    /// every maker and fails the build instead. To get each worker (or what
+    /// it gathered) back at the end, see [`keep_workers`](Self::keep_workers).
+    ///
+    /// ```
+    /// use pool_core::{Counter, Ctx, Pool, Worker};
+    ///
+    /// /// Counts long lines into a counter handle it resolved when it was made.
+    /// struct Lines { long: Counter }
+    ///
+    /// impl Worker<String> for Lines {
+    ///     type Error = std::convert::Infallible;
+    ///     fn work(&mut self, _ctx: &Ctx, line: String) -> Result<(), Self::Error> {
+    ///         if line.len() > 3 { self.long.inc(); }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .build_stateful(|ctx: &Ctx| Lines { long: ctx.metrics().counter("long lines") })?;
+    /// pool.run(["a", "bbbb", "cc", "dddd"].map(String::from))?;
+    /// assert_eq!(pool.wait()?.stats().counters.get("long lines"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
     where
-        M: Fn(WorkerId) -> W + Send + Sync + 'static,
+        M: Fn(&Ctx) -> W + Send + Sync + 'static,
         W: Worker<T> + 'static,
         L: Layer<W> + Send + Sync + 'static,
         L::Worker: Worker<T> + 'static,
     {
         let (bare, layers) = self.split();
-        bare.start(move |ctx: &Ctx| ItemProcessor(layers.layer(maker(ctx.worker_id()))))
+        bare.start_infallible(move |ctx: &Ctx| ItemProcessor(layers.layer(maker(ctx))))
     }
 }
 
@@ -668,12 +727,33 @@ impl<T: Send + 'static> Builder<T> {
         })
     }
 
-    pub(crate) fn start<P, Mk>(self, make: Mk) -> Result<Pool<T>, BuildError>
+    /// Starts a pool whose makers cannot fail (they may panic: see
+    /// [`Builder::build_stateful`]), without waiting for them.
+    pub(crate) fn start_infallible<P, Mk>(self, make: Mk) -> Result<Pool<T>, BuildError>
     where
         P: Processor<T> + 'static,
         Mk: Fn(&Ctx) -> P + Send + Sync + 'static,
     {
-        let config = self.config()?;
+        let staff = Makers(move |ctx: &Ctx| Ok::<P, Infallible>(make(ctx)));
+        self.start(staff, States::none(), false)
+    }
+
+    /// Starts the threads, each with a worker from `staff`, and hands the
+    /// states it keeps to the pool. With `checked` (the `try_` builds),
+    /// waits for every maker's outcome: if one failed (or a thread did not
+    /// start), every thread is stopped and joined before the error returns,
+    /// and no worker runs an item, `finish` or a callback.
+    pub(crate) fn start<St, S>(
+        self,
+        staff: St,
+        states: Arc<States<S>>,
+        checked: bool,
+    ) -> Result<Pool<T, S>, BuildError<St::Error>>
+    where
+        St: Staff<T>,
+        S: Send + 'static,
+    {
+        let config = self.config().map_err(BuildError::widen)?;
         let n_workers = config.n_workers;
         let started = Instant::now();
         let keyed = match self.settings.route {
@@ -723,17 +803,29 @@ impl<T: Send + 'static> Builder<T> {
             on_pool_done: Mutex::new(self.settings.on_pool_done),
             resume_panics: self.settings.resume_panics,
             next_hint: AtomicUsize::new(0),
+            states,
         };
         let shared = Arc::clone(&pool.shared);
+        let startup = checked.then(|| Arc::new(Startup::new()));
         // On a failed spawn, the pool's drop closes it and joins the threads
         // started so far.
-        thread::spawn(
+        let spawned = thread::spawn(
             &shared,
             seats,
             &self.settings.thread_name,
-            make,
+            staff,
+            startup.as_ref(),
             &mut pool.threads,
-        )?;
+        );
+        if let Some(startup) = startup {
+            let failures = startup.outcomes(pool.threads.len());
+            let go = spawned.is_ok() && failures.is_empty();
+            startup.decide(go);
+            if !go {
+                return Err(pool.abandon(spawned.err(), failures));
+            }
+        }
+        spawned.map_err(BuildError::widen)?;
         Ok(pool)
     }
 }
@@ -781,7 +873,7 @@ fn run_refused<I: Iterator>(refusal: Refusal, rest: Rest<I>) -> RunError<I> {
 /// assert!(report.is_balanced());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Pool<T: Send + 'static> {
+pub struct Pool<T: Send + 'static, S = ()> {
     shared: Arc<Shared<T>>,
     threads: Vec<JoinHandle<()>>,
     started: Instant,
@@ -790,9 +882,12 @@ pub struct Pool<T: Send + 'static> {
     on_pool_done: Mutex<Option<PoolDoneFn>>,
     resume_panics: bool,
     next_hint: AtomicUsize,
+    /// What the workers leave at the end ([`Builder::keep_workers`]); empty
+    /// for other pools.
+    states: Arc<States<S>>,
 }
 
-impl<T: Send + 'static> fmt::Debug for Pool<T> {
+impl<T: Send + 'static, S> fmt::Debug for Pool<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("workers", &self.shared.config.n_workers)
@@ -810,7 +905,9 @@ impl<T: Send + 'static> Pool<T> {
     pub fn builder() -> Builder<T> {
         Builder::new()
     }
+}
 
+impl<T: Send + 'static, S> Pool<T, S> {
     /// The state every thread of this pool shares.
     pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
         &self.shared
@@ -876,11 +973,11 @@ impl<T: Send + 'static> Pool<T> {
     /// ```
     /// use std::collections::HashMap;
     /// use std::io::BufRead;
-    /// use std::sync::mpsc;
     /// use pool_core::{Ctx, Pool, Worker};
     ///
-    /// // Each worker counts status codes in its own map and hands it over at the end.
-    /// struct Count { statuses: HashMap<String, u64>, out: mpsc::Sender<HashMap<String, u64>> }
+    /// // Each worker counts status codes in its own map; the workers come back at the end.
+    /// #[derive(Default)]
+    /// struct Count { statuses: HashMap<String, u64> }
     /// impl Worker<std::io::Result<String>> for Count {
     ///     type Error = std::io::Error;
     ///     fn work(&mut self, _ctx: &Ctx, line: std::io::Result<String>) -> std::io::Result<()> {
@@ -890,23 +987,19 @@ impl<T: Send + 'static> Pool<T> {
     ///         }
     ///         Ok(())
     ///     }
-    ///     fn finish(&mut self, _ctx: &Ctx) -> std::io::Result<()> {
-    ///         let _ = self.out.send(std::mem::take(&mut self.statuses));
-    ///         Ok(())
-    ///     }
     /// }
     ///
     /// let log = std::io::Cursor::new("GET 200\nGET 404\nPUT 200\n");
-    /// let (out, maps) = mpsc::channel();
     /// let pool = Pool::builder()
     ///     .workers(2)
-    ///     .build_stateful(move |_id| Count { statuses: HashMap::new(), out: out.clone() })?;
+    ///     .keep_workers()
+    ///     .build_stateful(|_ctx: &Ctx| Count::default())?;
     /// assert_eq!(pool.run(log.lines())?, 3);
-    /// let report = pool.wait()?;
+    /// let (report, workers) = pool.wait_with_workers()?;
     /// assert_eq!(report.processed(), 3);
     /// let mut total = HashMap::new();
-    /// for map in maps.try_iter() {
-    ///     for (status, n) in map { *total.entry(status).or_insert(0) += n; }
+    /// for worker in workers {
+    ///     for (status, n) in worker.statuses { *total.entry(status).or_insert(0) += n; }
     /// }
     /// assert_eq!(total["200"], 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -1086,6 +1179,136 @@ impl<T: Send + 'static> Pool<T> {
         report
     }
 
+    /// Like [`join`](Pool::join), and hands back what each worker left: its
+    /// state, kept as [`Builder::keep_workers`] or
+    /// [`Builder::keep_state`] said. No `Arc<Mutex<_>>` and no channel:
+    /// each worker's state comes back exactly once, in worker order, after
+    /// every thread has joined, also when items failed or panicked, the pool
+    /// was cancelled or a `finish` failed (the worker is kept after its
+    /// `finish`, whatever it returned).
+    ///
+    /// A worker that was never made (its maker panicked, in a pool built
+    /// with [`build_stateful`](crate::KeepBuilder::build_stateful)) or whose
+    /// [`keep_state`](Builder::keep_state) function panicked leaves nothing,
+    /// so the list may be shorter than [`workers`](Pool::workers); the panic
+    /// is in the report. A pool built without `keep_workers` hands back an
+    /// empty list.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool, Worker};
+    ///
+    /// /// Sums what it gets; fails on odd numbers.
+    /// #[derive(Default)]
+    /// struct Sum(u64);
+    ///
+    /// impl Worker<u64> for Sum {
+    ///     type Error = std::io::Error;
+    ///     fn work(&mut self, _ctx: &Ctx, n: u64) -> std::io::Result<()> {
+    ///         if n % 2 == 1 {
+    ///             return Err(std::io::Error::other(format!("{n} is odd")));
+    ///         }
+    ///         self.0 += n;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(3)
+    ///     .continue_on_error()
+    ///     .keep_workers()
+    ///     .build_stateful(|_ctx: &Ctx| Sum::default())?;
+    /// pool.submitter().submit_iter(1..=10)?;
+    /// let (report, sums) = pool.join_with_workers(); // also when items failed
+    /// assert_eq!((report.processed(), report.failed()), (5, 5));
+    /// assert_eq!(sums.len(), 3);
+    /// assert_eq!(sums.iter().map(|sum| sum.0).sum::<u64>(), 2 + 4 + 6 + 8 + 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_with_workers(mut self) -> (Report, Vec<S>) {
+        let (report, panic) = self.shut_down();
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+        (report, self.states.take())
+    }
+
+    /// Like [`wait`](Pool::wait), and hands back what each worker left (see
+    /// [`join_with_workers`](Pool::join_with_workers)); on an error, the
+    /// states are dropped with the report (use `join_with_workers` to keep
+    /// them then).
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// type Check = fn(&Ctx, u32) -> std::io::Result<()>;
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .keep_state(|ctx: &Ctx, _check: Check| ctx.counts().processed)
+    ///     .build_stateful(|_ctx: &Ctx| -> Check {
+    ///         |_ctx, n| if n < 5 { Ok(()) } else { Err(std::io::Error::other("too big")) }
+    ///     })?;
+    /// pool.submitter().submit_iter(0..10)?;
+    /// // The first error stops the pool and is the run's error; the states go with it.
+    /// assert!(pool.wait_with_workers().unwrap_err().to_string().contains("too big"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_with_workers(self) -> Result<(Report, Vec<S>), PoolError> {
+        let (report, states) = self.join_with_workers();
+        Ok((report.into_result()?, states))
+    }
+
+    /// Ends a pool whose build failed (a maker failed, or a thread did not
+    /// start) and says why: the threads were told to leave, they are joined
+    /// here, and no callback runs.
+    fn abandon<E>(
+        mut self,
+        spawn_error: Option<BuildError>,
+        failures: Vec<(usize, MakerFailure<E>)>,
+    ) -> BuildError<E> {
+        // A pool that never ran has nothing to report.
+        let on_pool_done = self
+            .on_pool_done
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(on_pool_done);
+        drop(self.shut_down());
+        let resume_panics = self.resume_panics;
+        drop(self);
+        let mut failures = failures.into_iter();
+        let first = failures.next();
+        // Only the first failure is reported; a payload's `Drop` is user code.
+        for (_, failure) in failures {
+            if let MakerFailure::Panicked(payload) = failure {
+                thread::drop_payload(payload);
+            }
+        }
+        match (spawn_error, first) {
+            (Some(error), first) => {
+                if let Some((_, MakerFailure::Panicked(payload))) = first {
+                    thread::drop_payload(payload);
+                }
+                error.widen()
+            }
+            (None, Some((index, MakerFailure::Failed(error)))) => BuildError::Maker {
+                worker: WorkerId(index),
+                error,
+            },
+            (None, Some((index, MakerFailure::Panicked(payload)))) => {
+                if resume_panics {
+                    resume_unwind(payload);
+                }
+                let message = crate::error::panic_message(&*payload);
+                thread::drop_payload(payload);
+                BuildError::MakerPanicked {
+                    worker: WorkerId(index),
+                    message,
+                }
+            }
+            (None, None) => unreachable!("a build is abandoned for a failed spawn or maker"),
+        }
+    }
+
     /// Closes, drains and joins; builds the report. Idempotent (the second call
     /// finds no threads and returns an empty-handed report).
     pub(crate) fn shut_down(&mut self) -> (Report, Option<Box<dyn Any + Send>>) {
@@ -1111,7 +1334,7 @@ impl<T: Send + 'static> Pool<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Pool<T> {
+impl<T: Send + 'static, S> Drop for Pool<T, S> {
     fn drop(&mut self) {
         let callback_pending = self
             .on_pool_done

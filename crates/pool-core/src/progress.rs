@@ -165,7 +165,7 @@ impl Mark {
     }
 }
 
-impl<T: Send + 'static> Pool<T> {
+impl<T: Send + 'static, S> Pool<T, S> {
     /// The mark of the pool right now: a few loads, no lock but the shards'.
     fn mark(&self) -> Mark {
         let shared = self.shared();
@@ -264,7 +264,7 @@ impl<T: Send + 'static> Pool<T> {
     /// assert_eq!(report.processed(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join_timeout(self, timeout: Duration) -> Result<Report, Pool<T>> {
+    pub fn join_timeout(self, timeout: Duration) -> Result<Report, Pool<T, S>> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.join_until(deadline),
             None => Ok(self.join()),
@@ -273,7 +273,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// [`join_timeout`](Pool::join_timeout) with a deadline: the report if
     /// the pool finished by `deadline`, else the pool back (closed).
-    pub fn join_until(self, deadline: Instant) -> Result<Report, Pool<T>> {
+    pub fn join_until(self, deadline: Instant) -> Result<Report, Pool<T, S>> {
         self.close();
         let shared = self.shared();
         if shared

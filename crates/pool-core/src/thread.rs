@@ -3,9 +3,11 @@
 //! callback) once the pool is closed and drained. Also where the pool's
 //! threads are spawned and joined.
 
+use std::any::Any;
 use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -92,29 +94,163 @@ impl<T> Seats<T> {
     }
 }
 
+/// How a pool's threads get their workers and what becomes of each at the
+/// end: the maker (run on each worker thread, fallible for the `try_`
+/// builds) and the retirement after `finish` (drop the worker, or hand its
+/// state to the pool: `Builder::keep_workers`).
+pub(crate) trait Staff<T>: Send + Sync + 'static {
+    /// What the thread runs its items through.
+    type Processor: Processor<T>;
+    /// A fallible maker's error (`Infallible` for the others).
+    type Error: Send + 'static;
+
+    /// Makes this thread's worker (with its layers), on the thread.
+    fn make(&self, ctx: &Ctx) -> Result<Self::Processor, Self::Error>;
+
+    /// Ends the worker after its `finish`, on its thread: drops it (its
+    /// `Drop` is user code, so under `guard`), or hands its state out.
+    fn retire(&self, shared: &Shared<T>, ctx: &Ctx, processor: Self::Processor) {
+        shared.guard(ctx.worker, PanicSite::Finish, || drop(processor));
+    }
+}
+
+/// The staff of most pools: a maker, and workers dropped at the end.
+pub(crate) struct Makers<Mk>(pub(crate) Mk);
+
+impl<T, P, E, Mk> Staff<T> for Makers<Mk>
+where
+    P: Processor<T>,
+    E: Send + 'static,
+    Mk: Fn(&Ctx) -> Result<P, E> + Send + Sync + 'static,
+{
+    type Processor = P;
+    type Error = E;
+
+    fn make(&self, ctx: &Ctx) -> Result<P, E> {
+        (self.0)(ctx)
+    }
+}
+
+/// Why a fallible maker left its thread without a worker.
+pub(crate) enum MakerFailure<E> {
+    /// It returned this error.
+    Failed(E),
+    /// It panicked with this payload.
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// The start of a pool whose makers may fail (the `try_` builds): each
+/// thread reports its maker's outcome, then waits for the verdict; the
+/// building thread waits for every outcome, then gives the verdict: go (every
+/// worker was made) or stop (the threads drop what they made and leave,
+/// without running an item, `finish` or a callback).
+///
+/// One lock and condition variable, used a few times per thread, once per
+/// build: no part of the pool's running.
+pub(crate) struct Startup<E> {
+    state: Mutex<StartupState<E>>,
+    changed: Condvar,
+}
+
+struct StartupState<E> {
+    /// Threads that reported their maker's outcome.
+    reported: usize,
+    /// The failed makers, by worker index.
+    failures: Vec<(usize, MakerFailure<E>)>,
+    /// `Some(true)`: run; `Some(false)`: leave.
+    verdict: Option<bool>,
+}
+
+impl<E> Startup<E> {
+    pub(crate) fn new() -> Self {
+        Startup {
+            state: Mutex::new(StartupState {
+                reported: 0,
+                failures: Vec::new(),
+                verdict: None,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StartupState<E>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A worker thread's maker is done: `failure` says how it failed, if it did.
+    fn report(&self, index: usize, failure: Option<MakerFailure<E>>) {
+        let mut state = self.lock();
+        state.reported += 1;
+        if let Some(failure) = failure {
+            state.failures.push((index, failure));
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Waits for the building thread's verdict: whether to run.
+    fn verdict(&self) -> bool {
+        let mut state = self.lock();
+        loop {
+            if let Some(go) = state.verdict {
+                return go;
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Waits until `n_threads` threads reported, and returns the failures,
+    /// lowest worker first.
+    pub(crate) fn outcomes(&self, n_threads: usize) -> Vec<(usize, MakerFailure<E>)> {
+        let mut state = self.lock();
+        while state.reported < n_threads {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let mut failures = std::mem::take(&mut state.failures);
+        failures.sort_by_key(|(index, _)| *index);
+        failures
+    }
+
+    /// Tells every waiting thread whether to run (`go`) or leave.
+    pub(crate) fn decide(&self, go: bool) {
+        self.lock().verdict = Some(go);
+        self.changed.notify_all();
+    }
+}
+
 /// Starts one thread per seat, each running [`WorkerThread::main`] with a
-/// processor from `make`, and adds their handles to `threads`. On a failed
-/// spawn the threads started so far are in `threads`, for the caller to
-/// close the pool and join them.
-pub(crate) fn spawn<T, P, Mk>(
+/// worker from `staff`, and adds their handles to `threads`. With a
+/// `startup`, each thread reports its maker's outcome there and waits for the
+/// verdict before it runs. On a failed spawn the threads started so far are
+/// in `threads`, for the caller to stop (`startup`), close the pool and join.
+pub(crate) fn spawn<T, St>(
     shared: &Arc<Shared<T>>,
     seats: Seats<T>,
     thread_name: &str,
-    make: Mk,
+    staff: St,
+    startup: Option<&Arc<Startup<St::Error>>>,
     threads: &mut Vec<JoinHandle<()>>,
 ) -> Result<(), BuildError>
 where
     T: Send + 'static,
-    P: Processor<T> + 'static,
-    Mk: Fn(&Ctx) -> P + Send + Sync + 'static,
+    St: Staff<T>,
 {
-    let make = Arc::new(make);
+    let staff = Arc::new(staff);
     for (index, (local, parker)) in seats.locals.into_iter().zip(seats.parkers).enumerate() {
         let shared = Arc::clone(shared);
-        let make = Arc::clone(&make);
+        let staff = Arc::clone(&staff);
+        let startup = startup.map(Arc::clone);
         let handle = std::thread::Builder::new()
             .name(format!("{thread_name}-{index}"))
-            .spawn(move || WorkerThread::new(shared, index, local, parker).main(|ctx| make(ctx)))
+            .spawn(move || {
+                WorkerThread::new(shared, index, local, parker).main(&*staff, startup.as_deref());
+            })
             .map_err(|error| BuildError::Spawn {
                 worker: WorkerId(index),
                 message: error.to_string(),
@@ -250,7 +386,7 @@ impl<T> WorkerThread<T> {
     }
 
     /// The thread's body.
-    fn main<P: Processor<T>>(mut self, make: impl FnOnce(&Ctx) -> P) {
+    fn main<St: Staff<T>>(mut self, staff: &St, startup: Option<&Startup<St::Error>>) {
         // Dropped last, after `wrap_up` (also when unwinding): counts this
         // worker out for `Pool::join_async`.
         let shared = Arc::clone(&self.shared);
@@ -260,22 +396,72 @@ impl<T> WorkerThread<T> {
         // this and every other `trace` hook compile to nothing.
         let _worker_span = trace::worker_span(self.index);
         WORKS_FOR.with(|works_for| works_for.set(Arc::as_ptr(&self.shared) as usize));
-        let mut processor = self.start(make);
+        let Some(mut processor) = self.start(staff, startup) else {
+            // The build failed: nothing runs here, nothing is reported.
+            return;
+        };
         self.run(processor.as_mut());
-        self.wrap_up(processor);
+        self.wrap_up(staff, processor);
     }
 
     /// Makes the worker. A maker that panics leaves this thread without one;
-    /// the pool is cancelled and this thread only drops and counts.
-    fn start<P>(&mut self, make: impl FnOnce(&Ctx) -> P) -> Option<P> {
+    /// the pool is cancelled and this thread only drops and counts. With a
+    /// `startup` (a `try_` build), the maker's outcome goes there instead,
+    /// and `None` means the build failed: the thread leaves at once (the
+    /// worker it made, if any, is dropped here).
+    fn start<St: Staff<T>>(
+        &mut self,
+        staff: &St,
+        startup: Option<&Startup<St::Error>>,
+    ) -> Option<Option<St::Processor>> {
         let started = self.timer.on.then(Instant::now);
         let ctx = &self.ctx;
-        let processor = self.shared.guard_maker(ctx.worker, || make(ctx));
-        if let Some(started) = started {
-            self.out.set_init(started.elapsed());
-        }
+        let out = &mut self.out;
+        // The maker's own time: not the wait for the verdict.
+        let mut made = || {
+            if let Some(started) = started {
+                out.set_init(started.elapsed());
+            }
+        };
+        let processor = match startup {
+            None => {
+                let processor = self.shared.guard_maker(ctx.worker, || staff.make(ctx));
+                made();
+                match processor {
+                    Some(Ok(processor)) => Some(processor),
+                    Some(Err(error)) => {
+                        // Only fallible makers fail, and they report to a
+                        // `startup`: not reached. Stop as a maker's panic does.
+                        drop(error);
+                        self.shared.token.cancel();
+                        None
+                    }
+                    None => None,
+                }
+            }
+            Some(startup) => {
+                let outcome = catch_unwind(AssertUnwindSafe(|| staff.make(ctx)));
+                made();
+                let (processor, failure) = match outcome {
+                    Ok(Ok(processor)) => (Some(processor), None),
+                    Ok(Err(error)) => (None, Some(MakerFailure::Failed(error))),
+                    Err(payload) => (None, Some(MakerFailure::Panicked(payload))),
+                };
+                startup.report(self.index, failure);
+                if !startup.verdict() {
+                    // The build failed elsewhere (or here): leave without
+                    // running. The worker's `Drop` is user code; its panic
+                    // has nowhere to go but away.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(processor))) {
+                        drop_payload(payload);
+                    }
+                    return None;
+                }
+                processor
+            }
+        };
         self.timer.since = Instant::now();
-        processor
+        Some(processor)
     }
 
     /// The next job this worker may take.
@@ -455,9 +641,10 @@ impl<T> WorkerThread<T> {
         true
     }
 
-    /// The worker's `finish`, its `Drop`, the `on_worker_done` callback, and
-    /// the last figures of its shard.
-    fn wrap_up<P: Processor<T>>(mut self, mut processor: Option<P>) {
+    /// The worker's `finish`, its retirement (its `Drop`, or its state
+    /// handed to the pool), the `on_worker_done` callback, and the last
+    /// figures of its shard.
+    fn wrap_up<St: Staff<T>>(mut self, staff: &St, mut processor: Option<St::Processor>) {
         self.timer.finish_idle(&mut self.out);
         let shared = &*self.shared;
         let ctx = &self.ctx;
@@ -471,8 +658,11 @@ impl<T> WorkerThread<T> {
                 source,
             });
         }
-        // The worker's own `Drop` is user code too.
-        shared.guard(ctx.worker, PanicSite::Finish, || drop(processor));
+        // The worker's own `Drop` (or the hand-over of its state) is user
+        // code too: `retire` runs it under `guard`.
+        if let Some(processor) = processor {
+            staff.retire(shared, ctx, processor);
+        }
         if let Some(callback) = shared.worker_done.get() {
             let counts = ctx.counts();
             shared.guard(ctx.worker, PanicSite::Callback, || {
@@ -508,4 +698,12 @@ fn run_batch<T, P: Processor<T>>(
         }
     }
     bench.queues.put_spare(batch);
+}
+
+/// Drops a caught panic's payload that goes nowhere; its `Drop` is user code,
+/// and a payload whose drop panics in turn is leaked, as `std` does.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(nested);
+    }
 }

@@ -51,7 +51,7 @@ impl fmt::Display for WorkerId {
 /// let maker_sink = Arc::clone(&sink);
 /// let pool = Pool::builder()
 ///     .workers(2)
-///     .build_stateful(move |_id: WorkerId| RowWriter { rows: Vec::new(), sink: Arc::clone(&maker_sink) })?;
+///     .build_stateful(move |_ctx: &Ctx| RowWriter { rows: Vec::new(), sink: Arc::clone(&maker_sink) })?;
 /// let mut submitter = pool.submitter();
 /// for row in 0..100 {
 ///     submitter.submit(row)?;

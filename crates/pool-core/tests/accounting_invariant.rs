@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use common::{Routing, Tracked};
-use pool_core::{Builder, Ctx, Pool, PoolError, Report, WorkerId};
+use pool_core::{Builder, Ctx, Pool, PoolError, Report};
 use rstest::rstest;
 
 const N_ITEMS: u64 = 5_000;
@@ -41,7 +41,7 @@ fn check(value: u64) -> anyhow::Result<()> {
 fn build(builder: Builder<Tracked>, kind: Kind) -> Pool<Tracked> {
     match kind {
         Kind::Shared => builder.build(|_ctx: &Ctx, item: Tracked| check(item.value)),
-        Kind::Stateful => builder.build_stateful(|_id: WorkerId| {
+        Kind::Stateful => builder.build_stateful(|_ctx: &Ctx| {
             // Per-worker state that a shared worker could not have.
             let mut last = None;
             move |_ctx: &Ctx, item: Tracked| {

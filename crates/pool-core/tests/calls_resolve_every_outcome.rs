@@ -19,7 +19,7 @@ use std::time::Duration;
 use common::Gate;
 use pool_core::{
     BoxError, Call, CallError, CallHandle, CallWorker, Ctx, Next, Pool, PoolError, SendError,
-    TrySendError, WorkerId, layer_fn,
+    TrySendError, layer_fn,
 };
 
 /// A worker's own error type, to find again through the handle.
@@ -389,7 +389,7 @@ fn keyed_calls_of_one_key_run_on_one_worker_in_order() {
     let pool = Pool::builder()
         .workers(4)
         .chunk_by(|item: &(u32, u32)| item.0)
-        .build_call_stateful(|_id: WorkerId| {
+        .build_call_stateful(|_ctx: &Ctx| {
             let mut last = std::collections::HashMap::<u32, u32>::new();
             move |ctx: &Ctx, (key, seq): (u32, u32)| {
                 let previous = last.insert(key, seq);

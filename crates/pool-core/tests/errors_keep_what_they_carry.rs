@@ -16,7 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use pool_core::{
     BoxError, BoxWorker, Ctx, Next, PanicPayload, PanicSite, Pool, PoolError, Report, SeeThrough,
-    Worker, WorkerId, box_error, find_error, layer_fn, see_through,
+    Worker, box_error, find_error, layer_fn, see_through,
 };
 
 /// What the deliberate panics carry: no text, so only the payload says it.
@@ -113,7 +113,7 @@ fn maker_finish_and_callback_panics_keep_their_payloads() {
         .continue_on_error()
         .on_worker_done(|id, _counts| std::panic::panic_any(Poisoned(100 + id.index() as u64)))
         .on_pool_done(|_report| std::panic::panic_any(Poisoned(1_000)))
-        .build_stateful(|id: WorkerId| Brittle(10 + id.index() as u64))
+        .build_stateful(|ctx: &Ctx| Brittle(10 + ctx.worker_id().index() as u64))
         .unwrap();
     submit(&pool, 0..10);
     let mut found = poisoned(errors(pool.join()));
@@ -131,7 +131,7 @@ fn maker_finish_and_callback_panics_keep_their_payloads() {
 
     let pool = Pool::builder()
         .workers(1)
-        .build_stateful(|_id: WorkerId| -> fn(&Ctx, u64) -> io::Result<()> {
+        .build_stateful(|_ctx: &Ctx| -> fn(&Ctx, u64) -> io::Result<()> {
             std::panic::panic_any(Poisoned(7))
         })
         .unwrap();
@@ -229,7 +229,7 @@ fn find_reaches_a_typed_error_inside_anyhow_from_every_kind_of_worker() {
 
     let pool = Pool::builder()
         .workers(1)
-        .build_stateful(move |_id: WorkerId| typed)
+        .build_stateful(move |_ctx: &Ctx| typed)
         .unwrap();
     submit(&pool, 5..6);
     assert_eq!(found(pool.join()), not_found(5));
@@ -245,7 +245,7 @@ fn find_reaches_a_typed_error_inside_anyhow_from_every_kind_of_worker() {
 
     let pool = Pool::builder()
         .workers(1)
-        .build_stateful(move |_id: WorkerId| BoxWorker::new(typed))
+        .build_stateful(move |_ctx: &Ctx| BoxWorker::new(typed))
         .unwrap();
     submit(&pool, 7..8);
     assert_eq!(found(pool.join()), not_found(7));
@@ -296,7 +296,7 @@ impl Worker<u64> for FailsToFinish {
 fn find_reaches_a_finish_error_and_searches_every_error_of_many() {
     let pool = Pool::builder()
         .workers(1)
-        .build_stateful(|_id: WorkerId| FailsToFinish)
+        .build_stateful(|_ctx: &Ctx| FailsToFinish)
         .unwrap();
     submit(&pool, 0..3);
     let error = pool.wait().unwrap_err();

@@ -82,8 +82,8 @@ fn run_order_test(n_producers: u32, batch_size: usize, handle: Handle, n_items: 
         .chunk_by(|item: &Item| item.key)
         .build_stateful({
             let owners = Arc::clone(&owners);
-            move |me: WorkerId| OrderChecker {
-                me,
+            move |ctx: &Ctx| OrderChecker {
+                me: ctx.worker_id(),
                 owners: Arc::clone(&owners),
                 last: vec![None; (n_producers * N_KEYS) as usize],
                 router: pool_chunk::Router::with_buckets(4).unwrap(),
@@ -200,8 +200,8 @@ fn stateful_workers_see_only_their_own_keys(#[values(1, 16)] batch_size: usize) 
         .chunk_by(|key: &u32| *key)
         .build_stateful({
             let out = Arc::clone(&out);
-            move |me| Cache {
-                me,
+            move |ctx: &Ctx| Cache {
+                me: ctx.worker_id(),
                 keys: HashSet::new(),
                 out: Arc::clone(&out),
             }

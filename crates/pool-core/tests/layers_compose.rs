@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use pool_core::{Ctx, Layer, Next, Pool, Worker, WorkerId, layer_fn};
+use pool_core::{Ctx, Layer, Next, Pool, Worker, layer_fn};
 use rstest::rstest;
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -81,7 +81,7 @@ fn the_first_layer_added_is_the_outermost(#[values(false, true)] stateful: bool)
     let worker_log = Arc::clone(&log);
     let pool = if stateful {
         builder
-            .build_stateful(move |_id: WorkerId| {
+            .build_stateful(move |_ctx: &Ctx| {
                 let log = Arc::clone(&worker_log);
                 move |_ctx: &Ctx, item: u32| {
                     log.lock().unwrap().push(format!("worker {item}"));

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 
-use pool_core::{
-    BoxError, Builder, Ctx, Next, Pool, PoolError, Report, Worker, WorkerId, layer_fn,
-};
+use pool_core::{BoxError, Builder, Ctx, Next, Pool, PoolError, Report, Worker, layer_fn};
 use rstest::rstest;
 
 const ITEMS: u64 = 1_000;
@@ -79,7 +77,7 @@ fn run(n_workers: usize, n_layers: usize, closure: Closure, fail_finish: bool) -
     let flushed_items = Arc::new(AtomicU64::new(0));
     let maker_flushes = Arc::clone(&flushes);
     let maker_items = Arc::clone(&flushed_items);
-    let maker = move |_id: WorkerId| Flushing {
+    let maker = move |_ctx: &Ctx| Flushing {
         buffered: 0,
         flushes: Arc::clone(&maker_flushes),
         flushed_items: Arc::clone(&maker_items),

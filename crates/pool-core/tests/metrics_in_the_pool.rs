@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Gate, wait_until};
-use pool_core::{Counter, Ctx, MetricsMode, Pool, Worker, WorkerId};
+use pool_core::{Counter, Ctx, MetricsMode, Pool, Worker};
 use rstest::rstest;
 
 #[test]
@@ -88,7 +88,7 @@ impl Worker<u64> for Counting {
 fn worker_counters_by_name_and_handle_are_exact(#[values(1, 4)] n_workers: usize) {
     let pool = Pool::builder()
         .workers(n_workers)
-        .build_stateful(|_id: WorkerId| Counting::default())
+        .build_stateful(|_ctx: &Ctx| Counting::default())
         .unwrap();
     let mut submitter = pool.submitter();
     for n in 0..10_000u64 {

@@ -31,7 +31,7 @@ use fragile::{Fragile, within};
 use pool_core::__private::panic_message;
 use pool_core::{
     BatchWorker, Ctx, PanicSite, Pool, PoolError, Report, SendError, SubmitError, TrySendError,
-    TrySubmitError, Worker, WorkerId,
+    TrySubmitError, Worker,
 };
 use rstest::rstest;
 
@@ -103,13 +103,19 @@ fn every_maker_panicking_cancels_the_pool_and_accounts_for_every_item(
         let builder = common::route(builder, routing, |item: &Tracked| item.value);
         let pool = match kind {
             Kind::Item => {
-                builder.build_stateful(|id: WorkerId| -> fn(&Ctx, Tracked) -> std::io::Result<()> {
-                    panic!("deliberate maker panic on worker {}", id.index())
+                builder.build_stateful(|ctx: &Ctx| -> fn(&Ctx, Tracked) -> std::io::Result<()> {
+                    panic!(
+                        "deliberate maker panic on worker {}",
+                        ctx.worker_id().index()
+                    )
                 })
             }
             Kind::Batch => builder.build_batch_stateful(
-                |id: WorkerId| -> fn(&Ctx, &mut Vec<Tracked>) -> std::io::Result<()> {
-                    panic!("deliberate maker panic on worker {}", id.index())
+                |ctx: &Ctx| -> fn(&Ctx, &mut Vec<Tracked>) -> std::io::Result<()> {
+                    panic!(
+                        "deliberate maker panic on worker {}",
+                        ctx.worker_id().index()
+                    )
                 },
             ),
         }
@@ -189,7 +195,9 @@ fn finish_and_worker_drop_panics_are_finish_panics_after_every_item(
         // The default policy, stop on error: the hooks run after the last
         // item, so the cancel they cause drops nothing.
         let builder = Pool::builder().workers(N_WORKERS).batch_size(16);
-        let maker = |id: WorkerId| Fussy { worker: id.index() };
+        let maker = |ctx: &Ctx| Fussy {
+            worker: ctx.worker_id().index(),
+        };
         let pool = match kind {
             Kind::Item => builder.build_stateful(maker),
             Kind::Batch => builder.build_batch_stateful(maker),

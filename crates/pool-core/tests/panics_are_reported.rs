@@ -6,7 +6,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use pool_core::{Ctx, PanicSite, Pool, PoolError, Worker, WorkerId};
+use pool_core::{Ctx, PanicSite, Pool, PoolError, Worker};
 
 fn submit_all(pool: &Pool<u64>, n_items: u64) -> u64 {
     let mut submitter = pool.submitter();
@@ -63,8 +63,8 @@ fn a_maker_panic_cancels_the_pool_and_counts_every_item() {
     let pool = Pool::builder()
         .workers(2)
         .continue_on_error()
-        .build_stateful(|id: WorkerId| {
-            if id.index() == 1 {
+        .build_stateful(|ctx: &Ctx| {
+            if ctx.worker_id().index() == 1 {
                 panic!("deliberate maker panic");
             }
             |_ctx: &Ctx, _item: u64| Ok::<(), std::io::Error>(())

@@ -12,9 +12,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 
-use pool_core::{
-    BoxError, Ctx, Next, PanicSite, Pool, PoolError, RunError, Worker, WorkerId, layer_fn,
-};
+use pool_core::{BoxError, Ctx, Next, PanicSite, Pool, PoolError, RunError, Worker, layer_fn};
 use rstest::rstest;
 
 /// Worker counts and batch (chunk) sizes every case runs with.
@@ -259,7 +257,7 @@ fn per_worker_state_middleware_and_metrics_apply(#[values(0, 1, 2, 3)] shape: us
                 next.work(ctx, item)
             }
         }))
-        .build_stateful(move |_id: WorkerId| Counting {
+        .build_stateful(move |_ctx: &Ctx| Counting {
             counts: HashMap::new(),
             out: maps.clone(),
         })

@@ -698,14 +698,16 @@ fn build_pool(run: &Arc<Run>, parent: Option<&CancelToken>) -> Pool<Item> {
     let run = Arc::clone(run);
     let built = match script.kind {
         Kind::Shared => builder.build(move |ctx: &Ctx, item: Item| run.work_item(ctx, item, None)),
-        Kind::Stateful => builder.build_stateful(move |id: WorkerId| {
+        Kind::Stateful => builder.build_stateful(move |ctx: &Ctx| {
+            let id = ctx.worker_id();
             run.make(id);
             let run = Arc::clone(&run);
             move |ctx: &Ctx, item: Item| run.work_item(ctx, item, Some(id))
         }),
         Kind::Batch => builder
             .build_batch(move |ctx: &Ctx, batch: &mut Vec<Item>| run.work_batch(ctx, batch, None)),
-        Kind::StatefulBatch => builder.build_batch_stateful(move |id: WorkerId| {
+        Kind::StatefulBatch => builder.build_batch_stateful(move |ctx: &Ctx| {
+            let id = ctx.worker_id();
             run.make(id);
             let run = Arc::clone(&run);
             move |ctx: &Ctx, batch: &mut Vec<Item>| run.work_batch(ctx, batch, Some(id))

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use pool_core::{BatchWorker, Ctx, Pool, PoolError, WorkerId};
+use pool_core::{BatchWorker, Ctx, Pool, PoolError};
 
 #[derive(Debug, thiserror::Error)]
 enum RowError {
@@ -47,7 +47,8 @@ fn stateful_workers_are_built_once_per_thread_and_may_be_not_send() {
     let (made_in, seen_in) = (Arc::clone(&made), Arc::clone(&seen));
     let pool = Pool::builder()
         .workers(4)
-        .build_stateful(move |id: WorkerId| {
+        .build_stateful(move |ctx: &Ctx| {
+            let id = ctx.worker_id();
             made_in
                 .lock()
                 .unwrap()

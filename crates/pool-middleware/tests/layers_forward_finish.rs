@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use common::quiet_deliberate_panics;
-use pool_core::{Ctx, Next, Pool, Report, Worker, WorkerId, layer_fn};
+use pool_core::{Ctx, Next, Pool, Report, Worker, layer_fn};
 use pool_middleware::{ManualClock, RateLimiter, Recovery, Retry, Timeout, Validator};
 use rstest::rstest;
 
@@ -90,7 +90,7 @@ fn run(stack: Stack, n_workers: usize) -> Run {
     let maker = {
         let flushes = Arc::clone(&flushes);
         let flushed_items = Arc::clone(&flushed_items);
-        move |_id: WorkerId| Flushing {
+        move |_ctx: &Ctx| Flushing {
             buffered: 0,
             failed_once: HashSet::new(),
             flushes: Arc::clone(&flushes),

@@ -20,11 +20,12 @@
 //!   batch goes to one worker as a unit, and 64 paths in one batch could leave
 //!   the other workers idle behind one large file.
 //! - **Per-worker state instead of a `Collector`.** Each worker appends its
-//!   digests to a `Vec` of its own (no lock per file) and hands it over once, in
-//!   [`Worker::finish`]. The output is sorted by path, so nothing can be
-//!   printed before the last file is hashed and a stream of results to a
-//!   consumer thread would buy nothing; a `Collector` fits when results are
-//!   used as they come.
+//!   digests to a `Vec` of its own (no lock per file), and the pool hands the
+//!   workers back when it ends (`keep_workers`, then `join_with_workers`: no
+//!   `Arc<Mutex<_>>`, no channel). The output is sorted by path, so nothing
+//!   can be printed before the last file is hashed and a stream of results
+//!   to a consumer thread would buy nothing; a `Collector` fits when results
+//!   are used as they come.
 //! - **Errors counted, not fatal.** A file that cannot be read (permission
 //!   denied, deleted since it was listed, a dangling symlink, replaced by a
 //!   directory) fails its item: the worker reports it on stderr at once and
@@ -32,13 +33,14 @@
 //!   `continue_on_error`. A directory below the root that cannot be listed is
 //!   reported and counted by the walk.
 //! - **A progress bar from snapshots.** `pool.metrics()` gives files submitted
-//!   and finished and a custom `bytes` counter the workers add to; taking a
-//!   snapshot never blocks a worker. `pool.wait_for_change` sleeps until a
-//!   file is finished (or the walk closes the pool), so the bar neither
-//!   polls nor lags. The walker counts the entries it skips in a custom
-//!   counter of its own (`pool.metrics_handle()`), which ends up in the
-//!   report beside the workers' counters. The bar is drawn on stderr, and
-//!   hidden when stderr is not a terminal or with `--no-progress`.
+//!   and finished and a custom `bytes` counter the workers add to (each
+//!   through a `Counter` handle its maker resolved); taking a snapshot never
+//!   blocks a worker. `pool.wait_for_change` sleeps until a file is finished
+//!   (or the walk closes the pool), so the bar neither polls nor lags. The
+//!   walker counts the entries it skips in a custom counter of its own
+//!   (`pool.metrics_handle()`), which ends up in the report beside the
+//!   workers' counters. The bar is drawn on stderr, and hidden when stderr is
+//!   not a terminal or with `--no-progress`.
 //!
 //! Output: one line per file on stdout, exactly as `b3sum` prints it
 //! (`<64 hex digits>  <path>`, where a path holding `\` or a newline is
@@ -61,13 +63,13 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use workforce::MetricsHandle;
 
 use anyhow::Context as _;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use workforce::Counter;
 use workforce::prelude::*;
 
 const USAGE: &str = "usage: hash_files [DIR] [--workers N] [--no-progress]";
@@ -123,11 +125,11 @@ struct Digest {
 }
 
 /// A worker: hashes the files it gets and keeps the digests to itself until
-/// the end of the run.
+/// the end of the run, when the pool hands it back.
 struct FileHasher {
     digests: Vec<Digest>,
-    /// Where every worker's digests end up, once per worker.
-    sink: Arc<Mutex<Vec<Digest>>>,
+    /// The pool's `bytes` counter, on this worker's metrics shard.
+    bytes: Counter,
     /// To print an error without tearing the bar (a no-op bar when hidden).
     bar: ProgressBar,
 }
@@ -135,10 +137,10 @@ struct FileHasher {
 impl Worker<PathBuf> for FileHasher {
     type Error = anyhow::Error;
 
-    fn work(&mut self, ctx: &Ctx, path: PathBuf) -> anyhow::Result<()> {
+    fn work(&mut self, _ctx: &Ctx, path: PathBuf) -> anyhow::Result<()> {
         match hash_file(&path) {
             Ok((hash, bytes)) => {
-                ctx.metrics().add("bytes", bytes);
+                self.bytes.add(bytes);
                 self.digests.push(Digest { path, hash });
                 Ok(())
             }
@@ -150,16 +152,6 @@ impl Worker<PathBuf> for FileHasher {
                 Err(error)
             }
         }
-    }
-
-    fn finish(&mut self, _ctx: &Ctx) -> anyhow::Result<()> {
-        // A worker panicking while it held the lock cannot leave the list
-        // half-appended in a way that matters here: take it as it is.
-        self.sink
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .append(&mut self.digests);
-        Ok(())
     }
 }
 
@@ -264,16 +256,15 @@ fn main() -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:24} {pos}/{len} files, {msg}")?.progress_chars("=> "),
     );
 
-    let sink = Arc::new(Mutex::new(Vec::new()));
-    let maker_sink = Arc::clone(&sink);
     let maker_bar = bar.clone();
     let pool = Pool::builder()
         .workers(options.workers)
         .batch_size(1)
         .continue_on_error()
-        .build_stateful(move |_worker| FileHasher {
+        .keep_workers()
+        .build_stateful(move |ctx: &Ctx| FileHasher {
             digests: Vec::new(),
-            sink: Arc::clone(&maker_sink),
+            bytes: ctx.metrics().counter("bytes"),
             bar: maker_bar.clone(),
         })?;
 
@@ -317,11 +308,14 @@ fn main() -> anyhow::Result<()> {
             .join()
             .map_err(|_| anyhow::anyhow!("the walk panicked"))?
     })?;
-    let report = pool.join();
+    let (report, hashers) = pool.join_with_workers();
     bar.finish_and_clear();
     anyhow::ensure!(report.is_balanced(), "the pool lost files: {report}");
 
-    let mut digests = std::mem::take(&mut *sink.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut digests: Vec<Digest> = hashers
+        .into_iter()
+        .flat_map(|hasher| hasher.digests)
+        .collect();
     digests.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for digest in &digests {

@@ -9,10 +9,14 @@
 //!
 //! # What it shows
 //!
-//! - **Stateful batch workers** (`Builder::build_batch_stateful`). Each
-//!   worker thread opens its own `rusqlite::Connection` (WAL mode, a busy
-//!   timeout) on its first batch and keeps it, with its cache of prepared
-//!   statements, for the whole run. A batch worker gets the pool's batches
+//! - **Stateful batch workers whose set-up can fail**
+//!   (`Builder::try_build_batch_stateful`). Each worker thread opens its own
+//!   `rusqlite::Connection` (WAL mode, a busy timeout) in its maker and
+//!   keeps it, with its cache of prepared statements, for the whole run. The
+//!   build waits for every maker: if a connection cannot be opened, it fails
+//!   with `BuildError::Maker`, naming the worker, before any row is
+//!   submitted, and leaves no thread behind. The maker also resolves the
+//!   worker's counter handles once (`ctx.metrics().counter(..)`). A batch worker gets the pool's batches
 //!   whole (`&mut Vec<Event>`, `--batch` rows), which is exactly the unit to
 //!   commit: one `BEGIN IMMEDIATE ... COMMIT` per batch, instead of a
 //!   transaction (and a journal write) per row. A per-item worker
@@ -26,7 +30,7 @@
 //!   table in order.
 //! - **Custom counters**: `transactions`, `rows_inserted`, and
 //!   `write_lock_wait_us`, the time the workers spent waiting for SQLite's
-//!   write lock.
+//!   write lock, each a `Counter` handle resolved when the worker is made.
 //!
 //! A transaction can hold fewer than `--batch` rows, so `transactions` is
 //! often above `rows / batch`: a keyed submitter fills one batch per worker,
@@ -74,6 +78,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use workforce::Counter;
 use workforce::prelude::*;
 
 const USAGE: &str = "usage: sqlite_ingest [--rows N] [--workers N] [--batch N] [--users N]";
@@ -227,31 +232,41 @@ fn open_writer(db_path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
-/// One pool worker: its connection, and the last `seq` of each of its users.
+/// One pool worker: its connection, its counters, and the last `seq` of
+/// each of its users.
 struct Ingester {
-    db_path: PathBuf,
     worker: WorkerId,
-    /// Opened on the first batch: the maker cannot fail, a batch can.
-    connection: Option<Connection>,
+    /// Opened by the maker, on the worker's thread: if it cannot be, the
+    /// build fails.
+    connection: Connection,
     /// Only this worker sees these users (key affinity), so no lock.
     last_seq: HashMap<u32, u32>,
+    transactions: Counter,
+    rows_inserted: Counter,
+    write_lock_wait_us: Counter,
 }
 
 impl Ingester {
-    fn new(db_path: PathBuf, worker: WorkerId) -> Ingester {
-        Ingester {
-            db_path,
-            worker,
-            connection: None,
+    /// The maker: opens the worker's connection and resolves its counters.
+    fn new(db_path: &Path, ctx: &Ctx) -> anyhow::Result<Ingester> {
+        let connection = open_writer(db_path)
+            .with_context(|| format!("could not open {}", db_path.display()))?;
+        let metrics = ctx.metrics();
+        Ok(Ingester {
+            worker: ctx.worker_id(),
+            connection,
             last_seq: HashMap::new(),
-        }
+            transactions: metrics.counter("transactions"),
+            rows_inserted: metrics.counter("rows_inserted"),
+            write_lock_wait_us: metrics.counter("write_lock_wait_us"),
+        })
     }
 }
 
 impl BatchWorker<Event> for Ingester {
     type Error = anyhow::Error;
 
-    fn work_batch(&mut self, ctx: &Ctx, batch: &mut Vec<Event>) -> anyhow::Result<()> {
+    fn work_batch(&mut self, _ctx: &Ctx, batch: &mut Vec<Event>) -> anyhow::Result<()> {
         // The work outside the transaction: each user's events must come in
         // the order they were submitted.
         for event in batch.iter() {
@@ -264,17 +279,12 @@ impl BatchWorker<Event> for Ingester {
             );
         }
 
-        if self.connection.is_none() {
-            let connection = open_writer(&self.db_path)
-                .with_context(|| format!("could not open {}", self.db_path.display()))?;
-            self.connection = Some(connection);
-        }
-        let connection = self.connection.as_mut().expect("opened just above");
-
         // IMMEDIATE takes the write lock at BEGIN, where the busy timeout
         // applies, rather than at the first insert.
         let waiting_since = Instant::now();
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let waited = waiting_since.elapsed();
         {
             let mut insert = transaction.prepare_cached(
@@ -291,13 +301,10 @@ impl BatchWorker<Event> for Ingester {
         }
         transaction.commit()?;
 
-        let metrics = ctx.metrics();
-        metrics.inc("transactions");
-        metrics.add("rows_inserted", batch.len() as u64);
-        metrics.add(
-            "write_lock_wait_us",
-            u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
-        );
+        self.transactions.inc();
+        self.rows_inserted.add(batch.len() as u64);
+        self.write_lock_wait_us
+            .add(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX));
         Ok(())
     }
 }
@@ -391,7 +398,7 @@ fn main() -> anyhow::Result<()> {
         .workers(settings.n_workers)
         .batch_size(settings.batch_size)
         .chunk_by(|event: &Event| event.user_id)
-        .build_batch_stateful(move |worker| Ingester::new(maker_path.clone(), worker))?;
+        .try_build_batch_stateful(move |ctx: &Ctx| Ingester::new(&maker_path, ctx))?;
 
     // What was submitted, per user, to check the table against.
     let mut totals = vec![UserTotals::default(); settings.n_users as usize];

@@ -8,12 +8,13 @@
 //! | go-pkgz/pool | workforce |
 //! |---|---|
 //! | `pool.New[T](n, pool.WorkerFunc(fn))` | `Pool::builder().workers(n).build(fn)` |
-//! | `pool.NewStateful[T](n, func() Worker[T])` | `.build_stateful(\|worker_id\| make_worker())` |
+//! | `pool.NewStateful[T](n, func() Worker[T])` | `.build_stateful(\|ctx\| make_worker())` (`try_build_stateful` when making one can fail) |
 //! | `.WithBatchSize(10)` | `.batch_size(64)` (the default) |
 //! | `.WithWorkerChanSize(n)` | `.capacity(n)`: one bound on everything in flight |
 //! | `.WithContinueOnError()` | `.continue_on_error()` (`.error_limit(n)` keeps the first `n`) |
 //! | `.WithChunkFn(func(v T) string)` | `.chunk_by(\|v: &T\| key)` (any `K: Hash`, jump consistent hash) |
-//! | `.WithCompleteFn(fn)` | `.on_worker_done(fn)`, `.on_pool_done(fn)` |
+//! | `.WithCompleteFn(fn)` | `.on_worker_done(fn)`, `.on_pool_done(fn)`; `.keep_state(\|ctx, worker\| ..)` sees the worker itself |
+//! | workers' state into a collector at the end | `.keep_workers()`, then `pool.wait_with_workers()?` |
 //! | `p.Go(ctx)` | nothing: `build` starts the threads |
 //! | `p.Submit(v)` | `submitter.submit(v)?` (or `submit_iter`, `try_submit`, `submit_timeout`) |
 //! | `p.Send(v)` (from other goroutines) | `pool.sender()`, then `sender.send(v)?` |

@@ -28,10 +28,12 @@
 //!
 //! [`Builder::build`](crate::Builder::build) takes one function shared by every
 //! worker thread (`Fn`, so it needs `Sync` state). [`build_stateful`](crate::Builder::build_stateful)
-//! takes a *maker*, called once on each worker thread: the worker it returns
-//! is owned by that thread, may be `FnMut` or any [`Worker`](crate::Worker)
-//! type, need not be `Send`, and gets a [`finish`](crate::Worker::finish) call
-//! after the last item (flush a buffer, commit, close a connection).
+//! takes a *maker*, called once on each worker thread with that worker's
+//! [`Ctx`](crate::Ctx) (its id, the pool's token, its metrics shard): the
+//! worker it returns is owned by that thread, may be `FnMut` or any
+//! [`Worker`](crate::Worker) type, need not be `Send`, and gets a
+//! [`finish`](crate::Worker::finish) call after the last item (flush a
+//! buffer, commit, close a connection).
 //! [`build_batch`](crate::Builder::build_batch) (and `build_batch_stateful`)
 //! hands whole batches, `&mut Vec<T>`, for one round trip per batch.
 //!
@@ -60,10 +62,74 @@
 //! let total = std::sync::Arc::clone(&written);
 //! let pool = Pool::builder()
 //!     .workers(3)
-//!     .build_stateful(move |_worker: WorkerId| Writer { lines: Vec::new(), written: total.clone() })?;
+//!     .build_stateful(move |_ctx: &Ctx| Writer { lines: Vec::new(), written: total.clone() })?;
 //! pool.submitter().submit_iter(0..1_000)?;
 //! assert_eq!(pool.wait()?.processed(), 1_000);
 //! assert_eq!(*written.lock().expect("not poisoned"), 1_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Set-up that can fail.** A worker that opens a connection or loads a
+//! file has a maker that can fail:
+//! [`try_build_stateful`](crate::Builder::try_build_stateful) (and
+//! `try_build_batch_stateful`, `try_build_call_stateful`) takes a maker that
+//! returns a `Result`. The build waits for every maker: if any fails, it
+//! fails whole with [`BuildError::Maker`](crate::BuildError::Maker), naming
+//! the worker and carrying the maker's error as it returned it, after
+//! every thread has been joined and the workers already made have been
+//! dropped (no item ran, no `finish`, no callback). So a build that failed
+//! for a passing reason can simply be tried again. The maker is also the
+//! place to resolve counter handles
+//! ([`ctx.metrics().counter(..)`](crate::Shard::counter)) once, instead of
+//! looking a name up per item.
+//!
+//! **State at the end.** [`keep_workers`](crate::Builder::keep_workers),
+//! the last setting before a stateful build, keeps each worker when the
+//! pool ends, and [`wait_with_workers`](crate::Pool::wait_with_workers)
+//! (or `join_with_workers`) hands them back, in worker order, each exactly
+//! once, also after errors, cancels and panics: per-worker maps merge
+//! without an `Arc<Mutex<_>>`. A worker that is not `Send` keeps what it
+//! gathered instead, with [`keep_state`](crate::Builder::keep_state), a
+//! function that runs on the worker's thread after its `finish` and sees
+//! the worker itself.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use workforce::prelude::*;
+//! use workforce::{BuildError, Counter};
+//!
+//! /// A connection of sorts, and this worker's word counts.
+//! struct Indexer { words: HashMap<String, u64>, indexed: Counter }
+//!
+//! fn connect(ctx: &Ctx) -> Result<Indexer, std::io::Error> {
+//!     // A real maker would open the connection here, and could fail.
+//!     Ok(Indexer { words: HashMap::new(), indexed: ctx.metrics().counter("indexed") })
+//! }
+//!
+//! impl Worker<String> for Indexer {
+//!     type Error = std::io::Error;
+//!     fn work(&mut self, _ctx: &Ctx, line: String) -> Result<(), Self::Error> {
+//!         for word in line.split_whitespace() {
+//!             *self.words.entry(word.to_owned()).or_default() += 1;
+//!         }
+//!         self.indexed.inc();
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let pool = match Pool::builder().workers(3).keep_workers().try_build_stateful(connect) {
+//!     Ok(pool) => pool,
+//!     Err(BuildError::Maker { worker, error }) => panic!("worker {worker} could not connect: {error}"),
+//!     Err(setting) => panic!("{setting}"),
+//! };
+//! pool.run(["a rose is", "a rose", "is a rose"].map(String::from))?;
+//! let (report, indexers) = pool.wait_with_workers()?;
+//! let mut words = HashMap::new();
+//! for indexer in indexers {
+//!     for (word, n) in indexer.words { *words.entry(word).or_insert(0) += n; }
+//! }
+//! assert_eq!((words["rose"], words["is"]), (3, 2));
+//! assert_eq!(report.stats().counters.get("indexed"), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -75,18 +141,18 @@
 //! producer thread competes with the workers for the cores. `run` returns
 //! when the iterator is exhausted and every item has run; `wait` gives the
 //! report. Per-worker state is the usual way to aggregate: each worker counts
-//! into its own map and hands it over in `finish`.
+//! into its own map, and the workers come back at the end
+//! ([chapter 1](#1-workers-shared-stateful-batch): `keep_workers`).
 //!
 //! ```
 //! use std::collections::HashMap;
 //! use std::io::BufRead;
-//! use std::sync::mpsc;
 //! use workforce::prelude::*;
 //!
 //! /// Counts lines per status code, in a map of its own.
+//! #[derive(Default)]
 //! struct StatusCount {
 //!     counts: HashMap<u16, u64>,
-//!     done: mpsc::Sender<HashMap<u16, u64>>,
 //! }
 //!
 //! impl Worker<std::io::Result<String>> for StatusCount {
@@ -98,25 +164,21 @@
 //!         *self.counts.entry(status).or_default() += 1;
 //!         Ok(())
 //!     }
-//!     fn finish(&mut self, _ctx: &Ctx) -> anyhow::Result<()> {
-//!         let _ = self.done.send(std::mem::take(&mut self.counts));
-//!         Ok(())
-//!     }
 //! }
 //!
 //! // In a real program: std::io::BufReader::new(std::fs::File::open(path)?)
 //! let log = std::io::Cursor::new("GET /a 200 12\nGET /b 404 0\ngarbage\nGET /a 200 12\n");
-//! let (done, maps) = mpsc::channel();
 //! let pool = Pool::builder()
 //!     .workers(2)
 //!     .continue_on_error() // a bad line fails alone
-//!     .build_stateful(move |_worker| StatusCount { counts: HashMap::new(), done: done.clone() })?;
+//!     .keep_workers()
+//!     .build_stateful(|_ctx: &Ctx| StatusCount::default())?;
 //! pool.run(log.lines())?;
-//! let report = pool.join();
+//! let (report, workers) = pool.join_with_workers(); // the report, errors included
 //! assert_eq!((report.processed(), report.failed()), (3, 1));
 //! let mut counts = HashMap::new();
-//! for map in maps.try_iter() {
-//!     for (status, n) in map { *counts.entry(status).or_insert(0) += n; }
+//! for worker in workers {
+//!     for (status, n) in worker.counts { *counts.entry(status).or_insert(0) += n; }
 //! }
 //! assert_eq!((counts[&200], counts[&404]), (2, 1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())

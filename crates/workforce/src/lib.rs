@@ -61,8 +61,11 @@
 //!
 //! - **Shared or stateful workers.** [`Builder::build`] takes one `Fn` shared by
 //!   every thread. [`Builder::build_stateful`] takes a maker called once on each
-//!   worker thread, so each worker may own a connection or a buffer (it need not be
-//!   `Send`) and flush it in [`Worker::finish`].
+//!   worker thread with its [`Ctx`], so each worker may own a connection or a
+//!   buffer (it need not be `Send`) and flush it in [`Worker::finish`]. A maker
+//!   that can fail goes to [`Builder::try_build_stateful`] (the build fails
+//!   whole, naming the worker); [`Builder::keep_workers`] hands each worker back
+//!   at the end ([`Pool::wait_with_workers`]), to merge per-worker state.
 //! - **Batch workers.** [`Builder::build_batch`] hands whole batches (`&mut Vec<T>`)
 //!   to the worker: one database round trip per batch instead of per row.
 //! - **Submit or send.** A [`Submitter`] (one per producer, `&mut self`) batches
@@ -170,11 +173,11 @@ pub use pool_middleware as middleware;
 
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
-    CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Identity, Layer,
-    LayerFn, LayerFnWorker, MetricsHandle, MetricsMode, Next, PanicPayload, PanicSite, Percentiles,
-    Pool, PoolError, Report, SeeThrough, SendError, Sender, Shard, Snapshot, Stack, Stats,
-    SubmitError, Submitter, TrySendError, TrySubmitError, Worker, WorkerCounts, WorkerId,
-    WorkerReport, box_error, find_error, layer_fn, see_through,
+    CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Identity,
+    KeepBuilder, KeepState, KeepWorker, Layer, LayerFn, LayerFnWorker, MetricsHandle, MetricsMode,
+    Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError, Report, SeeThrough, SendError,
+    Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter, TrySendError, TrySubmitError,
+    Worker, WorkerCounts, WorkerId, WorkerReport, box_error, find_error, layer_fn, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.
