@@ -140,6 +140,7 @@ mod capacity;
 mod ctx;
 mod error;
 mod find;
+mod held;
 mod item;
 mod layer;
 mod ledger;
@@ -159,6 +160,7 @@ mod service;
 mod shared;
 mod signal;
 mod sleep;
+mod spawn;
 mod submit;
 mod sync;
 mod thread;
@@ -170,7 +172,7 @@ pub use cancel::CancelToken;
 pub use ctx::Ctx;
 pub use error::{
     BoxError, BuildError, PanicPayload, PanicSite, PoolError, Rest, RunError, SendError,
-    SubmitError, TrySendError, TrySubmitError,
+    SpawnError, SubmitError, TrySendError, TrySpawnError, TrySubmitError,
 };
 pub use find::{SeeThrough, box_error, find_error, see_through};
 
@@ -192,5 +194,6 @@ pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
 pub use report::{Report, Snapshot, WorkerCounts, WorkerReport};
 #[cfg(feature = "tower")]
 pub use service::{CallService, ServiceError, ServiceFuture};
+pub use spawn::Spawner;
 pub use submit::{Sender, Submitter};
 pub use worker::{BatchWorker, Worker, WorkerId};

@@ -695,7 +695,13 @@ impl<T: Send + 'static> Builder<T> {
         // reason: more would only hold memory.
         let n_spares = (config.capacity / config.batch_size + 2 * n_workers).clamp(1, 1024);
         let shared = Arc::new(Shared {
-            queues: Queues::new(seats.stealers(), keyed, n_spares, seats.sleep()),
+            queues: Queues::new(
+                seats.stealers(),
+                seats.spawn_stealers(),
+                keyed,
+                n_spares,
+                seats.sleep(),
+            ),
             capacity: Capacity::new(config.capacity, config.batch_size, n_workers),
             ledger: Ledger::new(
                 n_workers,

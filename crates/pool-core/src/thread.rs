@@ -4,6 +4,7 @@
 //! threads are spawned and joined.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -66,10 +67,13 @@ impl WorkerDoneHook {
 }
 
 /// The parts of a new pool's threads that must exist before the shared
-/// state: each worker's deque and parker. [`Sleep`] and the stealers go into
+/// state: each worker's deques and parker. [`Sleep`] and the stealers go into
 /// the shared state; the rest into [`spawn`].
 pub(crate) struct Seats<T> {
     locals: Vec<LocalQueue<Parcel<T>>>,
+    /// Each worker's deque of the items it spawns (`Ctx::spawn`): last in,
+    /// first out, so a tree is walked depth first.
+    spawned: Vec<LocalQueue<Parcel<T>>>,
     parkers: Vec<Parker>,
 }
 
@@ -77,8 +81,14 @@ impl<T> Seats<T> {
     pub(crate) fn new(n_workers: usize) -> Self {
         Seats {
             locals: (0..n_workers).map(|_| LocalQueue::new_fifo()).collect(),
+            spawned: (0..n_workers).map(|_| LocalQueue::new_lifo()).collect(),
             parkers: (0..n_workers).map(|_| Parker::new()).collect(),
         }
+    }
+
+    /// The handles siblings steal spawned items with.
+    pub(crate) fn spawn_stealers(&self) -> Vec<crossbeam_deque::Stealer<Parcel<T>>> {
+        self.spawned.iter().map(LocalQueue::stealer).collect()
     }
 
     /// The sleep slots that wake these workers.
@@ -109,12 +119,15 @@ where
     Mk: Fn(&Ctx) -> P + Send + Sync + 'static,
 {
     let make = Arc::new(make);
-    for (index, (local, parker)) in seats.locals.into_iter().zip(seats.parkers).enumerate() {
+    let deques = seats.locals.into_iter().zip(seats.spawned);
+    for (index, ((local, spawned), parker)) in deques.zip(seats.parkers).enumerate() {
         let shared = Arc::clone(shared);
         let make = Arc::clone(&make);
         let handle = std::thread::Builder::new()
             .name(format!("{thread_name}-{index}"))
-            .spawn(move || WorkerThread::new(shared, index, local, parker).main(|ctx| make(ctx)))
+            .spawn(move || {
+                WorkerThread::new(shared, index, (local, spawned), parker).main(|ctx| make(ctx))
+            })
             .map_err(|error| BuildError::Spawn {
                 worker: WorkerId(index),
                 message: error.to_string(),
@@ -206,6 +219,9 @@ pub(crate) struct WorkerThread<T> {
     shared: Arc<Shared<T>>,
     index: usize,
     local: LocalQueue<Parcel<T>>,
+    /// The deque of the items this worker spawns, shared with the thread's
+    /// spawn slot (`spawn::enter`), through which `Ctx::spawn` reaches it.
+    spawned: Rc<LocalQueue<Parcel<T>>>,
     parker: Parker,
     ctx: Ctx,
     out: ShardWriter,
@@ -217,18 +233,19 @@ pub(crate) struct WorkerThread<T> {
     given_back_at: u64,
 }
 
-impl<T> WorkerThread<T> {
+impl<T: Send + 'static> WorkerThread<T> {
     fn new(
         shared: Arc<Shared<T>>,
         index: usize,
-        local: LocalQueue<Parcel<T>>,
+        (local, spawned): (LocalQueue<Parcel<T>>, LocalQueue<Parcel<T>>),
         parker: Parker,
     ) -> Self {
-        let ctx = Ctx::new(
+        let mut ctx = Ctx::new(
             WorkerId(index),
             shared.token.clone(),
             Arc::clone(shared.ledger.metrics()),
         );
+        crate::spawn::attach(&mut ctx, &shared);
         let out = shared.ledger.writer(index);
         let timer = BusyTimer {
             on: shared.config.metrics_mode != MetricsMode::Off,
@@ -240,6 +257,7 @@ impl<T> WorkerThread<T> {
             shared,
             index,
             local,
+            spawned: Rc::new(spawned),
             parker,
             ctx,
             out,
@@ -260,8 +278,13 @@ impl<T> WorkerThread<T> {
         // this and every other `trace` hook compile to nothing.
         let _worker_span = trace::worker_span(self.index);
         WORKS_FOR.with(|works_for| works_for.set(Arc::as_ptr(&self.shared) as usize));
+        crate::spawn::enter(Rc::clone(&self.spawned));
         let mut processor = self.start(make);
+        // Items may be spawned only while the worker runs items: then the
+        // pool cannot finish under them (see `spawn.rs`).
+        self.ctx.set_running(true);
         self.run(processor.as_mut());
+        self.ctx.set_running(false);
         self.wrap_up(processor);
     }
 
@@ -281,7 +304,9 @@ impl<T> WorkerThread<T> {
     /// The next job this worker may take.
     #[inline]
     fn find(&self) -> Option<Parcel<T>> {
-        self.shared.queues.find_job(self.index, &self.local)
+        self.shared
+            .queues
+            .find_job(self.index, &self.local, &self.spawned)
     }
 
     /// Runs jobs until the pool is closed and drained.
@@ -444,6 +469,7 @@ impl<T> WorkerThread<T> {
         }
         sleep.sleep(self.index, &self.parker, || {
             !self.local.is_empty()
+                || !self.spawned.is_empty()
                 || shared.queues.has_work(self.index)
                 || shared.capacity.is_done()
         });
