@@ -30,7 +30,7 @@ use crossbeam_utils::CachePadded;
 
 use pool_chunk::Router;
 
-use crate::pull::Pull;
+use crate::pull::{Lineage, Pull};
 use crate::sleep::Sleep;
 
 /// A unit in the queues: a lone item (no allocation), a batch, or a source
@@ -41,7 +41,12 @@ pub(crate) enum Parcel<T> {
     Pull(Arc<dyn Pull<T>>),
     /// Items a worker took from a pull source and handed to a sibling: no
     /// room was reserved for them, so none is given back when they finish.
-    Pulled(Vec<T>),
+    /// Outstanding in their source until they ran (pull.rs, "Descendants").
+    Pulled(Vec<T>, Arc<dyn Pull<T>>),
+    /// An item spawned while a job descending from a pull source ran: it
+    /// holds room like any spawned item, and is outstanding in the source
+    /// until it ran.
+    Grown(T, Arc<dyn Pull<T>>),
 }
 
 /// Where a parcel goes.
@@ -85,6 +90,8 @@ pub(crate) struct Queues<T> {
     /// The other end of each worker's deque of spawned items (unkeyed pools;
     /// in a keyed pool spawned items go to their key's inbox).
     spawn_stealers: Box<[Stealer<Parcel<T>>]>,
+    /// Per worker: the pull source its current job descends from.
+    lineages: Box<[CachePadded<Lineage<T>>]>,
     /// Set for pools built with `chunk_by`: then every item is keyed.
     keyed: Option<Keyed<T>>,
     /// Emptied batches, handed back to submitters so a steady stream of
@@ -111,7 +118,11 @@ impl<T> Queues<T> {
             route,
             router,
         });
+        let lineages = (0..stealers.len())
+            .map(|_| CachePadded::new(Lineage::new()))
+            .collect();
         Queues {
+            lineages,
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             spawn_stealers: spawn_stealers.into_boxed_slice(),
@@ -300,6 +311,12 @@ impl<T> Queues<T> {
         // item; a spawned item pays it (with its `SeqCst` room and count).
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
         self.sleep.notify_one(index + 1);
+    }
+
+    /// Worker `index`'s slot: the pull source its current job descends from.
+    #[inline]
+    pub(crate) fn lineage(&self, index: usize) -> &Lineage<T> {
+        &self.lineages[index]
     }
 
     /// Wakes every sleeping worker: the pool closed, was cancelled or drained.

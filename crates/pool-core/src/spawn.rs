@@ -41,7 +41,9 @@
 //! `WorkerThread::run`): not from the maker, `finish` or a `Drop`. An item
 //! pulled by `Pool::run` holds no room; its spawns go to its own worker's
 //! deque (or, from another thread, to the injector, which that worker looks
-//! at before it may leave), so nothing is stranded either.
+//! at before it may leave), so nothing is stranded either. And they are
+//! outstanding in the pull source (`Parcel::Grown`, pull.rs "Descendants"),
+//! so `Pool::run` too returns only when the trees of its items are done.
 //!
 //! # Cost
 //!
@@ -204,7 +206,15 @@ impl<T: Send + 'static> Spawner<'_, T> {
         let shared = self.shared;
         // Counted before the push, so `submitted` is complete when it finishes.
         shared.ledger.count_spawned(self.worker, 1);
-        let parcel = Parcel::One(item);
+        // Grown from an item of a pull run (one load when none is going
+        // on): outstanding there too, so `Pool::run` waits for it.
+        let parcel = match shared.queues.lineage(self.worker).current() {
+            None => Parcel::One(item),
+            Some(source) => {
+                source.parcel_pushed();
+                Parcel::Grown(item, source)
+            }
+        };
         let parcel = match target {
             Target::Any(hint) => match push_here(shared, parcel, hint) {
                 Ok(()) => return,

@@ -15,7 +15,7 @@ use crossbeam_utils::Backoff;
 
 use pool_metrics::ShardWriter;
 
-use crate::process::{Bench, Processor, Room};
+use crate::process::{Bench, Processor};
 use crate::pull::Pull;
 use crate::queues::{Parcel, Target};
 use crate::report::WorkerCounts;
@@ -231,6 +231,9 @@ pub(crate) struct WorkerThread<T> {
     finished: u64,
     /// `finished` when this worker last gave room back.
     given_back_at: u64,
+    /// The pull source its jobs descend from (its address), 0 for none: what
+    /// its lineage slot holds (`descend_from`).
+    lineage_at: usize,
 }
 
 impl<T: Send + 'static> WorkerThread<T> {
@@ -264,6 +267,7 @@ impl<T: Send + 'static> WorkerThread<T> {
             timer,
             finished: 0,
             given_back_at: 0,
+            lineage_at: 0,
         }
     }
 
@@ -344,10 +348,11 @@ impl<T: Send + 'static> WorkerThread<T> {
             .note_finished(self.index, self.finished);
     }
 
-    /// What a processor works with for one job (see [`Bench`]); `room` says
-    /// whether the job's items hold reserved room.
+    /// What a processor works with for one job (see [`Bench`]);
+    /// `pulled_from` is the pull source the job's items came from (they hold
+    /// no room), `None` for items that hold room.
     #[inline]
-    fn bench(&mut self, room: Room) -> Bench<'_, T> {
+    fn bench<'a>(&'a mut self, pulled_from: Option<&'a Arc<dyn Pull<T>>>) -> Bench<'a, T> {
         let shared = &*self.shared;
         Bench {
             ctx: &self.ctx,
@@ -358,7 +363,7 @@ impl<T: Send + 'static> WorkerThread<T> {
             local: &self.local,
             index: self.index,
             handed_over: 0,
-            room,
+            pulled_from,
             capacity: &shared.capacity,
             finished: &mut self.finished,
             item_key: shared.item_key.as_ref(),
@@ -369,23 +374,41 @@ impl<T: Send + 'static> WorkerThread<T> {
     /// Runs one job.
     #[inline]
     fn run_job<P: Processor<T>>(&mut self, processor: Option<&mut P>, parcel: Parcel<T>) {
-        let mut bench = self.bench(Room::Reserved);
         match parcel {
-            Parcel::One(item) => match processor {
-                Some(processor) if !bench.is_cancelled() => processor.one(item, &mut bench),
-                _ => {
-                    let dropped = bench.drop_items(std::iter::once(item));
-                    bench.note_finished(1);
-                    bench.out.add_dropped(dropped);
-                }
-            },
-            Parcel::Many(batch) => run_batch(processor, batch, &mut bench),
-            Parcel::Pulled(batch) => {
-                // No room was reserved for pulled items.
-                bench.room = Room::Unreserved;
-                run_batch(processor, batch, &mut bench);
+            Parcel::One(item) => {
+                self.descend_from(None);
+                run_one(processor, item, &mut self.bench(None));
+            }
+            Parcel::Many(batch) => {
+                self.descend_from(None);
+                run_batch(processor, batch, &mut self.bench(None));
             }
             Parcel::Pull(source) => self.run_pull(processor, source),
+            Parcel::Pulled(batch, source) => {
+                self.descend_from(Some(&source));
+                // No room was reserved for pulled items.
+                run_batch(processor, batch, &mut self.bench(Some(&source)));
+                source.parcel_done();
+            }
+            Parcel::Grown(item, source) => {
+                self.descend_from(Some(&source));
+                // It holds room, as every spawned item does.
+                run_one(processor, item, &mut self.bench(None));
+                source.parcel_done();
+            }
+        }
+    }
+
+    /// The jobs this worker runs from now on descend from `source` (a pull
+    /// run's), or from none: what an item they spawn is outstanding in (see
+    /// `pull.rs`, "Descendants"). Writes the worker's slot only when that
+    /// changes, so a job pays one comparison.
+    #[inline]
+    fn descend_from(&mut self, source: Option<&Arc<dyn Pull<T>>>) {
+        let at = source.map_or(0, |source| Arc::as_ptr(source).cast::<()>() as usize);
+        if at != self.lineage_at {
+            self.shared.queues.lineage(self.index).enter(source);
+            self.lineage_at = at;
         }
     }
 
@@ -435,7 +458,8 @@ impl<T: Send + 'static> WorkerThread<T> {
             // Counted before they run, as every pushed item is.
             shared.ledger.count_submitted(chunk.len() as u64);
             let _batch_span = trace::batch_span(self.index, chunk.len());
-            processor.many(&mut chunk, &mut self.bench(Room::Unreserved));
+            self.descend_from(Some(&source));
+            processor.many(&mut chunk, &mut self.bench(Some(&source)));
         }
         self.shared.queues.put_spare(chunk);
         source.parcel_done();
@@ -451,6 +475,8 @@ impl<T: Send + 'static> WorkerThread<T> {
         if self.finished > self.given_back_at {
             self.give_back();
         }
+        // Lets go of a finished pull run's source.
+        self.descend_from(None);
         let shared = &*self.shared;
         shared.capacity.wake_producers_if_waiting();
         self.timer.mark_idle(&mut self.out);
@@ -505,6 +531,20 @@ impl<T: Send + 'static> WorkerThread<T> {
         }
         self.out.flush_latency();
         trace::worker_finished(ctx);
+    }
+}
+
+/// Runs a lone item (or drops it, when the pool is cancelled or the thread
+/// has no worker).
+#[inline]
+fn run_one<T, P: Processor<T>>(processor: Option<&mut P>, item: T, bench: &mut Bench<'_, T>) {
+    match processor {
+        Some(processor) if !bench.is_cancelled() => processor.one(item, bench),
+        _ => {
+            let dropped = bench.drop_items(std::iter::once(item));
+            bench.note_finished(1);
+            bench.out.add_dropped(dropped);
+        }
     }
 }
 

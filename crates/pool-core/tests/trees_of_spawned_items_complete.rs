@@ -331,22 +331,27 @@ fn items_spawned_from_a_helper_thread_during_the_call_complete() {
     assert!(report.is_balanced());
 }
 
-#[test]
-fn items_pulled_by_run_may_spawn_and_wait_returns_after_their_trees() {
+#[rstest]
+fn run_returns_when_the_trees_of_the_items_it_pulled_are_done(#[values(1, 16)] batch_size: usize) {
     let n_roots = 1_000u64;
     let per_root = 15; // a root and a binary tree of 14 more below it
+    let done = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&done);
     let pool = Pool::builder()
         .workers(3)
-        .batch_size(16)
+        .batch_size(batch_size)
         .build(move |ctx: &Ctx, (root, id): (u64, u64)| {
             for child in children(id, 2, per_root) {
                 ctx.spawn((root, child))?;
             }
+            count.fetch_add(1, SeqCst);
             Ok::<(), SpawnError<(u64, u64)>>(())
         })
         .unwrap();
     let taken = pool.run((0..n_roots).map(|root| (root, 0))).unwrap();
     assert_eq!(taken, n_roots);
+    // Every tree is done when `run` returns, not only the roots it pulled.
+    assert_eq!(done.load(SeqCst), n_roots * per_root);
     let report = pool.wait().unwrap();
     assert_eq!(report.processed(), n_roots * per_root);
     assert_eq!(report.spawned(), n_roots * (per_root - 1));

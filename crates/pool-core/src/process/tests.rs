@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_deque::Worker as LocalQueue;
 use pool_chunk::Router;
 
-use super::{Bench, ItemProcessor, Processor, Room};
+use super::{Bench, ItemProcessor, Processor};
 use crate::capacity::Capacity;
 use crate::item::DroppedHook;
 use crate::ledger::Ledger;
@@ -60,7 +60,7 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
         local: &locals[0],
         index: 0,
         handed_over: 0,
-        room: Room::Reserved,
+        pulled_from: None,
         capacity: &capacity,
         finished: &mut finished,
         item_key: None,
