@@ -42,9 +42,10 @@
 //! # Spawned items: the whole tree, then the exit
 //!
 //! A worker adds items to its own pool with `Ctx::spawn` (`spawn.rs`). Such
-//! an item takes one unit of room like any other ([`Capacity::take`]), but
-//! never waits for it and is taken even after a close: it may take
-//! `in_flight` over the limit (the *overshoot*). Producers outside the pool
+//! an item takes one unit of room like any other
+//! ([`Capacity::take_for_spawn`], from units the worker takes a block at a
+//! time), but never waits for it and is taken even after a close: it may
+//! take `in_flight` over the limit (the *overshoot*). Producers outside the pool
 //! then wait until the tree is back under the limit, so the overshoot is
 //! made only of spawned items; how far it goes is the tree's business (its
 //! frontier: a worker's own spawns are taken last-in first-out, depth
@@ -56,7 +57,12 @@
 //! from a root that a producer reserved before the close, `in_flight > 0`
 //! from the root's reservation until the last item of its tree finishes:
 //! `closed && in_flight == 0` means no item is queued, running, or able to
-//! spawn more, and no worker leaves before then. An item that holds no room
+//! spawn more, and no worker leaves before then. A worker's unused credits
+//! are units of `in_flight` too, so they only delay the end until that
+//! worker runs out of work, when it gives them back before it looks at the
+//! exit condition; a producer that finds the pool full takes them back as
+//! it takes back finished room, so `Full` still means that many units are
+//! held by unfinished items. An item that holds no room
 //! (pulled from `Pool::run`) spawns onto its own worker's deque, which that
 //! worker empties before it looks at the exit condition. The loom model
 //! `loom_tree.rs` checks this with close racing the tree.
@@ -169,7 +175,18 @@ struct Returns {
     /// over: a producer that finds nothing to take back waits for them, so
     /// room already claimed is released before it says `Full`.
     giving: AtomicUsize,
+    /// Units the worker took ahead for the items it spawns (see "Spawned
+    /// items"): counted in `in_flight`, held by no item yet.
+    spawn_credits: AtomicUsize,
 }
+
+/// How many units of room a worker takes at once for the items it spawns:
+/// one shared write per this many spawns. Under loom, few, so the models
+/// reach the point where they run out.
+#[cfg(not(loom))]
+const SPAWN_CREDITS: usize = 32;
+#[cfg(loom)]
+const SPAWN_CREDITS: usize = 2;
 
 /// The capacity counter, the closed flag and the producers' gate of one pool.
 pub(crate) struct Capacity {
@@ -221,6 +238,7 @@ impl Capacity {
                         finished: AtomicU64::new(0),
                         given_back: AtomicU64::new(0),
                         giving: AtomicUsize::new(0),
+                        spawn_credits: AtomicUsize::new(0),
                     })
                 })
                 .collect(),
@@ -263,6 +281,7 @@ impl Capacity {
     fn reclaim(&self) {
         for worker in 0..self.returns.len() {
             let _ = self.give_back(worker);
+            let _ = self.return_spawn_credits(worker);
         }
         for returns in self.returns.iter() {
             let spin = SpinWait::new();
@@ -409,16 +428,59 @@ impl Capacity {
         }
     }
 
-    /// Takes room for `k` items a worker spawns ([`Ctx::spawn`](crate::Ctx::spawn)):
-    /// never waits, never refuses, and goes over the limit when the pool is
-    /// full (see "Spawned items"). Neither `closed` nor the cancel flag is
-    /// read: the caller holds an item, so the workers are still there (or,
-    /// with an item pulled from `Pool::run`, which holds no room, the
-    /// spawned item goes to the caller's own deque, which its worker
-    /// empties before it may leave).
+    /// Takes room for one item worker `worker` spawns
+    /// ([`Ctx::spawn`](crate::Ctx::spawn)): never waits, never refuses, and
+    /// goes over the limit when the pool is full (see "Spawned items").
+    /// Neither `closed` nor the cancel flag is read: the caller holds an
+    /// item, so the workers are still there (or, with an item pulled from
+    /// `Pool::run`, which holds no room, the spawned item goes to the
+    /// caller's own deque, which its worker empties before it may leave).
+    ///
+    /// The room is taken [`SPAWN_CREDITS`] units at a time: a spawn uses one
+    /// of the worker's credits (a CAS on its own line) and adds to
+    /// `in_flight` only when it has none. The credits are units of
+    /// `in_flight` like any: they keep the pool from finishing while they
+    /// are held, and the worker gives them back before it looks at the exit
+    /// condition ([`return_spawn_credits`](Capacity::return_spawn_credits),
+    /// in `idle`), as does a producer about to say `Full` (`reclaim`).
     #[inline]
-    pub(crate) fn take(&self, k: usize) {
-        self.in_flight.fetch_add(k, SeqCst);
+    pub(crate) fn take_for_spawn(&self, worker: usize) {
+        let credits = &self.returns[worker].spawn_credits;
+        let mut current = credits.load(Relaxed);
+        while current > 0 {
+            match credits.compare_exchange_weak(current, current - 1, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+        self.take_spawn_credits(worker);
+    }
+
+    /// Takes a block of room for worker `worker`'s spawns: one unit for the
+    /// spawn at hand, the rest as credits.
+    #[cold]
+    fn take_spawn_credits(&self, worker: usize) {
+        self.in_flight.fetch_add(SPAWN_CREDITS, SeqCst);
+        self.returns[worker]
+            .spawn_credits
+            .fetch_add(SPAWN_CREDITS - 1, Relaxed);
+    }
+
+    /// Gives back the room worker `worker` took ahead for spawns and did not
+    /// use. Returns whether that drained a closed pool (see
+    /// [`release`](Capacity::release)). Counted in the worker's `giving`
+    /// meanwhile, so that a producer's `reclaim` does not say `Full` before
+    /// the units are back.
+    pub(crate) fn return_spawn_credits(&self, worker: usize) -> bool {
+        let returns = &self.returns[worker];
+        if returns.spawn_credits.load(Relaxed) == 0 {
+            return false;
+        }
+        returns.giving.fetch_add(1, SeqCst);
+        let units = returns.spawn_credits.swap(0, SeqCst);
+        let drained = units > 0 && self.release(units);
+        returns.giving.fetch_sub(1, SeqCst);
+        drained
     }
 
     /// Takes room for `k` spawned items only if the pool has it

@@ -18,8 +18,11 @@
 //! As in `loom_capacity.rs`, the queues are counters (a push is a `SeqCst`
 //! write the worker's re-check reads), a worker is the loop of
 //! `WorkerThread::run` without its bounded spin, and it gives room back
-//! when it goes idle. A spawn is what `Spawner::spawn` does: take a unit
-//! with `Capacity::take` (no limit, no look at `closed`), push, wake.
+//! (finished items' and its unused spawn credits) when it goes idle. A
+//! spawn is what `Spawner::spawn` does: take a unit with
+//! `Capacity::take_for_spawn` (no limit, no look at `closed`; a block of two
+//! under loom, so a leaf may use a credit its sibling's spawn took, and a
+//! credit may be left to give back), push, wake.
 
 use crate::capacity::{Capacity, Wait};
 use crate::sleep::{Parker, Sleep, unparker_of};
@@ -85,10 +88,11 @@ impl Tree {
     }
 
     /// `Spawner::spawn` by worker `index`: room without waiting (over the
-    /// capacity of one), then the push and the wake-up (keyed: into the
-    /// other worker's inbox, and that worker's wake-up).
+    /// capacity of one; from the worker's credits, two at a time under
+    /// loom), then the push and the wake-up (keyed: into the other worker's
+    /// inbox, and that worker's wake-up).
     fn spawn_leaf(&self, index: usize) {
-        self.capacity.take(1);
+        self.capacity.take_for_spawn(index);
         if self.keyed {
             let target = (index + 1) % 2;
             self.leaves[target].fetch_add(1, SeqCst);
@@ -154,6 +158,9 @@ impl Tree {
                     self.sleep.notify_all();
                 }
                 unreleased = 0;
+            }
+            if self.capacity.return_spawn_credits(index) {
+                self.sleep.notify_all();
             }
             self.capacity.wake_producers_if_waiting();
             if self.capacity.is_done() {
@@ -229,4 +236,48 @@ fn loom_keyed_tree_of_two_leaves_completes_after_the_close() {
 #[test]
 fn loom_tree_from_a_root_without_room_completes() {
     close_races_a_tree("tree_from_a_root_without_room_completes", 1, false, true);
+}
+
+/// A worker's spawn credits and a producer's `reclaim` race: the worker
+/// spawns twice (the first spawn takes a block of two units, the second may
+/// use the credit left), while a producer that may not wait asks for room,
+/// and, finding the pool full, takes back every worker's credits. Each unit
+/// is used by a spawn or given back, once: when the worker has returned
+/// what is left, the count is the root, its two leaves and the producer's
+/// item if it got room (only before the spawns: after them the pool is
+/// over its two units).
+#[test]
+fn loom_spawn_credits_are_used_or_given_back_once() {
+    check_model("spawn_credits_are_used_or_given_back_once", || {
+        let capacity = Arc::new(Capacity::new(2, 1, 1));
+        capacity
+            .reserve(1, Wait::No)
+            .expect("an empty pool has room for the root");
+        let worker = {
+            let capacity = Arc::clone(&capacity);
+            loom::thread::spawn(move || {
+                capacity.take_for_spawn(0);
+                capacity.take_for_spawn(0);
+            })
+        };
+        let producer = {
+            let capacity = Arc::clone(&capacity);
+            loom::thread::spawn(move || capacity.reserve(1, Wait::No))
+        };
+        worker.join().expect("worker thread");
+        let outcome = producer.join().expect("producer thread");
+        let _drained = capacity.return_spawn_credits(0);
+        let admitted = match outcome {
+            Ok(()) => 1,
+            Err(refusal) => {
+                assert_eq!(refusal, crate::capacity::Refusal::Full);
+                0
+            }
+        };
+        assert_eq!(
+            capacity.in_flight(),
+            3 + admitted,
+            "the root, its two leaves and the producer's item, if admitted"
+        );
+    });
 }

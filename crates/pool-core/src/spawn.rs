@@ -28,9 +28,10 @@
 //! # Counted, bounded, and the tree's end
 //!
 //! Before the push, a spawned item takes one unit of room without waiting
-//! and without looking at `closed` (`Capacity::take`: it may go over the
-//! capacity, which is the *overshoot*), and is counted as submitted on the
-//! worker's own counter (`Ledger::count_spawned`). So the books balance as
+//! and without looking at `closed` (`Capacity::take_for_spawn`, from units
+//! its worker takes 32 at a time: it may go over the capacity, which is the
+//! *overshoot*), and is counted as submitted on the worker's own counter
+//! (`Ledger::count_spawned`). So the books balance as
 //! for any item (I1), and `in_flight` stays above zero from a root's
 //! reservation until the last item of its tree finished: a closed pool's
 //! workers leave only when no item is queued, running, or able to spawn
@@ -48,10 +49,12 @@
 //! # Cost
 //!
 //! Nothing on any path but the spawn's own: the worker thread fills its slot
-//! once, and `find_job` pops an empty deque of spawned items with two loads.
-//! A spawn costs a relaxed load of the cancel flag, a thread-local look-up,
-//! an add to `in_flight` and to the worker's own count, the deque push, a
-//! fence, and the sleep check (a load when nobody sleeps).
+//! once, `find_job` pops an empty deque of spawned items with two loads, and
+//! an idle worker looks at its spawn credits with one load. A spawn costs a
+//! relaxed load of the cancel flag, a CAS on its worker's credits (and one
+//! add to `in_flight` per 32 spawns), an add to the worker's own count, a
+//! thread-local look-up, the deque push, a fence, and the sleep check (a
+//! load when nobody sleeps).
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -176,7 +179,7 @@ impl<T: Send + 'static> Spawner<'_, T> {
         // Before any room is taken, as for a sent item: a panicking key
         // function leaves nothing behind.
         let target = shared.queues.target(&item, self.worker + 1);
-        shared.capacity.take(1);
+        shared.capacity.take_for_spawn(self.worker);
         self.push(item, target);
         Ok(())
     }

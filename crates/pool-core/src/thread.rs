@@ -475,6 +475,10 @@ impl<T: Send + 'static> WorkerThread<T> {
         if self.finished > self.given_back_at {
             self.give_back();
         }
+        // Room taken ahead for spawns, before the exit condition is read.
+        if self.shared.capacity.return_spawn_credits(self.index) {
+            self.shared.queues.wake_all();
+        }
         // Lets go of a finished pull run's source.
         self.descend_from(None);
         let shared = &*self.shared;
