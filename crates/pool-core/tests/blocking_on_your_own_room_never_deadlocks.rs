@@ -171,3 +171,56 @@ fn a_thread_without_held_room_still_waits_for_the_workers() {
     assert!(pool.in_flight() <= 1);
     assert_eq!(pool.wait().unwrap().processed(), 2);
 }
+
+/// Polls `future` to its end on this thread, parking between polls.
+#[cfg(feature = "async")]
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(output) => return output,
+            std::task::Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+#[test]
+fn a_worker_blocking_on_an_async_send_into_its_own_full_pool_finishes() {
+    let n = 1_023;
+    let own: Arc<OnceLock<Sender<u64>>> = Arc::new(OnceLock::new());
+    let (done, finished) = mpsc::channel();
+    let processed = Arc::new(AtomicU64::new(0));
+    let pool = Pool::builder()
+        .workers(1)
+        .capacity(1)
+        .batch_size(1)
+        .build({
+            let own = Arc::clone(&own);
+            move |_ctx: &Ctx, id: u64| -> anyhow::Result<()> {
+                let sender = own.get().expect("set before the root is sent");
+                for child in [2 * id + 1, 2 * id + 2] {
+                    if child < n {
+                        block_on(sender.send_async(child))?;
+                    }
+                }
+                if processed.fetch_add(1, SeqCst) + 1 == n {
+                    done.send(())?;
+                }
+                Ok(())
+            }
+        })
+        .unwrap();
+    own.set(pool.sender()).unwrap();
+    pool.sender().send(0).unwrap();
+    finished.recv().unwrap();
+    assert_eq!(pool.wait().unwrap().processed(), n);
+}
