@@ -1201,7 +1201,19 @@ mod tests {
                 .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
-        assert!(parse_args(&owned(&["--workload", "W10"])).is_err());
+        assert!(parse_args(&owned(&["--workload", "W11"])).is_err());
+        assert_eq!(
+            options(&["--workload", "tree"]).selection,
+            Some(Selection::Tree)
+        );
+        let tree = plan_tree(&options(&["--workload=W10", "--quick"]), 2).expect("W10 planned");
+        assert_eq!(
+            (tree.workers, tree.reps, tree.warm_up, tree.nodes),
+            (2, 1, false, tree::QUICK_NODES)
+        );
+        assert_eq!(tree.runs(), ALL_TREE_IMPLS.len());
+        assert!(plan_tree(&options(&["--workload", "W9"]), 2).is_none());
+        assert!(plan_tables(&options(&["--workload", "W10"]), 2).is_empty());
         assert_eq!(
             options(&["--workload", "calls"]).selection,
             Some(Selection::Calls)

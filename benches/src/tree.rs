@@ -396,3 +396,31 @@ pub(crate) fn check_targets(table: &TreeTable) -> Vec<TargetCheck> {
     }
     checks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_expands_the_same_tree() {
+        let nodes = 10_000;
+        let expected = (0..nodes).fold(0u64, |sum, id| sum.wrapping_add(work(id, ROUNDS)));
+        for implementation in ALL_TREE_IMPLS {
+            let run = implementation.run(2, nodes).expect("the run completes");
+            assert_eq!(run.sum, expected, "{}", implementation.name());
+        }
+    }
+
+    #[test]
+    fn the_tree_is_complete_and_each_node_has_one_parent() {
+        let nodes = 1_000;
+        let mut parents = vec![0u32; nodes as usize];
+        for id in 0..nodes {
+            for child in children(id, nodes) {
+                parents[child as usize] += 1;
+            }
+        }
+        assert_eq!(parents[0], 0);
+        assert!(parents[1..].iter().all(|&n| n == 1));
+    }
+}
