@@ -95,6 +95,20 @@ impl Report {
     /// into their own pool ([`Ctx::spawn`](crate::Ctx::spawn)): a tree of
     /// `n` items grown from one submitted root reports `n` submitted and
     /// `n - 1` spawned.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// // A chain: each item below 10 spawns the next.
+    /// let pool = Pool::builder().workers(2).build(|ctx: &Ctx, n: u32| {
+    ///     if n < 10 { ctx.spawn(n + 1)?; }
+    ///     Ok::<(), pool_core::SpawnError<u32>>(())
+    /// })?;
+    /// pool.sender().send(1)?;
+    /// let report = pool.wait()?;
+    /// assert_eq!((report.submitted(), report.spawned(), report.processed()), (10, 9, 10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawned(&self) -> u64 {
         self.spawned
     }

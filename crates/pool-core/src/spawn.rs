@@ -237,6 +237,33 @@ impl Ctx {
     ///
     /// The type check is done here, once, so a worker that spawns many
     /// items takes a spawner first; the spawner borrows the `Ctx`.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool, Worker};
+    ///
+    /// struct Probe;
+    /// impl Worker<u64> for Probe {
+    ///     type Error = std::convert::Infallible;
+    ///     fn work(&mut self, ctx: &Ctx, n: u64) -> Result<(), Self::Error> {
+    ///         assert!(ctx.spawner::<u64>().is_some()); // the pool's item type, in a call
+    ///         assert!(ctx.spawner::<u32>().is_none()); // another type
+    ///         if n == 0 {
+    ///             let spawner = ctx.spawner::<u64>().expect("checked above");
+    ///             (1..=3).try_for_each(|child| spawner.spawn(child)).expect("not cancelled");
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn finish(&mut self, ctx: &Ctx) -> Result<(), Self::Error> {
+    ///         assert!(ctx.spawner::<u64>().is_none()); // no item in hand
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let pool = Pool::builder().workers(1).build_stateful(|_id| Probe)?;
+    /// pool.sender().send(0)?;
+    /// assert_eq!(pool.wait()?.processed(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn spawner<T: Send + 'static>(&self) -> Option<Spawner<'_, T>> {
         if !self.running.load(Relaxed) {
