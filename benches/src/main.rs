@@ -3,7 +3,9 @@
 //! Runs W7 (`lines`, a generated access log parsed and counted; its own
 //! runner in [`lines`], reporting wall time, CPU time and context switches)
 //! first, W9 (`calls`, async callers awaiting per-call results; its own
-//! runner in [`calls`]) next, then W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
+//! runner in [`calls`]) next, W10 (`tree`, a tree of 1,000,000 nodes expanded
+//! from one root: `ctx.spawn` against rayon's `scope.spawn`; its own runner in
+//! [`tree`]) after it, then W1 (`overhead`), W2 (`cpu`), W3 (`seed`), W4 (`keyed`), W5 (`skewed`),
 //! W6 (`multi-producer`) and W8 (`heavy-tail`) at workers = cores and workers = 8 for the
 //! sequential floor (and W3's static split), rayon (`par_bridge` and, for
 //! context, `into_par_iter`), a crossbeam-channel `bounded(100)` pool, the
@@ -36,6 +38,7 @@ mod resources;
 mod rng;
 mod rusage;
 mod system;
+mod tree;
 mod workload;
 
 use std::collections::HashMap;
@@ -56,6 +59,7 @@ use crate::progress::Progress;
 use crate::report::{Report, Samples, TIMING_NOTE, Table, thousands};
 use crate::resources::{ALL_MEASUREMENTS, Measurement, Resources, Sizes};
 use crate::system::SystemInfo;
+use crate::tree::{ALL_TREE_IMPLS, TreeImpl, TreeRow, TreeTable};
 use crate::workload::{ALL_WORKLOADS, QUICK_DIVISOR, Task, Workload};
 
 /// Worker count always measured besides the number of cores (the seed's setting),
@@ -85,6 +89,9 @@ and a workforce call pool (capacity 64) answer awaited calls on a runtime of
 `workers` threads; throughput, latency p50/p99, a 1 ms heartbeat's lateness, peak
 threads and RSS, then RSS growth while 1,000,000 calls (50,000 under --quick) are
 issued at once.
+W10 (tree) runs next, at workers = cores: a balanced tree of 1,000,000 nodes (50,000
+under --quick), 8 children per node, expanded from one root by a sequential walk,
+rayon scope.spawn and workforce ctx.spawn; ns per node.
 
   --quick          a smoke test in seconds: N/20 items, a 5 MiB log, 1 repetition,
                    no warm-up, idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
@@ -93,6 +100,7 @@ issued at once.
                    W8 (heavy-tail: 300,000 items of log-normal cost, median ~100 ns,
                    tail to ~100 us), W9 (calls: 100,000 awaited calls from 64 tokio
                    tasks, BLAKE3 over 64 KiB each, then 1,000,000 issued at once),
+                   W10 (tree: 1,000,000 nodes grown from one root, spawned from inside),
                    or one pool-resource measurement: idle (CPU of
                    8 idle workers for 2 s), wakeup (p50/p99 latency of one item into
                    an idle pool, 10,000 tries), memory (peak RSS while 10,000,000 items
@@ -160,6 +168,8 @@ enum Selection {
     Lines,
     /// W9 `calls`, which has its own runner.
     Calls,
+    /// W10 `tree`, which has its own runner.
+    Tree,
     /// One table workload.
     Table(Workload),
     /// One pool-resource measurement.
@@ -219,6 +229,8 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                     Some(Selection::Lines)
                 } else if calls::matches(&text) {
                     Some(Selection::Calls)
+                } else if tree::matches(&text) {
+                    Some(Selection::Tree)
                 } else {
                     Workload::find(&text)
                         .map(Selection::Table)
@@ -226,7 +238,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                 };
                 options.selection = Some(selection.with_context(|| {
                     format!(
-                        "unknown workload `{text}`: expected W1 to W9 (or their names), idle, wakeup or memory"
+                        "unknown workload `{text}`: expected W1 to W10 (or their names), idle, wakeup or memory"
                     )
                 })?);
             }
@@ -290,7 +302,9 @@ impl TablePlan {
 fn plan_tables(options: &Options, cores: usize) -> Vec<TablePlan> {
     let workloads: Vec<Workload> = match options.selection {
         Some(Selection::Table(workload)) => vec![workload],
-        Some(Selection::Resource(_) | Selection::Lines | Selection::Calls) => Vec::new(),
+        Some(Selection::Resource(_) | Selection::Lines | Selection::Calls | Selection::Tree) => {
+            Vec::new()
+        }
         None => ALL_WORKLOADS.to_vec(),
     };
     let worker_counts: Vec<usize> = match options.workers {
@@ -431,9 +445,12 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let plans = plan_tables(options, system.cores);
     let lines_plan = plan_lines(options, system.cores);
     let calls_plan = plan_calls(options, system.cores);
+    let tree_plan = plan_tree(options, system.cores);
     let measurements: Vec<Measurement> = match options.selection {
         Some(Selection::Resource(measurement)) => vec![measurement],
-        Some(Selection::Table(_) | Selection::Lines | Selection::Calls) => Vec::new(),
+        Some(Selection::Table(_) | Selection::Lines | Selection::Calls | Selection::Tree) => {
+            Vec::new()
+        }
         None if options.only.is_some() => Vec::new(),
         None => ALL_MEASUREMENTS.to_vec(),
     };
@@ -458,7 +475,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let total_runs = plans.iter().map(TablePlan::runs).sum::<usize>()
         + measurements.len()
         + lines_plan.as_ref().map_or(0, LinesPlan::runs)
-        + calls_plan.as_ref().map_or(0, CallsPlan::runs);
+        + calls_plan.as_ref().map_or(0, CallsPlan::runs)
+        + tree_plan.as_ref().map_or(0, TreePlan::runs);
     let mut progress = Progress::new(total_runs);
 
     // The pool-resource measurements come first, in a fresh process: later,
@@ -496,6 +514,17 @@ fn run(options: &Options) -> anyhow::Result<()> {
         None => None,
     };
 
+    // W10 after it: tree-shaped work, spawned from inside.
+    let tree_table = match &tree_plan {
+        Some(plan) => {
+            let table = measure_tree(plan, &mut progress)?;
+            progress.clear();
+            println!("{}", table.to_text());
+            Some(table)
+        }
+        None => None,
+    };
+
     let mut expected_sums = HashMap::new();
     let mut tables = Vec::new();
     for plan in &plans {
@@ -523,6 +552,12 @@ fn run(options: &Options) -> anyhow::Result<()> {
             .map(calls::check_targets)
             .unwrap_or_default(),
     );
+    targets.extend(
+        tree_table
+            .as_ref()
+            .map(tree::check_targets)
+            .unwrap_or_default(),
+    );
     targets.extend(report::check_targets(&tables));
     targets.extend(report::check_resources(&resources));
     let mut report = Report {
@@ -532,6 +567,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         timing: TIMING_NOTE,
         lines: lines_table,
         calls: calls_table,
+        tree: tree_table,
         tables,
         resources,
         targets,
@@ -667,6 +703,106 @@ fn measure_calls(plan: &CallsPlan, progress: &mut Progress) -> anyhow::Result<Ca
         workers: plan.workers,
         reps: plan.reps,
         rows,
+    })
+}
+
+/// W10's run: which implementations, how many nodes and repetitions.
+#[derive(Debug, Clone)]
+struct TreePlan {
+    /// The implementations in interleaving order.
+    implementations: Vec<TreeImpl>,
+    /// Worker threads of the parallel rows.
+    workers: usize,
+    /// Timed repetitions.
+    reps: usize,
+    /// Whether each implementation runs once untimed first.
+    warm_up: bool,
+    /// Nodes per run.
+    nodes: u64,
+}
+
+impl TreePlan {
+    /// Runs it takes, warm-ups included.
+    fn runs(&self) -> usize {
+        self.implementations.len() * (self.reps + usize::from(self.warm_up))
+    }
+}
+
+/// Plans W10 if it is selected (or nothing is) and `--only` leaves a row.
+fn plan_tree(options: &Options, cores: usize) -> Option<TreePlan> {
+    if !matches!(options.selection, None | Some(Selection::Tree)) {
+        return None;
+    }
+    let implementations: Vec<TreeImpl> = ALL_TREE_IMPLS
+        .iter()
+        .copied()
+        .filter(|implementation| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| implementation.name().contains(only.as_str()))
+        })
+        .collect();
+    (!implementations.is_empty()).then(|| TreePlan {
+        implementations,
+        workers: options.workers.unwrap_or(cores),
+        reps: options
+            .reps
+            .unwrap_or(if options.quick { 1 } else { DEFAULT_REPS }),
+        warm_up: !options.quick,
+        nodes: if options.quick {
+            tree::QUICK_NODES
+        } else {
+            tree::NODES
+        },
+    })
+}
+
+/// Runs W10: every implementation, interleaved; every run's sum must equal
+/// the first run's (the sequential walk's, when it runs).
+fn measure_tree(plan: &TreePlan, progress: &mut Progress) -> anyhow::Result<TreeTable> {
+    let label = format!("[{} workers={}]", tree::ID, plan.workers);
+    let mut expected: Option<u64> = None;
+    let mut run = |implementation: TreeImpl| -> anyhow::Result<tree::TreeRun> {
+        let run = implementation.run(plan.workers, plan.nodes)?;
+        match expected {
+            None => expected = Some(run.sum),
+            Some(sum) if sum != run.sum => bail!(
+                "{}: the nodes' sum {:#x} differs from the first run's {sum:#x}",
+                implementation.name(),
+                run.sum
+            ),
+            Some(_) => {}
+        }
+        Ok(run)
+    };
+    if plan.warm_up {
+        for &implementation in &plan.implementations {
+            progress.start(&label, &format!("warm-up {}", implementation.name()));
+            run(implementation)?;
+        }
+    }
+    let mut runs: Vec<Vec<tree::TreeRun>> = vec![Vec::new(); plan.implementations.len()];
+    for rep in 1..=plan.reps {
+        for (index, &implementation) in plan.implementations.iter().enumerate() {
+            progress.start(
+                &label,
+                &format!("rep {rep}/{} {}", plan.reps, implementation.name()),
+            );
+            runs[index].push(run(implementation)?);
+        }
+    }
+    Ok(TreeTable {
+        workload: tree::ID,
+        nodes: plan.nodes,
+        workers: plan.workers,
+        reps: plan.reps,
+        rows: plan
+            .implementations
+            .iter()
+            .zip(&runs)
+            .map(|(&implementation, runs)| TreeRow::of(implementation, runs, plan.nodes))
+            .collect(),
     })
 }
 
@@ -1065,7 +1201,19 @@ mod tests {
                 .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
-        assert!(parse_args(&owned(&["--workload", "W10"])).is_err());
+        assert!(parse_args(&owned(&["--workload", "W11"])).is_err());
+        assert_eq!(
+            options(&["--workload", "tree"]).selection,
+            Some(Selection::Tree)
+        );
+        let tree = plan_tree(&options(&["--workload=W10", "--quick"]), 2).expect("W10 planned");
+        assert_eq!(
+            (tree.workers, tree.reps, tree.warm_up, tree.nodes),
+            (2, 1, false, tree::QUICK_NODES)
+        );
+        assert_eq!(tree.runs(), ALL_TREE_IMPLS.len());
+        assert!(plan_tree(&options(&["--workload", "W9"]), 2).is_none());
+        assert!(plan_tables(&options(&["--workload", "W10"]), 2).is_empty());
         assert_eq!(
             options(&["--workload", "calls"]).selection,
             Some(Selection::Calls)

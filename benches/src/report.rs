@@ -36,6 +36,9 @@ pub(crate) struct Report {
     pub(crate) lines: Option<LinesTable>,
     /// W9 `calls`, if it ran: its own table (throughput, latency, heartbeat, memory).
     pub(crate) calls: Option<crate::calls::CallsTable>,
+    /// W10 `tree`, if it ran: its own table (ns per node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tree: Option<crate::tree::TreeTable>,
     /// One table per (workload, workers).
     pub(crate) tables: Vec<Table>,
     /// Idle CPU, wake-up latency and memory, where measured.
@@ -554,6 +557,10 @@ impl Report {
         }
         if let Some(calls) = &self.calls {
             out.push_str(&calls.to_markdown());
+            out.push('\n');
+        }
+        if let Some(tree) = &self.tree {
+            out.push_str(&tree.to_markdown());
             out.push('\n');
         }
         for table in &self.tables {

@@ -39,6 +39,49 @@
 //! `loom_a_producer_that_saw_an_item_finish_gets_its_room`, which fails
 //! without the wait).
 //!
+//! # Spawned items: the whole tree, then the exit
+//!
+//! A worker adds items to its own pool with `Ctx::spawn` (`spawn.rs`). Such
+//! an item takes one unit of room like any other
+//! ([`Capacity::take_for_spawn`], from units the worker takes a block at a
+//! time), but never waits for it and is taken even after a close: it may
+//! take `in_flight` over the limit (the *overshoot*). Producers outside the pool
+//! then wait until the tree is back under the limit, so the overshoot is
+//! made only of spawned items; how far it goes is the tree's business (its
+//! frontier: a worker's own spawns are taken last-in first-out, depth
+//! first), and `Ctx::try_spawn` refuses instead, for a hard bound.
+//!
+//! The exit condition needs nothing new. A spawned item's unit is added
+//! while its parent is running, and a running item holds its own unit until
+//! it has returned (`note_finished` comes after the call). So, by induction
+//! from a root that a producer reserved before the close, `in_flight > 0`
+//! from the root's reservation until the last item of its tree finishes:
+//! `closed && in_flight == 0` means no item is queued, running, or able to
+//! spawn more, and no worker leaves before then. A worker's unused credits
+//! are units of `in_flight` too, so they only delay the end until that
+//! worker runs out of work, when it gives them back before it looks at the
+//! exit condition; a producer that finds the pool full takes them back as
+//! it takes back finished room, so `Full` still means that many units are
+//! held by unfinished items. An item that holds no room
+//! (pulled from `Pool::run`) spawns onto its own worker's deque, which that
+//! worker empties before it looks at the exit condition. The loom model
+//! `loom_tree.rs` checks this with close racing the tree.
+//!
+//! # Going over the limit instead of waiting
+//!
+//! Two callers would wait for room that only they can give back, so they go
+//! over the limit instead ([`Capacity::reserve_with`]'s `leeway`, asked only
+//! when the pool is full and the caller is about to wait):
+//! - one of the pool's own workers (a `Sender::send` into its own pool):
+//!   every worker blocked sending would wait forever, so a worker never
+//!   waits for room in its own pool (unlimited leeway, the same overshoot
+//!   as a spawn);
+//! - a thread whose own submitters hold room in partly filled batches
+//!   (`held.rs`): the room is given back only when they push, which that
+//!   thread cannot do while it waits. It may go over by exactly that much,
+//!   so `in_flight <= capacity + held` for it, and of several such threads
+//!   at least one always fits once the workers drained what was pushed.
+//!
 //! # Waiting for room
 //!
 //! A producer that finds no room waits at the gate, counted in
@@ -132,7 +175,18 @@ struct Returns {
     /// over: a producer that finds nothing to take back waits for them, so
     /// room already claimed is released before it says `Full`.
     giving: AtomicUsize,
+    /// Units the worker took ahead for the items it spawns (see "Spawned
+    /// items"): counted in `in_flight`, held by no item yet.
+    spawn_credits: AtomicUsize,
 }
+
+/// How many units of room a worker takes at once for the items it spawns:
+/// one shared write per this many spawns. Under loom, few, so the models
+/// reach the point where they run out.
+#[cfg(not(loom))]
+const SPAWN_CREDITS: usize = 32;
+#[cfg(loom)]
+const SPAWN_CREDITS: usize = 2;
 
 /// The capacity counter, the closed flag and the producers' gate of one pool.
 pub(crate) struct Capacity {
@@ -184,6 +238,7 @@ impl Capacity {
                         finished: AtomicU64::new(0),
                         given_back: AtomicU64::new(0),
                         giving: AtomicUsize::new(0),
+                        spawn_credits: AtomicUsize::new(0),
                     })
                 })
                 .collect(),
@@ -226,6 +281,7 @@ impl Capacity {
     fn reclaim(&self) {
         for worker in 0..self.returns.len() {
             let _ = self.give_back(worker);
+            let _ = self.return_spawn_credits(worker);
         }
         for returns in self.returns.iter() {
             let spin = SpinWait::new();
@@ -286,11 +342,28 @@ impl Capacity {
     /// A refusal of a closed pool may come after a reservation that was
     /// backed out, and that release may have drained the pool: the caller
     /// wakes the workers when [`is_done`](Capacity::is_done) says so.
+    #[cfg(all(test, loom))]
     pub(crate) fn reserve(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
+        self.reserve_with(k, wait, || 0)
+    }
+
+    /// [`reserve`](Capacity::reserve) for a caller that may go over the
+    /// limit by `leeway()` units rather than wait (see "Going over the
+    /// limit"). `leeway` is asked at most once, and only when the pool is
+    /// full and the caller would wait (`Wait::Until`, `Wait::Forever`): the
+    /// path that finds room never calls it.
+    pub(crate) fn reserve_with(
+        &self,
+        k: usize,
+        wait: Wait,
+        leeway: impl FnOnce() -> usize,
+    ) -> Result<(), Refusal> {
         let mut reclaimed = false;
+        let mut limit = self.limit;
+        let mut leeway = Some(leeway);
         loop {
             let mut current = self.in_flight.load(SeqCst);
-            while current + k <= self.limit {
+            while current + k <= limit {
                 match self
                     .in_flight
                     .compare_exchange_weak(current, current + k, SeqCst, SeqCst)
@@ -324,6 +397,18 @@ impl Capacity {
             if let Some(refusal) = self.refuses_quickly() {
                 return Err(refusal);
             }
+            // A caller about to wait whose own thread holds room it cannot
+            // give back while it waits (see "Going over the limit") goes
+            // over by that much instead.
+            if matches!(wait, Wait::Until(_) | Wait::Forever)
+                && let Some(leeway) = leeway.take()
+            {
+                let extra = leeway();
+                if extra > 0 {
+                    limit = self.limit.saturating_add(extra);
+                    continue;
+                }
+            }
             // A caller that may not wait (or not for long) takes back the
             // room of items already finished, and looks at the counter once
             // more, before it is told `Full`. One that waits forever leaves
@@ -338,8 +423,88 @@ impl Capacity {
             }
             match wait {
                 Wait::No | Wait::Probe => return Err(Refusal::Full),
-                Wait::Until(_) | Wait::Forever => self.wait_for_room(k, wait)?,
+                Wait::Until(_) | Wait::Forever => self.wait_for_room(k, wait, limit)?,
             }
+        }
+    }
+
+    /// Takes room for one item worker `worker` spawns
+    /// ([`Ctx::spawn`](crate::Ctx::spawn)): never waits, never refuses, and
+    /// goes over the limit when the pool is full (see "Spawned items").
+    /// Neither `closed` nor the cancel flag is read: the caller holds an
+    /// item, so the workers are still there (or, with an item pulled from
+    /// `Pool::run`, which holds no room, the spawned item goes to the
+    /// caller's own deque, which its worker empties before it may leave).
+    ///
+    /// The room is taken [`SPAWN_CREDITS`] units at a time: a spawn uses one
+    /// of the worker's credits (a CAS on its own line) and adds to
+    /// `in_flight` only when it has none. The credits are units of
+    /// `in_flight` like any: they keep the pool from finishing while they
+    /// are held, and the worker gives them back before it looks at the exit
+    /// condition ([`return_spawn_credits`](Capacity::return_spawn_credits),
+    /// in `idle`), as does a producer about to say `Full` (`reclaim`).
+    #[inline]
+    pub(crate) fn take_for_spawn(&self, worker: usize) {
+        let credits = &self.returns[worker].spawn_credits;
+        let mut current = credits.load(Relaxed);
+        while current > 0 {
+            match credits.compare_exchange_weak(current, current - 1, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+        self.take_spawn_credits(worker);
+    }
+
+    /// Takes a block of room for worker `worker`'s spawns: one unit for the
+    /// spawn at hand, the rest as credits.
+    #[cold]
+    fn take_spawn_credits(&self, worker: usize) {
+        self.in_flight.fetch_add(SPAWN_CREDITS, SeqCst);
+        self.returns[worker]
+            .spawn_credits
+            .fetch_add(SPAWN_CREDITS - 1, Relaxed);
+    }
+
+    /// Gives back the room worker `worker` took ahead for spawns and did not
+    /// use. Returns whether that drained a closed pool (see
+    /// [`release`](Capacity::release)). Counted in the worker's `giving`
+    /// meanwhile, so that a producer's `reclaim` does not say `Full` before
+    /// the units are back.
+    pub(crate) fn return_spawn_credits(&self, worker: usize) -> bool {
+        let returns = &self.returns[worker];
+        if returns.spawn_credits.load(Relaxed) == 0 {
+            return false;
+        }
+        returns.giving.fetch_add(1, SeqCst);
+        let units = returns.spawn_credits.swap(0, SeqCst);
+        let drained = units > 0 && self.release(units);
+        returns.giving.fetch_sub(1, SeqCst);
+        drained
+    }
+
+    /// Takes room for `k` spawned items only if the pool has it
+    /// ([`Ctx::try_spawn`](crate::Ctx::try_spawn)): `false` when full, after
+    /// taking back the room of finished items once (as a `try_send` does).
+    /// Like [`take`](Capacity::take), it does not look at `closed`.
+    pub(crate) fn try_take(&self, k: usize) -> bool {
+        let mut reclaimed = false;
+        loop {
+            let mut current = self.in_flight.load(SeqCst);
+            while current + k <= self.limit {
+                match self
+                    .in_flight
+                    .compare_exchange_weak(current, current + k, SeqCst, SeqCst)
+                {
+                    Ok(_) => return true,
+                    Err(actual) => current = actual,
+                }
+            }
+            if reclaimed {
+                return false;
+            }
+            self.reclaim();
+            reclaimed = true;
         }
     }
 
@@ -364,8 +529,10 @@ impl Capacity {
     /// them. Under loom a timed wait may end at any point (see
     /// `Gate::wait_until`), so the models cover a linger that ends early, late
     /// or not at all before the room is gone again.
+    ///
+    /// `limit` is the pool's, or more for a caller with leeway.
     #[cold]
-    fn wait_for_room(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
+    fn wait_for_room(&self, k: usize, wait: Wait, limit: usize) -> Result<(), Refusal> {
         let deadline = match wait {
             Wait::No | Wait::Probe => return Err(Refusal::Full),
             Wait::Until(deadline) => Some(deadline),
@@ -386,7 +553,7 @@ impl Capacity {
             self.full_waiters.fetch_add(1, SeqCst);
             seq_cst_point();
             let in_flight = self.in_flight.load(SeqCst);
-            let has_room = in_flight + k <= self.limit;
+            let has_room = in_flight + k <= limit;
             if has_room {
                 self.full_waiters.fetch_sub(1, SeqCst);
                 if in_flight <= self.low_water {

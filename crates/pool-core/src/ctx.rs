@@ -2,9 +2,10 @@
 //! state (the pool's and a middleware's deadline), its counts and its metrics
 //! shard.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use pool_metrics::{Metrics, Shard};
@@ -24,6 +25,13 @@ pub struct Ctx {
     /// The current call's deadline as nanoseconds after `epoch`, plus one; 0 for
     /// none. Set by [`Ctx::with_deadline`] (the `Timeout` middleware).
     pub(crate) deadline: AtomicU64,
+    /// The pool's shared state, with its item type erased, for
+    /// [`Ctx::spawner`] (`spawn.rs`); `None` outside a pool's worker.
+    pub(crate) pool: Option<Arc<dyn Any + Send + Sync>>,
+    /// Whether the worker is in its run loop, where each call holds an
+    /// item: only then may it spawn items (see `spawn.rs`). Written by the
+    /// worker thread twice in its life.
+    pub(crate) running: AtomicBool,
 }
 
 impl Ctx {
@@ -34,7 +42,14 @@ impl Ctx {
             metrics,
             epoch: Instant::now(),
             deadline: AtomicU64::new(0),
+            pool: None,
+            running: AtomicBool::new(false),
         }
+    }
+
+    /// The worker enters (`true`) or leaves its run loop.
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(running, Relaxed);
     }
 }
 

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `submit` (a [`Submitter`](crate::Submitter), pool-collect's `Dispatcher`) | [`SubmitError`] | [`TrySubmitError`] |
 //! | `send` (a pool's [`Sender`](crate::Sender), pool-collect's collector sender) | [`SendError`] | [`TrySendError`] |
+//! | `spawn` (a worker's [`Ctx`](crate::Ctx) or [`Spawner`](crate::Spawner), into its own pool; never blocks) | [`SpawnError`] | [`TrySpawnError`] |
 //! | `build` (every builder) | the crate's own build error, naming the setting | |
 //! | `run` (a pool pulling from an iterator) | [`RunError`] | |
 //! | `wait` | [`PoolError`] | |
@@ -361,6 +362,91 @@ impl<T> From<SendError<T>> for TrySendError<T> {
             SendError::Closed(item) => TrySendError::Closed(item),
             SendError::Cancelled(item) => TrySendError::Cancelled(item),
             SendError::Disconnected(item) => TrySendError::Disconnected(item),
+        }
+    }
+}
+
+/// Why [`Ctx::spawn`](crate::Ctx::spawn) (or [`Spawner::spawn`](crate::Spawner::spawn))
+/// refused an item. Every variant hands the item back; a refused item was
+/// not counted.
+///
+/// A spawn never waits for room and is not refused when the pool is closed
+/// (close stops producers outside the pool, not the tree being worked
+/// through), so there is no `Full` and no `Closed` here.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError<T> {
+    /// The pool was cancelled; the item was not taken.
+    #[error("the pool is cancelled; the item was handed back")]
+    Cancelled(T),
+    /// This context cannot spawn items of this type now: the pool's items
+    /// are of another type (a call pool's items are `Call`s), or the
+    /// worker is not running an item (its maker, `finish`, a `Drop`).
+    /// [`Ctx::spawner`](crate::Ctx::spawner) says `None` in the same cases.
+    #[error("no pool of this item type is running an item here; the item was handed back")]
+    Unavailable(T),
+}
+
+impl<T> SpawnError<T> {
+    /// Takes the refused item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            SpawnError::Cancelled(item) | SpawnError::Unavailable(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SpawnError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SpawnError::Cancelled(_) => "Cancelled(..)",
+            SpawnError::Unavailable(_) => "Unavailable(..)",
+        })
+    }
+}
+
+/// Why [`Ctx::try_spawn`](crate::Ctx::try_spawn) (or
+/// [`Spawner::try_spawn`](crate::Spawner::try_spawn)) refused an item. Every
+/// variant hands the item back; a refused item was not counted.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum TrySpawnError<T> {
+    /// The pool was at capacity (the room of finished items was taken back
+    /// first): the worker may process the item itself instead.
+    #[error("the pool is at capacity; the item was handed back")]
+    Full(T),
+    /// The pool was cancelled; the item was not taken.
+    #[error("the pool is cancelled; the item was handed back")]
+    Cancelled(T),
+    /// As [`SpawnError::Unavailable`].
+    #[error("no pool of this item type is running an item here; the item was handed back")]
+    Unavailable(T),
+}
+
+impl<T> TrySpawnError<T> {
+    /// Takes the refused item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySpawnError::Full(item)
+            | TrySpawnError::Cancelled(item)
+            | TrySpawnError::Unavailable(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TrySpawnError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrySpawnError::Full(_) => "Full(..)",
+            TrySpawnError::Cancelled(_) => "Cancelled(..)",
+            TrySpawnError::Unavailable(_) => "Unavailable(..)",
+        })
+    }
+}
+
+impl<T> From<SpawnError<T>> for TrySpawnError<T> {
+    fn from(error: SpawnError<T>) -> Self {
+        match error {
+            SpawnError::Cancelled(item) => TrySpawnError::Cancelled(item),
+            SpawnError::Unavailable(item) => TrySpawnError::Unavailable(item),
         }
     }
 }

@@ -62,6 +62,9 @@ pub(crate) enum FirstPanic {
 pub(crate) struct Ledger {
     /// Written by producers once per batch (or once per `Sender` item).
     submitted: CachePadded<AtomicU64>,
+    /// Items spawned by each worker (`Ctx::spawn`), each on its own line:
+    /// a spawn writes only its worker's counter. Part of `submitted()`.
+    spawned: Box<[CachePadded<AtomicU64>]>,
     /// One shard per worker: processed/failed/dropped, times, latencies and
     /// custom counters, each written by its worker only.
     metrics: Arc<Metrics>,
@@ -90,6 +93,9 @@ impl Ledger {
     ) -> Self {
         Ledger {
             submitted: CachePadded::new(AtomicU64::new(0)),
+            spawned: (0..n_workers)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
             metrics: Metrics::with_latency(n_workers, latency),
             errors: Mutex::new(ErrorStore::default()),
             error_total: AtomicU64::new(0),
@@ -115,10 +121,25 @@ impl Ledger {
         self.submitted.fetch_sub(n, SeqCst);
     }
 
-    /// Items accepted so far (for a live snapshot, plus what unbatched
-    /// submitters counted ahead of time: at most 255 each).
+    /// Counts `n` items spawned by worker `worker` (`Ctx::spawn`) as
+    /// accepted, on that worker's own counter. Called before they are
+    /// pushed, as [`count_submitted`](Ledger::count_submitted).
+    #[inline]
+    pub(crate) fn count_spawned(&self, worker: usize, n: u64) {
+        self.spawned[worker].fetch_add(n, SeqCst);
+    }
+
+    /// Items spawned by workers so far (a part of
+    /// [`submitted`](Ledger::submitted)).
+    pub(crate) fn spawned(&self) -> u64 {
+        self.spawned.iter().map(|count| count.load(SeqCst)).sum()
+    }
+
+    /// Items accepted so far, spawned ones included (for a live snapshot,
+    /// plus what unbatched submitters counted ahead of time: at most 255
+    /// each).
     pub(crate) fn submitted(&self) -> u64 {
-        self.submitted.load(SeqCst)
+        self.submitted.load(SeqCst) + self.spawned()
     }
 
     /// The metrics shards (workers' contexts hold them too).
@@ -279,6 +300,7 @@ impl Ledger {
     pub(crate) fn snapshot(&self, in_flight: usize, closed: bool, elapsed: Duration) -> Snapshot {
         // Read `submitted` before the counts, so `finished <= submitted` holds
         // in the snapshot as it does in the pool.
+        let spawned = self.spawned();
         let submitted = self.submitted();
         // Before the shards, which count an interrupted item as dropped
         // first: so `interrupted <= stats.dropped` in the snapshot too.
@@ -287,6 +309,7 @@ impl Ledger {
         let finished = stats.total_items();
         Snapshot {
             submitted,
+            spawned,
             queued: submitted.saturating_sub(finished),
             in_flight,
             error_total: self.error_total(),
@@ -326,6 +349,7 @@ impl Ledger {
         };
         let report = Report {
             submitted: self.submitted(),
+            spawned: self.spawned(),
             processed: sum(|counts| counts.processed),
             failed: sum(|counts| counts.failed),
             dropped: sum(|counts| counts.dropped),

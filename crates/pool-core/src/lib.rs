@@ -51,6 +51,14 @@
 //! waking in `sleep.rs`, the capacity counter, close and lingering producers in
 //! `capacity.rs`; each has loom models (`cargo xtask loom`).
 //!
+//! A worker adds items to its own pool with [`Ctx::spawn`] (tree-shaped work):
+//! they go to a last-in first-out deque of its own, so it walks its part of
+//! the tree depth first while idle siblings steal the oldest items, the
+//! largest subtrees. A spawned item takes room without waiting (it may go
+//! over the capacity) and counts like any item; a close stops only producers
+//! outside the pool, and `in_flight` stays above zero until the whole tree
+//! is done.
+//!
 //! A keyed pool ([`Builder::chunk_by`]) gives each worker an inbox of its own
 //! instead: the submitter routes each item with `pool_chunk::Router`, fills one
 //! batch per worker, and pushes it to that worker's inbox, which nobody else
@@ -69,6 +77,12 @@
 //! - **No hang** on a panicking worker, maker or callback (caught and reported as
 //!   [`PoolError::Panicked`]), on cancel while producers are blocked, or on drop
 //!   without `wait`.
+//! - **Trees finish**: a worker adds items to its own pool with [`Ctx::spawn`],
+//!   which never waits for room; [`Pool::wait`] (and [`Pool::run`]) return
+//!   when the whole tree is done: no item queued, running, or able to spawn
+//!   more. No wait for room can last forever because of the waiter itself: a
+//!   worker's `send` into its own full pool does not wait, and a thread whose
+//!   own [`Submitter`] holds room in a partly filled batch may use it.
 //! - **Bad settings fail at build** with a [`BuildError`] that names the setting.
 //!
 //! # Features
@@ -140,6 +154,7 @@ mod capacity;
 mod ctx;
 mod error;
 mod find;
+mod held;
 mod item;
 mod layer;
 mod ledger;
@@ -147,6 +162,8 @@ mod ledger;
 mod loom_capacity;
 #[cfg(all(test, loom))]
 mod loom_sleep;
+#[cfg(all(test, loom))]
+mod loom_tree;
 mod makers;
 mod metrics_handle;
 #[cfg(feature = "async")]
@@ -162,6 +179,7 @@ mod service;
 mod shared;
 mod signal;
 mod sleep;
+mod spawn;
 mod submit;
 mod sync;
 mod thread;
@@ -173,7 +191,7 @@ pub use cancel::{CancelRegistration, CancelToken};
 pub use ctx::Ctx;
 pub use error::{
     BoxError, BuildError, PanicPayload, PanicSite, PoolError, Rest, RunError, SendError,
-    SubmitError, TrySendError, TrySubmitError,
+    SpawnError, SubmitError, TrySendError, TrySpawnError, TrySubmitError,
 };
 pub use find::{SeeThrough, box_error, find_error, see_through};
 
@@ -197,5 +215,6 @@ pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
 pub use report::{Report, Snapshot, WorkerCounts, WorkerReport};
 #[cfg(feature = "tower")]
 pub use service::{CallService, ServiceError, ServiceFuture};
+pub use spawn::Spawner;
 pub use submit::{Sender, Submitter};
 pub use worker::{BatchWorker, Worker, WorkerId};

@@ -47,9 +47,17 @@ impl<T> Shared<T> {
     /// reserved, `Ok(false)` when full. The closed flag is read with
     /// `SeqCst` after a full look, so a waiter's re-check sees a close that
     /// raced with its registration (see `signal.rs`).
+    ///
+    /// On one of this pool's own workers it never says full: it goes over
+    /// the capacity, as a blocking `send` there does (a worker that blocks
+    /// its thread on the future would wait for room only workers can free).
     pub(crate) fn reserve_one_now(&self) -> Result<bool, Refusal> {
         match self.reserve(1, Wait::No) {
             Ok(()) => Ok(true),
+            Err(Refusal::Full) if crate::thread::is_worker_of(self) => {
+                // A worker's reservation never waits: see `Shared::leeway`.
+                self.reserve(1, Wait::Forever).map(|()| true)
+            }
             Err(Refusal::Full) => match self.capacity.refuses() {
                 Some(refusal) => Err(refusal),
                 None => Ok(false),

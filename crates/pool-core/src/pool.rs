@@ -258,6 +258,23 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// its wake-ups few. Items a pool pulls with [`Pool::run`] hold no room:
     /// each worker holds at most a chunk of them.
     ///
+    /// **Going over.** Three kinds of item take their room without waiting
+    /// for it, and may take `in_flight` over the capacity (the overshoot,
+    /// shown by [`Pool::in_flight`] and [`Snapshot::in_flight`]):
+    /// - items a worker spawns into its own pool ([`Ctx::spawn`]): a tree's
+    ///   items never wait for each other. The overshoot is the tree's
+    ///   frontier (a worker takes its own spawns last in, first out, depth
+    ///   first); [`Ctx::try_spawn`] refuses instead, for a hard bound;
+    /// - items one of the pool's own workers sends or submits into it
+    ///   ([`Sender::send`], [`Submitter::submit`]): a worker never waits for
+    ///   room in its own pool, which only workers can free;
+    /// - items sent or submitted by a thread whose own submitters hold room
+    ///   in partly filled batches: that thread may go over by the room it
+    ///   holds, which it could not give back while it waits.
+    ///
+    /// Producers that hold nothing wait while the pool is over, so the
+    /// overshoot is made of those items only.
+    ///
     /// Default: `max(4096, 4 * batch_size * workers)`. Must be at least `batch_size`.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.settings.capacity = Some(capacity);
@@ -776,7 +793,13 @@ impl<T: Send + 'static> Builder<T> {
         // reason: more would only hold memory.
         let n_spares = (config.capacity / config.batch_size + 2 * n_workers).clamp(1, 1024);
         let shared = Arc::new(Shared {
-            queues: Queues::new(seats.stealers(), keyed, n_spares, seats.sleep()),
+            queues: Queues::new(
+                seats.stealers(),
+                seats.spawn_stealers(),
+                keyed,
+                n_spares,
+                seats.sleep(),
+            ),
             capacity: Capacity::new(config.capacity, config.batch_size, n_workers),
             ledger: Ledger::new(
                 n_workers,
@@ -946,7 +969,8 @@ impl<T: Send + 'static, S> Pool<T, S> {
     /// item counts as submitted when a worker takes it).
     ///
     /// Blocks until the iterator is exhausted and every item taken from it has
-    /// run; returns how many items were taken. Call [`wait`](Pool::wait) (or
+    /// run, with every item those spawned ([`Ctx::spawn`]) and theirs: the
+    /// whole tree of each item; returns how many items were taken. Call [`wait`](Pool::wait) (or
     /// [`join`](Pool::join)) afterwards for the report, as after submitting.
     /// The iterator's `next` runs on the workers, one at a time, under a lock.
     ///

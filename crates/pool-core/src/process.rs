@@ -10,6 +10,7 @@
 //! dropped, in [`Bench::drop_items`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use pool_metrics::ShardWriter;
 use crate::capacity::Capacity;
 use crate::item::{DroppedHook, KeyFn};
 use crate::ledger::Ledger;
+use crate::pull::Pull;
 use crate::queues::{Parcel, Queues};
 use crate::{
     BatchWorker, BoxError, Ctx, Interrupted, ItemKey, PanicSite, PoolError, Worker, box_error,
@@ -38,9 +40,10 @@ pub(crate) struct Bench<'a, T> {
     pub(crate) index: usize,
     /// Items of the current batch handed to siblings (see `share_rest`).
     pub(crate) handed_over: usize,
-    /// Whether room was reserved for the current batch's items (pushed), or
-    /// not (taken from a pull source): the part handed over keeps that.
-    pub(crate) room: Room,
+    /// Whether room was reserved for the current batch's items (`None`:
+    /// pushed or spawned), or not (`Some`: taken from this pull source): the
+    /// part handed over keeps that, and stays outstanding in the source.
+    pub(crate) pulled_from: Option<&'a Arc<dyn Pull<T>>>,
     /// The capacity gate, told when reserved items finish.
     pub(crate) capacity: &'a Capacity,
     /// This worker's running total of finished reserved items.
@@ -61,15 +64,6 @@ enum Done {
     Interrupted,
 }
 
-/// Whether room in the capacity gate was reserved for a batch's items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Room {
-    /// Pushed items: reserved by the producer, given back when they finish.
-    Reserved,
-    /// Items taken from a pull source: never reserved.
-    Unreserved,
-}
-
 impl<T> Bench<'_, T> {
     /// `n` items of the current job are finished: their room may be given
     /// back from now on, by this worker or by a producer that needs it.
@@ -77,7 +71,8 @@ impl<T> Bench<'_, T> {
     /// them counted sees their room as returnable.
     #[inline]
     pub(crate) fn note_finished(&mut self, n: usize) {
-        if self.room == Room::Reserved {
+        // Items taken from a pull source were never reserved.
+        if self.pulled_from.is_none() {
             *self.finished += n as u64;
             self.capacity.note_finished(self.index, *self.finished);
         }
@@ -106,9 +101,13 @@ impl<T> Bench<'_, T> {
         rest.extend(items.by_ref().rev().take(give));
         rest.reverse();
         self.handed_over += rest.len();
-        let parcel = match self.room {
-            Room::Reserved => Parcel::Many(rest),
-            Room::Unreserved => Parcel::Pulled(rest),
+        let parcel = match self.pulled_from {
+            None => Parcel::Many(rest),
+            Some(source) => {
+                // Outstanding before it is pushed: `run` waits for it.
+                source.parcel_pushed();
+                Parcel::Pulled(rest, Arc::clone(source))
+            }
         };
         self.queues.share(self.local, parcel, self.index);
     }

@@ -13,6 +13,19 @@
 //! that notices does not push the parcel back. `run` waits until no parcel is
 //! queued and no chunk is in a worker's hands, then returns.
 //!
+//! # Descendants: what the taken items lead to
+//!
+//! Two kinds of parcels carry a pulled item's work on, and `run` waits for
+//! them too (each is *outstanding* from before it is pushed until after it
+//! ran): the back half of a chunk a worker hands to an idle sibling
+//! (`Parcel::Pulled`, `Bench::hand_over`), and an item spawned while a
+//! pulled item, or one of its descendants, runs (`Parcel::Grown`,
+//! `Ctx::spawn`). Which source a worker's current job descends from is in
+//! its [`Lineage`] slot, which the worker writes only when that changes (a
+//! pull run's chunks all come from one source), and a spawn reads with one
+//! load when no pull run is in progress. So `run` returns when no item taken
+//! from the iterator, nor any item grown from one, is queued or running.
+//!
 //! # Invariants owned here
 //!
 //! - **Nothing lost** (I1, with the ledger): an item is either still in the
@@ -24,7 +37,8 @@
 //!   one of the pool's own workers (it would wait for itself).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// The side of a pull source the workers see, whatever the iterator's type.
 pub(crate) trait Pull<T>: Send + Sync {
@@ -34,12 +48,53 @@ pub(crate) trait Pull<T>: Send + Sync {
     fn fill(&self, chunk: &mut Vec<T>, max: usize) -> Result<bool, Box<dyn std::any::Any + Send>>;
     /// Stops the source: no worker takes from it any more.
     fn stop(&self);
-    /// One more parcel is queued (a worker pushed it back).
+    /// One more parcel is outstanding: the source's own (a worker pushed it
+    /// back), part of a chunk handed to a sibling, or an item spawned from a
+    /// pulled item or its descendants. Called before the parcel is pushed.
     fn parcel_pushed(&self);
-    /// A worker is done with what it took from one parcel (a chunk, or
-    /// nothing): when no parcel is queued and no chunk is in hand any more,
-    /// `run` may return.
+    /// A worker is done with one outstanding parcel (what it took from the
+    /// source's parcel, a chunk or nothing; a handed-over part; a spawned
+    /// item): when none is outstanding any more, `run` may return.
     fn parcel_done(&self);
+}
+
+/// The pull source the job a worker runs descends from, if any: one slot
+/// per worker (in `Queues`), so an item spawned during the job is counted as
+/// outstanding in that source (see "Descendants").
+pub(crate) struct Lineage<T> {
+    /// Whether `source` holds one: a spawn outside any pull run reads only
+    /// this.
+    set: AtomicBool,
+    source: Mutex<Option<Arc<dyn Pull<T>>>>,
+}
+
+impl<T> Lineage<T> {
+    pub(crate) fn new() -> Self {
+        Lineage {
+            set: AtomicBool::new(false),
+            source: Mutex::new(None),
+        }
+    }
+
+    /// The worker's next jobs descend from `source` (or from none). The
+    /// worker calls it only when that changes.
+    #[cold]
+    pub(crate) fn enter(&self, source: Option<&Arc<dyn Pull<T>>>) {
+        let mut slot = lock(&self.source);
+        *slot = source.map(Arc::clone);
+        self.set.store(slot.is_some(), Relaxed);
+    }
+
+    /// The source the current job descends from. The worker wrote the slot
+    /// before the job, on its thread (a helper thread of the job started
+    /// after), so a relaxed load sees it.
+    #[inline]
+    pub(crate) fn current(&self) -> Option<Arc<dyn Pull<T>>> {
+        if !self.set.load(Relaxed) {
+            return None;
+        }
+        lock(&self.source).clone()
+    }
 }
 
 /// How a pull run ended.
@@ -57,8 +112,6 @@ pub(crate) enum Ending {
 
 /// Where a pull run stands, behind the source's lock.
 struct Progress {
-    /// Parcels queued plus chunks in workers' hands.
-    outstanding: usize,
     /// Items taken from the iterator so far.
     taken: u64,
     ending: Ending,
@@ -69,6 +122,10 @@ pub(crate) struct Source<I> {
     /// `None` once the iterator panicked: its state is unknown then.
     items: Mutex<Option<I>>,
     progress: Mutex<Progress>,
+    /// Parcels queued, chunks in workers' hands, and descendants not yet
+    /// run (see "Descendants"). An atomic, so that a spawn does not take
+    /// the lock; the last `parcel_done` notifies under it.
+    outstanding: AtomicUsize,
     /// Signalled when `outstanding` reaches 0.
     idle: Condvar,
 }
@@ -83,10 +140,10 @@ impl<I: Iterator> Source<I> {
         Source {
             items: Mutex::new(Some(items)),
             progress: Mutex::new(Progress {
-                outstanding: 1,
                 taken: 0,
                 ending: Ending::Open,
             }),
+            outstanding: AtomicUsize::new(1),
             idle: Condvar::new(),
         }
     }
@@ -96,7 +153,9 @@ impl<I: Iterator> Source<I> {
     /// it panicked).
     pub(crate) fn wait(&self) -> (u64, Ending, Option<I>) {
         let mut progress = lock(&self.progress);
-        while progress.outstanding > 0 {
+        // Read under the lock, which the last `parcel_done` takes before it
+        // notifies: it cannot fall between this check and the wait.
+        while self.outstanding.load(SeqCst) > 0 {
             progress = self
                 .idle
                 .wait(progress)
@@ -163,13 +222,12 @@ where
     }
 
     fn parcel_pushed(&self) {
-        lock(&self.progress).outstanding += 1;
+        self.outstanding.fetch_add(1, SeqCst);
     }
 
     fn parcel_done(&self) {
-        let mut progress = lock(&self.progress);
-        progress.outstanding -= 1;
-        if progress.outstanding == 0 {
+        if self.outstanding.fetch_sub(1, SeqCst) == 1 {
+            let _progress = lock(&self.progress);
             self.idle.notify_all();
         }
     }

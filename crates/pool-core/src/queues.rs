@@ -1,5 +1,8 @@
 //! Where submitted work waits: the global injector, each worker's own deque
-//! (which idle siblings steal from), the keyed inboxes, and the spare batches.
+//! (which idle siblings steal from), each worker's deque of the items it
+//! spawned (`Ctx::spawn`: last in, first out, so a tree is walked depth first
+//! and its frontier stays small; siblings steal the oldest, the largest
+//! subtrees), the keyed inboxes, and the spare batches.
 //!
 //! # Invariants owned here
 //!
@@ -27,7 +30,7 @@ use crossbeam_utils::CachePadded;
 
 use pool_chunk::Router;
 
-use crate::pull::Pull;
+use crate::pull::{Lineage, Pull};
 use crate::sleep::Sleep;
 
 /// A unit in the queues: a lone item (no allocation), a batch, or a source
@@ -38,7 +41,12 @@ pub(crate) enum Parcel<T> {
     Pull(Arc<dyn Pull<T>>),
     /// Items a worker took from a pull source and handed to a sibling: no
     /// room was reserved for them, so none is given back when they finish.
-    Pulled(Vec<T>),
+    /// Outstanding in their source until they ran (pull.rs, "Descendants").
+    Pulled(Vec<T>, Arc<dyn Pull<T>>),
+    /// An item spawned while a job descending from a pull source ran: it
+    /// holds room like any spawned item, and is outstanding in the source
+    /// until it ran.
+    Grown(T, Arc<dyn Pull<T>>),
 }
 
 /// Where a parcel goes.
@@ -79,6 +87,11 @@ struct Keyed<T> {
 pub(crate) struct Queues<T> {
     injector: Injector<Parcel<T>>,
     stealers: Box<[Stealer<Parcel<T>>]>,
+    /// The other end of each worker's deque of spawned items (unkeyed pools;
+    /// in a keyed pool spawned items go to their key's inbox).
+    spawn_stealers: Box<[Stealer<Parcel<T>>]>,
+    /// Per worker: the pull source its current job descends from.
+    lineages: Box<[CachePadded<Lineage<T>>]>,
     /// Set for pools built with `chunk_by`: then every item is keyed.
     keyed: Option<Keyed<T>>,
     /// Emptied batches, handed back to submitters so a steady stream of
@@ -88,11 +101,12 @@ pub(crate) struct Queues<T> {
 }
 
 impl<T> Queues<T> {
-    /// Queues for the workers whose deques `stealers` read, keyed when
-    /// `keyed` holds a route and its router, with room for `n_spares` spare
-    /// batches.
+    /// Queues for the workers whose deques `stealers` read (and whose
+    /// deques of spawned items `spawn_stealers` read), keyed when `keyed`
+    /// holds a route and its router, with room for `n_spares` spare batches.
     pub(crate) fn new(
         stealers: Vec<Stealer<Parcel<T>>>,
+        spawn_stealers: Vec<Stealer<Parcel<T>>>,
         keyed: Option<(RouteFn<T>, Router)>,
         n_spares: usize,
         sleep: Sleep,
@@ -104,9 +118,14 @@ impl<T> Queues<T> {
             route,
             router,
         });
+        let lineages = (0..stealers.len())
+            .map(|_| CachePadded::new(Lineage::new()))
+            .collect();
         Queues {
+            lineages,
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
+            spawn_stealers: spawn_stealers.into_boxed_slice(),
             keyed,
             spares: ArrayQueue::new(n_spares.max(1)),
             sleep,
@@ -173,22 +192,37 @@ impl<T> Queues<T> {
         match &self.keyed {
             Some(keyed) => !keyed.inboxes[index].is_empty(),
             None => {
-                !self.injector.is_empty() || self.stealers.iter().any(|stealer| !stealer.is_empty())
+                !self.injector.is_empty()
+                    || self.stealers.iter().any(|stealer| !stealer.is_empty())
+                    || self
+                        .spawn_stealers
+                        .iter()
+                        .any(|stealer| !stealer.is_empty())
             }
         }
     }
 
     /// Finds the next parcel for worker `index`. Keyed pools: its own inbox
-    /// only. Otherwise: its own deque, then a handful from the global
-    /// injector, then a sibling's deque.
+    /// only. Otherwise: the newest item it spawned, then its own deque, then
+    /// a handful from the global injector, then a sibling's deques (the
+    /// oldest of what it spawned, the largest part of its tree).
     #[inline]
     pub(crate) fn find_job(
         &self,
         index: usize,
         local: &LocalQueue<Parcel<T>>,
+        spawned: &LocalQueue<Parcel<T>>,
     ) -> Option<Parcel<T>> {
         if let Some(keyed) = &self.keyed {
             return pop(&keyed.inboxes[index]);
+        }
+        // An empty deque costs two loads here: nothing is written.
+        if let Some(parcel) = spawned.pop() {
+            // As below: this item may block, let a sleeper take the rest.
+            if !spawned.is_empty() {
+                self.sleep.notify_one(index + 1);
+            }
+            return Some(parcel);
         }
         if let Some(parcel) = local.pop() {
             // This job may block for long; let a sleeper take what is left here.
@@ -213,8 +247,19 @@ impl<T> Queues<T> {
                 Steal::Empty => {}
             }
             for offset in 1..n_workers {
-                let victim = &self.stealers[(index + offset) % n_workers];
-                match victim.steal_batch_and_pop(local) {
+                let sibling = (index + offset) % n_workers;
+                match self.stealers[sibling].steal_batch_and_pop(local) {
+                    Steal::Success(parcel) => {
+                        self.wake_for_leftovers(index);
+                        return Some(parcel);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+                // One spawned item at a time: the oldest, whose subtree is
+                // the largest, goes to this worker; the rest stay with the
+                // sibling that made them, depth first.
+                match self.spawn_stealers[sibling].steal() {
                     Steal::Success(parcel) => {
                         self.wake_for_leftovers(index);
                         return Some(parcel);
@@ -255,15 +300,23 @@ impl<T> Queues<T> {
             && !self.has_work(index)
     }
 
-    /// Puts part of a batch on worker `index`'s own deque, where an idle
+    /// Puts a parcel on one of worker `index`'s own deques (part of a batch
+    /// on its deque; an item it spawned on its deque of those), where an idle
     /// sibling steals it, and wakes one if it sleeps.
     pub(crate) fn share(&self, local: &LocalQueue<Parcel<T>>, parcel: Parcel<T>, index: usize) {
         local.push(parcel);
         // A deque push is not a `SeqCst` write, which the sleep protocol's
         // store-buffering argument needs (see `sleep.rs`): the fence makes
-        // it one. Splits are rare, so the fence costs nothing per item.
+        // it one. Splits are rare, so the fence costs nothing per submitted
+        // item; a spawned item pays it (with its `SeqCst` room and count).
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
         self.sleep.notify_one(index + 1);
+    }
+
+    /// Worker `index`'s slot: the pull source its current job descends from.
+    #[inline]
+    pub(crate) fn lineage(&self, index: usize) -> &Lineage<T> {
+        &self.lineages[index]
     }
 
     /// Wakes every sleeping worker: the pool closed, was cancelled or drained.

@@ -70,6 +70,7 @@ pub struct WorkerReport {
 #[derive(Debug)]
 pub struct Report {
     pub(crate) submitted: u64,
+    pub(crate) spawned: u64,
     pub(crate) processed: u64,
     pub(crate) failed: u64,
     pub(crate) dropped: u64,
@@ -84,9 +85,32 @@ pub struct Report {
 }
 
 impl Report {
-    /// Items accepted by `submit`/`send` (refused items are not counted).
+    /// Items accepted by `submit`/`send`, and spawned by workers with
+    /// [`Ctx::spawn`](crate::Ctx::spawn) (refused items are not counted).
     pub fn submitted(&self) -> u64 {
         self.submitted
+    }
+
+    /// The part of [`submitted`](Report::submitted) that workers spawned
+    /// into their own pool ([`Ctx::spawn`](crate::Ctx::spawn)): a tree of
+    /// `n` items grown from one submitted root reports `n` submitted and
+    /// `n - 1` spawned.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// // A chain: each item below 10 spawns the next.
+    /// let pool = Pool::builder().workers(2).build(|ctx: &Ctx, n: u32| {
+    ///     if n < 10 { ctx.spawn(n + 1)?; }
+    ///     Ok::<(), pool_core::SpawnError<u32>>(())
+    /// })?;
+    /// pool.sender().send(1)?;
+    /// let report = pool.wait()?;
+    /// assert_eq!((report.submitted(), report.spawned(), report.processed()), (10, 9, 10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawned(&self) -> u64 {
+        self.spawned
     }
 
     /// Items processed successfully.
@@ -298,10 +322,15 @@ pub struct Snapshot {
     /// worker can finish it: `finished() <= submitted` always holds, and the
     /// final [`Report`] is exact.
     pub submitted: u64,
+    /// The part of `submitted` that workers spawned into their own pool
+    /// ([`Ctx::spawn`](crate::Ctx::spawn)).
+    pub spawned: u64,
     /// Accepted items not finished yet: queued, or in a worker's hands.
     pub queued: u64,
     /// Room taken right now: queued items plus room reserved by submitters for
-    /// batches they are filling (what `capacity` bounds).
+    /// batches they are filling (what `capacity` bounds). Above the capacity
+    /// by the *overshoot* while spawned items (or sends from the pool's own
+    /// workers) went over it: see [`Builder::capacity`](crate::Builder::capacity).
     pub in_flight: usize,
     /// Errors recorded so far (item errors, `finish` errors, panics).
     pub error_total: u64,

@@ -60,13 +60,31 @@ impl<T> Shared<T> {
     /// Reserves room for `k` items, waiting as `wait` allows. A refusal of a
     /// closed pool may have backed out a reservation that was the last item
     /// in flight; then the workers are woken so they can exit.
+    ///
+    /// A caller that would wait for room it cannot get goes over the limit
+    /// instead (see [`Shared::leeway`]).
     #[inline]
     pub(crate) fn reserve(&self, k: usize, wait: Wait) -> Result<(), Refusal> {
-        let reserved = self.capacity.reserve(k, wait);
+        let reserved = self.capacity.reserve_with(k, wait, || self.leeway());
         if let Err(Refusal::Closed | Refusal::Cancelled) = reserved {
             self.wake_workers_if_done();
         }
         reserved
+    }
+
+    /// How far the calling thread may go over the capacity rather than wait
+    /// for room (capacity.rs, "Going over the limit instead of waiting"):
+    /// without limit on one of this pool's own workers, which would otherwise
+    /// wait for itself; by the room its own submitters hold in partly filled
+    /// batches on any other thread. Asked only when the pool is full and the
+    /// caller is about to wait, so the path with room never looks.
+    #[cold]
+    fn leeway(&self) -> usize {
+        if crate::thread::is_worker_of(self) {
+            usize::MAX
+        } else {
+            crate::held::held_by_this_thread(self)
+        }
     }
 
     /// Gives back room for `k` finished (or unused) items; wakes the workers

@@ -9,6 +9,7 @@ use std::time::Duration;
 use pool_batch::Batcher;
 
 use crate::capacity::{Refusal, Wait};
+use crate::held::Holding;
 use crate::queues::{Parcel, Target};
 use crate::shared::Shared;
 use crate::{SendError, SubmitError, TrySendError, TrySubmitError};
@@ -77,11 +78,16 @@ impl<T> Shared<T> {
 ///
 /// Items are buffered until a batch is full, then pushed as one job. The buffer is
 /// flushed by [`flush`](Submitter::flush) and on drop. **Buffered items are not yet
-/// visible to workers**, and the room reserved for them stays taken: flush before
-/// waiting on something the workers produce, and before blocking on the same pool
-/// in another way (a `Sender::send` on the same thread), or that wait may never end.
-/// Room for a whole batch is reserved when its first item arrives, so `submit`
-/// blocks (and `try_submit` refuses) only on the first item of a batch.
+/// visible to workers**: flush before waiting on something the workers make of
+/// them. Room for a whole batch is reserved when its first item arrives, so
+/// `submit` blocks (and `try_submit` refuses) only on the first item of a batch.
+///
+/// The room a partly filled batch holds cannot block its own thread: a
+/// `Sender::send` (or another submitter) on the same thread that finds the
+/// pool full may go over the capacity by the room this thread's submitters
+/// hold, instead of waiting for room only this thread could give back (see
+/// [`Builder::capacity`](crate::Builder::capacity)). And on one of the pool's
+/// own workers, `submit` never waits for room at all.
 ///
 /// ```
 /// use pool_core::{Ctx, Pool};
@@ -118,6 +124,10 @@ pub struct Submitter<'pool, T> {
     /// pushed).
     precounted: u64,
     hint: usize,
+    /// The room this submitter holds (`credits` and buffered items), counted
+    /// on its thread's record so that a blocked reservation on the same
+    /// thread may use it (`held.rs`).
+    holding: Holding,
 }
 
 impl<T> fmt::Debug for Submitter<'_, T> {
@@ -145,6 +155,7 @@ impl<'pool, T> Submitter<'pool, T> {
             batched: batch_size > 1,
             precounted: 0,
             hint,
+            holding: Holding::default(),
         }
     }
 
@@ -263,6 +274,7 @@ impl<'pool, T> Submitter<'pool, T> {
     pub fn flush(&mut self) {
         self.push_buffered();
         if self.credits > 0 {
+            self.holding.release(self.credits);
             self.shared.release(self.credits);
             self.credits = 0;
         }
@@ -341,6 +353,7 @@ impl<'pool, T> Submitter<'pool, T> {
         match outcome {
             Ok(()) => {
                 self.credits = self.batch_size;
+                self.holding.hold(self.shared, self.batch_size);
                 Ok(())
             }
             Err(refusal) => {
@@ -370,6 +383,8 @@ impl<'pool, T> Submitter<'pool, T> {
     #[inline(never)]
     fn push_batch(&mut self, target: Target, batch: Vec<T>) {
         let shared = self.shared;
+        // Its room is held by the pool's queue from now on.
+        self.holding.release(batch.len());
         // Counted before the push, so `submitted` is complete when they finish.
         shared.ledger.count_submitted(batch.len() as u64);
         // Pushed even when the pool was cancelled: the workers drop and count
@@ -405,9 +420,13 @@ impl<T> Drop for Submitter<'_, T> {
 /// pushed immediately (no buffering), so nothing waits in a `Sender`. Sending
 /// after the pool is closed, waited on or dropped hands the item back.
 ///
-/// A worker that sends into its own pool can deadlock when the pool is at
-/// capacity (every worker blocked sending); use [`try_send`](Sender::try_send)
-/// there.
+/// A worker may send into its own pool: on one of the pool's own workers,
+/// `send` and `send_timeout` never wait for room (the item goes over the
+/// capacity, as a [`Ctx::spawn`](crate::Ctx::spawn) does), so workers that
+/// all send into their full pool cannot wait for each other. Unlike a spawn,
+/// a send is refused once the pool is closed; for tree-shaped work, where
+/// items make more items until the whole tree is done, use
+/// [`Ctx::spawn`](crate::Ctx::spawn).
 ///
 /// ```
 /// use pool_core::{Ctx, Pool};
@@ -456,6 +475,36 @@ impl<T> Sender<T> {
 
     /// Sends an item, blocking while the pool is at capacity. Hands the item back
     /// if the pool is closed or cancelled (also while blocked).
+    ///
+    /// It does not wait for room it could never get: on one of the pool's own
+    /// workers it never waits (it goes over the capacity), and on a thread
+    /// whose own [`Submitter`]s hold room in partly filled batches it may go
+    /// over by that room (see [`Builder::capacity`](crate::Builder::capacity)).
+    ///
+    /// ```
+    /// use std::sync::{Arc, OnceLock, mpsc};
+    /// use pool_core::{Ctx, Pool, Sender};
+    ///
+    /// // One worker and room for one item: the item in hand holds it, so the
+    /// // worker's send goes over the capacity instead of waiting for itself.
+    /// let own: Arc<OnceLock<Sender<u32>>> = Arc::new(OnceLock::new());
+    /// let (done, finished) = mpsc::channel();
+    /// let pool = Pool::builder().workers(1).capacity(1).batch_size(1).build({
+    ///     let own = Arc::clone(&own);
+    ///     move |_ctx: &Ctx, n: u32| -> anyhow::Result<()> {
+    ///         match n {
+    ///             0 => done.send(())?,
+    ///             _ => own.get().expect("set before the first send").send(n - 1)?,
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// })?;
+    /// own.set(pool.sender()).expect("set once");
+    /// pool.sender().send(10)?;
+    /// finished.recv()?; // the last send happened: now close and wait
+    /// assert_eq!(pool.wait()?.processed(), 11);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send(&self, item: T) -> Result<(), SendError<T>> {
         self.send_with(item, Wait::Forever)
             .map_err(|error| match error {

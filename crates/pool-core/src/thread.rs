@@ -6,6 +6,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -16,7 +17,7 @@ use crossbeam_utils::Backoff;
 
 use pool_metrics::ShardWriter;
 
-use crate::process::{Bench, Processor, Room};
+use crate::process::{Bench, Processor};
 use crate::pull::Pull;
 use crate::queues::{Parcel, Target};
 use crate::report::WorkerCounts;
@@ -68,10 +69,13 @@ impl WorkerDoneHook {
 }
 
 /// The parts of a new pool's threads that must exist before the shared
-/// state: each worker's deque and parker. [`Sleep`] and the stealers go into
+/// state: each worker's deques and parker. [`Sleep`] and the stealers go into
 /// the shared state; the rest into [`spawn`].
 pub(crate) struct Seats<T> {
     locals: Vec<LocalQueue<Parcel<T>>>,
+    /// Each worker's deque of the items it spawns (`Ctx::spawn`): last in,
+    /// first out, so a tree is walked depth first.
+    spawned: Vec<LocalQueue<Parcel<T>>>,
     parkers: Vec<Parker>,
 }
 
@@ -79,8 +83,14 @@ impl<T> Seats<T> {
     pub(crate) fn new(n_workers: usize) -> Self {
         Seats {
             locals: (0..n_workers).map(|_| LocalQueue::new_fifo()).collect(),
+            spawned: (0..n_workers).map(|_| LocalQueue::new_lifo()).collect(),
             parkers: (0..n_workers).map(|_| Parker::new()).collect(),
         }
+    }
+
+    /// The handles siblings steal spawned items with.
+    pub(crate) fn spawn_stealers(&self) -> Vec<crossbeam_deque::Stealer<Parcel<T>>> {
+        self.spawned.iter().map(LocalQueue::stealer).collect()
     }
 
     /// The sleep slots that wake these workers.
@@ -242,14 +252,16 @@ where
     St: Staff<T>,
 {
     let staff = Arc::new(staff);
-    for (index, (local, parker)) in seats.locals.into_iter().zip(seats.parkers).enumerate() {
+    let deques = seats.locals.into_iter().zip(seats.spawned);
+    for (index, ((local, spawned), parker)) in deques.zip(seats.parkers).enumerate() {
         let shared = Arc::clone(shared);
         let staff = Arc::clone(&staff);
         let startup = startup.map(Arc::clone);
         let handle = std::thread::Builder::new()
             .name(format!("{thread_name}-{index}"))
             .spawn(move || {
-                WorkerThread::new(shared, index, local, parker).main(&*staff, startup.as_deref());
+                WorkerThread::new(shared, index, (local, spawned), parker)
+                    .main(&*staff, startup.as_deref());
             })
             .map_err(|error| BuildError::Spawn {
                 worker: WorkerId(index),
@@ -342,6 +354,9 @@ pub(crate) struct WorkerThread<T> {
     shared: Arc<Shared<T>>,
     index: usize,
     local: LocalQueue<Parcel<T>>,
+    /// The deque of the items this worker spawns, shared with the thread's
+    /// spawn slot (`spawn::enter`), through which `Ctx::spawn` reaches it.
+    spawned: Rc<LocalQueue<Parcel<T>>>,
     parker: Parker,
     ctx: Ctx,
     out: ShardWriter,
@@ -351,20 +366,24 @@ pub(crate) struct WorkerThread<T> {
     finished: u64,
     /// `finished` when this worker last gave room back.
     given_back_at: u64,
+    /// The pull source its jobs descend from (its address), 0 for none: what
+    /// its lineage slot holds (`descend_from`).
+    lineage_at: usize,
 }
 
-impl<T> WorkerThread<T> {
+impl<T: Send + 'static> WorkerThread<T> {
     fn new(
         shared: Arc<Shared<T>>,
         index: usize,
-        local: LocalQueue<Parcel<T>>,
+        (local, spawned): (LocalQueue<Parcel<T>>, LocalQueue<Parcel<T>>),
         parker: Parker,
     ) -> Self {
-        let ctx = Ctx::new(
+        let mut ctx = Ctx::new(
             WorkerId(index),
             shared.token.clone(),
             Arc::clone(shared.ledger.metrics()),
         );
+        crate::spawn::attach(&mut ctx, &shared);
         let out = shared.ledger.writer(index);
         let timer = BusyTimer {
             on: shared.config.metrics_mode != MetricsMode::Off,
@@ -376,12 +395,14 @@ impl<T> WorkerThread<T> {
             shared,
             index,
             local,
+            spawned: Rc::new(spawned),
             parker,
             ctx,
             out,
             timer,
             finished: 0,
             given_back_at: 0,
+            lineage_at: 0,
         }
     }
 
@@ -396,11 +417,16 @@ impl<T> WorkerThread<T> {
         // this and every other `trace` hook compile to nothing.
         let _worker_span = trace::worker_span(self.index);
         WORKS_FOR.with(|works_for| works_for.set(Arc::as_ptr(&self.shared) as usize));
+        crate::spawn::enter(Rc::clone(&self.spawned));
         let Some(mut processor) = self.start(staff, startup) else {
             // The build failed: nothing runs here, nothing is reported.
             return;
         };
+        // Items may be spawned only while the worker runs items: then the
+        // pool cannot finish under them (see `spawn.rs`).
+        self.ctx.set_running(true);
         self.run(processor.as_mut());
+        self.ctx.set_running(false);
         self.wrap_up(staff, processor);
     }
 
@@ -467,7 +493,9 @@ impl<T> WorkerThread<T> {
     /// The next job this worker may take.
     #[inline]
     fn find(&self) -> Option<Parcel<T>> {
-        self.shared.queues.find_job(self.index, &self.local)
+        self.shared
+            .queues
+            .find_job(self.index, &self.local, &self.spawned)
     }
 
     /// Runs jobs until the pool is closed and drained.
@@ -507,10 +535,11 @@ impl<T> WorkerThread<T> {
             .note_finished(self.index, self.finished);
     }
 
-    /// What a processor works with for one job (see [`Bench`]); `room` says
-    /// whether the job's items hold reserved room.
+    /// What a processor works with for one job (see [`Bench`]);
+    /// `pulled_from` is the pull source the job's items came from (they hold
+    /// no room), `None` for items that hold room.
     #[inline]
-    fn bench(&mut self, room: Room) -> Bench<'_, T> {
+    fn bench<'a>(&'a mut self, pulled_from: Option<&'a Arc<dyn Pull<T>>>) -> Bench<'a, T> {
         let shared = &*self.shared;
         Bench {
             ctx: &self.ctx,
@@ -521,7 +550,7 @@ impl<T> WorkerThread<T> {
             local: &self.local,
             index: self.index,
             handed_over: 0,
-            room,
+            pulled_from,
             capacity: &shared.capacity,
             finished: &mut self.finished,
             item_key: shared.item_key.as_ref(),
@@ -532,23 +561,41 @@ impl<T> WorkerThread<T> {
     /// Runs one job.
     #[inline]
     fn run_job<P: Processor<T>>(&mut self, processor: Option<&mut P>, parcel: Parcel<T>) {
-        let mut bench = self.bench(Room::Reserved);
         match parcel {
-            Parcel::One(item) => match processor {
-                Some(processor) if !bench.is_cancelled() => processor.one(item, &mut bench),
-                _ => {
-                    let dropped = bench.drop_items(std::iter::once(item));
-                    bench.note_finished(1);
-                    bench.out.add_dropped(dropped);
-                }
-            },
-            Parcel::Many(batch) => run_batch(processor, batch, &mut bench),
-            Parcel::Pulled(batch) => {
-                // No room was reserved for pulled items.
-                bench.room = Room::Unreserved;
-                run_batch(processor, batch, &mut bench);
+            Parcel::One(item) => {
+                self.descend_from(None);
+                run_one(processor, item, &mut self.bench(None));
+            }
+            Parcel::Many(batch) => {
+                self.descend_from(None);
+                run_batch(processor, batch, &mut self.bench(None));
             }
             Parcel::Pull(source) => self.run_pull(processor, source),
+            Parcel::Pulled(batch, source) => {
+                self.descend_from(Some(&source));
+                // No room was reserved for pulled items.
+                run_batch(processor, batch, &mut self.bench(Some(&source)));
+                source.parcel_done();
+            }
+            Parcel::Grown(item, source) => {
+                self.descend_from(Some(&source));
+                // It holds room, as every spawned item does.
+                run_one(processor, item, &mut self.bench(None));
+                source.parcel_done();
+            }
+        }
+    }
+
+    /// The jobs this worker runs from now on descend from `source` (a pull
+    /// run's), or from none: what an item they spawn is outstanding in (see
+    /// `pull.rs`, "Descendants"). Writes the worker's slot only when that
+    /// changes, so a job pays one comparison.
+    #[inline]
+    fn descend_from(&mut self, source: Option<&Arc<dyn Pull<T>>>) {
+        let at = source.map_or(0, |source| Arc::as_ptr(source).cast::<()>() as usize);
+        if at != self.lineage_at {
+            self.shared.queues.lineage(self.index).enter(source);
+            self.lineage_at = at;
         }
     }
 
@@ -598,7 +645,8 @@ impl<T> WorkerThread<T> {
             // Counted before they run, as every pushed item is.
             shared.ledger.count_submitted(chunk.len() as u64);
             let _batch_span = trace::batch_span(self.index, chunk.len());
-            processor.many(&mut chunk, &mut self.bench(Room::Unreserved));
+            self.descend_from(Some(&source));
+            processor.many(&mut chunk, &mut self.bench(Some(&source)));
         }
         self.shared.queues.put_spare(chunk);
         source.parcel_done();
@@ -614,6 +662,12 @@ impl<T> WorkerThread<T> {
         if self.finished > self.given_back_at {
             self.give_back();
         }
+        // Room taken ahead for spawns, before the exit condition is read.
+        if self.shared.capacity.return_spawn_credits(self.index) {
+            self.shared.queues.wake_all();
+        }
+        // Lets go of a finished pull run's source.
+        self.descend_from(None);
         let shared = &*self.shared;
         shared.capacity.wake_producers_if_waiting();
         self.timer.mark_idle(&mut self.out);
@@ -635,6 +689,7 @@ impl<T> WorkerThread<T> {
         }
         sleep.sleep(self.index, &self.parker, || {
             !self.local.is_empty()
+                || !self.spawned.is_empty()
                 || shared.queues.has_work(self.index)
                 || shared.capacity.is_done()
         });
@@ -674,6 +729,20 @@ impl<T> WorkerThread<T> {
         }
         self.out.flush_latency();
         trace::worker_finished(ctx);
+    }
+}
+
+/// Runs a lone item (or drops it, when the pool is cancelled or the thread
+/// has no worker).
+#[inline]
+fn run_one<T, P: Processor<T>>(processor: Option<&mut P>, item: T, bench: &mut Bench<'_, T>) {
+    match processor {
+        Some(processor) if !bench.is_cancelled() => processor.one(item, bench),
+        _ => {
+            let dropped = bench.drop_items(std::iter::once(item));
+            bench.note_finished(1);
+            bench.out.add_dropped(dropped);
+        }
     }
 }
 

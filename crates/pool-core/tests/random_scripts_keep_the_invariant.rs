@@ -9,9 +9,10 @@
 //! **Scripts**: producers with a `Submitter` call submit / try_submit /
 //! submit_timeout / send / try_send / send_timeout, flush and replace their
 //! submitter; producer threads with only a `Sender` send concurrently; workers
-//! send derived items back into their own pool with `try_send` (a worker
-//! blocking in `send` on its own full pool could deadlock, as `Sender`'s docs
-//! say); a producer closes the pool, a producer or a worker cancels it (directly
+//! add derived items to their own pool with `try_send`, a blocking `send`
+//! (which never waits for room on one of the pool's own workers) or
+//! `Ctx::spawn` (which goes over the capacity and is taken after a close);
+//! a producer closes the pool, a producer or a worker cancels it (directly
 //! or through the parent token). Workers fail, panic, are slow (a bounded spin
 //! or `yield_now` loop that stops early on cancel), and a maker may panic. The
 //! run ends with `finish`, `wait`, or a drop of the pool without `wait`, while
@@ -58,8 +59,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pool_core::{
-    CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, RunError, Sender, TrySendError,
-    TrySubmitError, WorkerId,
+    CancelToken, Ctx, MetricsMode, Pool, PoolError, Report, RunError, Sender, SpawnError,
+    TrySendError, TrySubmitError, WorkerId,
 };
 
 /// Scripts run by default. `cargo test --workspace` runs this binary in a
@@ -558,7 +559,7 @@ impl Run {
         }
         let n_originals = self.script.n_originals();
         if item.value < n_originals && hits(roll >> 8, faults.send_one_in) {
-            self.send_derived(item.value, n_originals + item.value);
+            self.send_derived(ctx, item.value, n_originals + item.value, roll >> 48);
         }
         if hits(roll >> 16, faults.cancel_one_in) {
             self.cancel_requested.store(true, SeqCst);
@@ -574,21 +575,46 @@ impl Run {
         }
     }
 
-    /// A worker sends item `derived` into its own pool, without blocking.
-    fn send_derived(&self, from: u64, derived: u64) {
+    /// A worker adds item `derived` to its own pool: by `try_send`, by a
+    /// blocking `send` (a worker never waits for room in its own pool) or by
+    /// `Ctx::spawn`, as `how` picks.
+    fn send_derived(&self, ctx: &Ctx, from: u64, derived: u64, how: u64) {
         let Some(sender) = self.sender.get() else {
             self.anomaly(format!(
                 "item {from} was processed before the sender was set"
             ));
             return;
         };
-        match sender.try_send(Item::new(derived, &self.ledger)) {
+        let item = Item::new(derived, &self.ledger);
+        let (who, outcome) = match how % 3 {
+            0 => (
+                "worker try_send",
+                sender.try_send(item).map_err(as_submit_refusal),
+            ),
+            1 => (
+                "worker send",
+                sender
+                    .send(item)
+                    .map_err(|error| as_submit_refusal(error.into())),
+            ),
+            _ => (
+                "worker spawn",
+                ctx.spawn(item).map_err(|error| match error {
+                    SpawnError::Cancelled(item) => TrySubmitError::Cancelled(item),
+                    SpawnError::Unavailable(item) => {
+                        self.anomaly(format!("item {derived}: a spawn was unavailable"));
+                        TrySubmitError::Closed(item)
+                    }
+                }),
+            ),
+        };
+        match outcome {
             Ok(()) => {
                 self.tally.derived_sent.fetch_add(1, SeqCst);
             }
             Err(error) => {
                 self.tally.derived_refused.fetch_add(1, SeqCst);
-                self.refused("worker try_send", derived, as_submit_refusal(error));
+                self.refused(who, derived, error);
             }
         }
     }

@@ -18,6 +18,7 @@
 //! | `p.Go(ctx)` | nothing: `build` starts the threads |
 //! | `p.Submit(v)` | `submitter.submit(v)?` (or `submit_iter`, `try_submit`, `submit_timeout`) |
 //! | `p.Send(v)` (from other goroutines) | `pool.sender()`, then `sender.send(v)?` |
+//! | `p.Submit(v)` from inside a worker (tree-shaped work) | `ctx.spawn(v)?`: never waits for room, and `wait` returns when the whole tree is done |
 //! | `p.Close(ctx)` / `p.Wait()` | `pool.wait()?` (or `join()` for the report whatever happened; `join_timeout(d)` hands the pool back if it is not done in time) |
 //! | `ctx` cancel | `.cancel_token(token)` or `pool.cancel()` |
 //! | `metrics.Get(ctx).Inc("name")` | `ctx.metrics().inc("name")` |

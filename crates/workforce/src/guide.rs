@@ -18,6 +18,7 @@
 //! 11. [A service with per-item results](#11-a-service-with-per-item-results)
 //! 12. [An async caller](#12-an-async-caller)
 //! 13. [A job runner: ids, typed retries, a shutdown report](#13-a-job-runner-ids-typed-retries-a-shutdown-report)
+//! 14. [Tree-shaped work](#14-tree-shaped-work)
 //!
 //! The promise behind every chapter: each item you hand to a pool ends up
 //! **processed**, **failed** or **dropped**, and the [`Report`](crate::Report)
@@ -1003,3 +1004,135 @@
 //! `check` counts in [`Report::interrupted`](crate::Report::interrupted),
 //! and only real failures are in [`Report::errors`](crate::Report::errors),
 //! each with its job's key.
+//!
+//! # 14. Tree-shaped work
+//!
+//! Some work makes more work: walking a directory tree (each directory
+//! lists more), crawling links (each page links to more pages), expanding
+//! a search. Nobody knows the items up front, so no producer can submit
+//! them: the worker that finds an item adds it to its own pool with
+//! [`ctx.spawn(item)`](crate::Ctx::spawn), and the pool is done when the
+//! whole tree is.
+//!
+//! - **It never waits.** A spawned item takes a unit of room like any item,
+//!   but never waits for it: a full pool goes over its capacity instead
+//!   (workers waiting for room only workers can free would wait forever).
+//!   Producers outside the pool wait while it is over, so the overshoot is
+//!   made of the tree's own items; a worker takes the items it spawned last
+//!   in, first out (depth first), which keeps the frontier small, and idle
+//!   workers steal the oldest, the largest subtrees.
+//!   [`ctx.try_spawn`](crate::Ctx::try_spawn) refuses with `Full` instead,
+//!   for a hard bound: the worker then handles the item itself.
+//! - **It ends when the tree does.** [`wait`](crate::Pool::wait) closes the
+//!   pool, which stops producers outside it, not the tree: it returns when
+//!   no item is queued, running, or able to spawn more.
+//!   [`run`](crate::Pool::run) returns when the trees of the items it
+//!   pulled are done.
+//! - **Every item counts.** A spawned item counts as submitted (and in
+//!   [`Report::spawned`](crate::Report::spawned)), then as processed, failed
+//!   or dropped: `submitted == processed + failed + dropped` for the whole
+//!   tree. After a cancel, spawns are refused
+//!   ([`SpawnError::Cancelled`](crate::SpawnError::Cancelled), the item
+//!   handed back) and what the tree had queued is dropped and counted.
+//! - **Order.** In a keyed pool the spawned item goes to its key's worker,
+//!   and the items one worker spawns for a key are processed in the order
+//!   it spawned them.
+//! - **Typed.** `Ctx` is not generic: `spawn` checks that the item's type is
+//!   the pool's ([`SpawnError::Unavailable`](crate::SpawnError::Unavailable)
+//!   otherwise, also outside an item: a maker, `finish`).
+//!   [`ctx.spawner::<T>()`](crate::Ctx::spawner) does the check once for
+//!   many spawns. Mind integer literals: `ctx.spawn(3)` spawns an `i32`.
+//!
+//! A directory walk, on a tree made for the example:
+//!
+//! ```
+//! use std::path::PathBuf;
+//! use workforce::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 4 directories of 3 directories of 5 files each, in a temporary directory.
+//! let root = std::env::temp_dir().join(format!("workforce-guide-walk-{}", std::process::id()));
+//! for a in 0..4 {
+//!     for b in 0..3 {
+//!         let dir = root.join(format!("a{a}")).join(format!("b{b}"));
+//!         std::fs::create_dir_all(&dir)?;
+//!         for file in 0..5 {
+//!             std::fs::write(dir.join(format!("{file}.txt")), "some text")?;
+//!         }
+//!     }
+//! }
+//!
+//! let pool = Pool::builder().workers(4).build(|ctx: &Ctx, dir: PathBuf| -> anyhow::Result<()> {
+//!     for entry in std::fs::read_dir(&dir)? {
+//!         let entry = entry?;
+//!         if entry.file_type()?.is_dir() {
+//!             ctx.spawn(entry.path())?; // a directory: walked by whichever worker is free
+//!         } else {
+//!             ctx.metrics().add("bytes", entry.metadata()?.len());
+//!             ctx.metrics().inc("files");
+//!         }
+//!     }
+//!     Ok(())
+//! })?;
+//! pool.sender().send(root.clone())?;
+//! let report = pool.wait()?; // the whole tree, however deep
+//! std::fs::remove_dir_all(&root)?;
+//! assert_eq!(report.processed(), 1 + 4 + 4 * 3); // the directories
+//! assert_eq!(report.spawned(), 4 + 4 * 3);
+//! assert_eq!(report.stats().counters.get("files"), 4 * 3 * 5);
+//! assert_eq!(report.stats().counters.get("bytes"), 4 * 3 * 5 * 9);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A search stops at the first find: the worker that finds it cancels the
+//! pool; later spawns are refused, what was queued is dropped, and the books
+//! still balance.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use workforce::prelude::*;
+//!
+//! // The numbers 2^a * 3^b below 2^40, each once (double only before the
+//! // first triple); find one that ends in 376.
+//! let found = Arc::new(Mutex::new(None));
+//! let report = {
+//!     let found = Arc::clone(&found);
+//!     let pool = Pool::builder().workers(2).build(move |ctx: &Ctx, n: u64| {
+//!         if n % 1000 == 376 {
+//!             found.lock().unwrap().get_or_insert(n);
+//!             ctx.token().cancel();
+//!             return Ok(());
+//!         }
+//!         let double = (n % 3 != 0).then_some(2 * n);
+//!         for next in double.into_iter().chain([3 * n]) {
+//!             if next < 1 << 40 {
+//!                 match ctx.spawn(next) {
+//!                     Ok(()) | Err(SpawnError::Cancelled(_)) => {} // found elsewhere: stop
+//!                     Err(refused) => return Err(refused),
+//!                 }
+//!             }
+//!         }
+//!         Ok(())
+//!     })?;
+//!     pool.sender().send(1u64)?;
+//!     pool.join() // a cancelled pool's `wait` says `Cancelled`; `join` gives the report
+//! };
+//! let n = found.lock().unwrap().expect("2^a 3^b ends in 376 for some a, b");
+//! assert_eq!(n % 1000, 376);
+//! assert!(report.was_cancelled());
+//! assert!(report.is_balanced()); // queued items were dropped and counted
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Two older ways of feeding a pool from inside no longer wait forever
+//! either: a worker's [`Sender::send`](crate::Sender::send) into its own full
+//! pool goes over the capacity rather than wait for the workers (all of them
+//! might be sending), and a thread whose own [`Submitter`](crate::Submitter)
+//! holds room in a partly filled batch may use that room for a `send` to
+//! the same pool. A `Sender` is still refused once the pool is closed, so a
+//! tree built with one ends at the first `wait`: use `ctx.spawn`.
+//!
+//! The `crawl` example (`cargo run -p workforce --example crawl`) crawls a
+//! 3,000-page site on 127.0.0.1 this way, a visited set deciding which links
+//! are new, and checks that every page was fetched exactly once.

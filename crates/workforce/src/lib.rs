@@ -30,7 +30,8 @@
 //! [`coming_from_go`] maps go-pkgz/pool and bigopool calls to these. The
 //! examples in `crates/workforce/examples/` are small real programs (`cargo run
 //! -p workforce --example NAME`): `fetch_urls`, `sqlite_ingest`, `hash_files`,
-//! `pipeline`, `graceful_shutdown`, `dispatcher`, `parallel`, `progress`.
+//! `pipeline`, `graceful_shutdown`, `dispatcher`, `parallel`, `progress`,
+//! `crawl`.
 //!
 //! # A first pool
 //!
@@ -71,6 +72,10 @@
 //! - **Submit or send.** A [`Submitter`] (one per producer, `&mut self`) batches
 //!   locally and pushes whole batches; a [`Sender`] (`Clone + Send + Sync`) pushes
 //!   one item at a time and can live inside another pool's workers.
+//! - **Tree-shaped work.** A worker adds items to its own pool with
+//!   [`Ctx::spawn`] (a directory walk, a crawl, a search): it never waits for
+//!   room, and `wait` returns when the whole tree is done. See the guide's
+//!   chapter 14 and the `crawl` example.
 //! - **Backpressure.** `capacity` bounds the items in flight; `submit` blocks,
 //!   `try_submit` and `submit_timeout` hand the item back instead.
 //! - **Errors.** Stop on the first error (default) or `continue_on_error` and get
@@ -176,8 +181,9 @@ pub use pool_core::{
     CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Identity,
     KeepBuilder, KeepState, KeepWorker, Layer, LayerFn, LayerFnWorker, MetricsHandle, MetricsMode,
     Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError, Report, SeeThrough, SendError,
-    Sender, Shard, Snapshot, Stack, Stats, SubmitError, Submitter, TrySendError, TrySubmitError,
-    Worker, WorkerCounts, WorkerId, WorkerReport, box_error, find_error, layer_fn, see_through,
+    Sender, Shard, Snapshot, SpawnError, Spawner, Stack, Stats, SubmitError, Submitter,
+    TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport,
+    box_error, find_error, layer_fn, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.
@@ -201,7 +207,7 @@ struct ReadmeExamples;
 pub mod prelude {
     pub use pool_core::{
         BatchWorker, CallError, CallHandle, CallPool, CallWorker, CancelToken, Ctx, MetricsMode,
-        Pool, PoolError, Report, SendError, Sender, SubmitError, Submitter, TrySendError,
-        TrySubmitError, Worker, WorkerId,
+        Pool, PoolError, Report, SendError, Sender, SpawnError, SubmitError, Submitter,
+        TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerId,
     };
 }

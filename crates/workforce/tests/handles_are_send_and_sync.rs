@@ -22,7 +22,8 @@ use workforce::middleware::{
 use workforce::{
     BuildError, Builder, Call, CallError, CallHandle, CallPanic, CallPool, CancelToken, Ctx,
     MetricsMode, PanicPayload, PanicSite, Pool, PoolError, Report, SendError, Sender, Snapshot,
-    SubmitError, Submitter, TrySendError, TrySubmitError, WorkerCounts, WorkerId, WorkerReport,
+    SpawnError, Spawner, SubmitError, Submitter, TrySendError, TrySpawnError, TrySubmitError,
+    WorkerCounts, WorkerId, WorkerReport,
 };
 
 fn send<T: Send>() {}
@@ -47,6 +48,8 @@ fn the_pool_and_its_ways_in_are_send_and_sync() {
     // A worker's context lives on its thread; middleware may hand `&Ctx` to
     // helper threads of its own (`Timeout`).
     sync::<Ctx>();
+    // A worker's spawner may go to helper threads of its call, as `&Ctx` may.
+    send_sync::<Spawner<'static, String>>();
     send::<Builder<String>>();
 }
 
@@ -114,6 +117,8 @@ fn every_error_is_send_and_sync_so_it_fits_anyhow() {
     send_sync::<TrySubmitError<String>>();
     send_sync::<SendError<String>>();
     send_sync::<TrySendError<String>>();
+    send_sync::<SpawnError<String>>();
+    send_sync::<TrySpawnError<String>>();
     send_sync::<CollectError>();
     send_sync::<CollectorBuildError>();
     send_sync::<DispatchError>();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_deque::Worker as LocalQueue;
 use pool_chunk::Router;
 
-use super::{Bench, ItemProcessor, Processor, Room};
+use super::{Bench, ItemProcessor, Processor};
 use crate::capacity::Capacity;
 use crate::item::DroppedHook;
 use crate::ledger::Ledger;
@@ -23,10 +23,12 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
     let parkers: Vec<Parker> = (0..2).map(|_| Parker::new()).collect();
     let sleep = Sleep::new(parkers.iter().map(unparker_of).collect());
     let locals: Vec<LocalQueue<Parcel<u32>>> = (0..2).map(|_| LocalQueue::new_fifo()).collect();
+    let spawned: Vec<LocalQueue<Parcel<u32>>> = (0..2).map(|_| LocalQueue::new_lifo()).collect();
     let route: RouteFn<u32> = Box::new(|item: &u32, router: &Router| router.route(item));
     let keyed = keyed.then(|| (route, Router::with_buckets(2).expect("two buckets")));
     let queues = Queues::new(
         locals.iter().map(LocalQueue::stealer).collect(),
+        spawned.iter().map(LocalQueue::stealer).collect(),
         keyed,
         4,
         sleep,
@@ -58,7 +60,7 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
         local: &locals[0],
         index: 0,
         handed_over: 0,
-        room: Room::Reserved,
+        pulled_from: None,
         capacity: &capacity,
         finished: &mut finished,
         item_key: None,
