@@ -274,16 +274,69 @@ impl<T: Send + 'static, S> Pool<T, S> {
     /// [`join_timeout`](Pool::join_timeout) with a deadline: the report if
     /// the pool finished by `deadline`, else the pool back (closed).
     pub fn join_until(self, deadline: Instant) -> Result<Report, Pool<T, S>> {
-        self.close();
-        let shared = self.shared();
-        if shared
-            .progress
-            .wait_until(Some(deadline), || shared.exits.all_left())
-        {
+        if self.drained_by(deadline) {
             Ok(self.join())
         } else {
             Err(self)
         }
+    }
+
+    /// [`join_with_workers`](Pool::join_with_workers) with a time limit: the
+    /// report and what each worker left if the pool finished within
+    /// `timeout`, else the pool back (closed, still draining), with the
+    /// workers' states still in it. `join_timeout` on a pool built with
+    /// [`keep_workers`](crate::Builder::keep_workers) or
+    /// [`keep_state`](crate::Builder::keep_state) drops the states; this
+    /// keeps them.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    /// use std::time::Duration;
+    ///
+    /// type Work = fn(&Ctx, u32) -> Result<(), std::io::Error>;
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .keep_state(|ctx: &Ctx, _work: Work| ctx.counts().processed)
+    ///     .build_stateful(|_ctx: &Ctx| -> Work { |_ctx, _n| Ok(()) })?;
+    /// pool.submitter().submit_iter(0..100)?;
+    /// let (report, processed) = pool
+    ///     .join_with_workers_timeout(Duration::from_secs(60))
+    ///     .expect("a hundred empty items finish in time");
+    /// assert_eq!(report.processed(), 100);
+    /// assert_eq!(processed.iter().sum::<u64>(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_with_workers_timeout(
+        self,
+        timeout: Duration,
+    ) -> Result<(Report, Vec<S>), Pool<T, S>> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.join_with_workers_until(deadline),
+            None => Ok(self.join_with_workers()),
+        }
+    }
+
+    /// [`join_with_workers_timeout`](Pool::join_with_workers_timeout) with a
+    /// deadline.
+    pub fn join_with_workers_until(
+        self,
+        deadline: Instant,
+    ) -> Result<(Report, Vec<S>), Pool<T, S>> {
+        if self.drained_by(deadline) {
+            Ok(self.join_with_workers())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Closes the pool and waits until every worker left or `deadline`
+    /// passed; true if they all left.
+    fn drained_by(&self, deadline: Instant) -> bool {
+        self.close();
+        let shared = self.shared();
+        shared
+            .progress
+            .wait_until(Some(deadline), || shared.exits.all_left())
     }
 }
 

@@ -81,6 +81,49 @@ fn a_pool_handed_back_can_be_cancelled_and_joined() {
 }
 
 #[test]
+fn join_with_workers_timeout_keeps_the_states_through_a_hand_back() {
+    within("join_with_workers_timeout", || {
+        let (started, started_rx) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+        let pool = Pool::builder()
+            .workers(1)
+            .batch_size(1)
+            .keep_state(|ctx: &Ctx, _worker| ctx.counts().processed)
+            .build_stateful(move |_ctx: &Ctx| {
+                let (started, release_rx) = (started.clone(), release_rx.clone());
+                let mut seen = Vec::new();
+                move |_ctx: &Ctx, n: u32| {
+                    seen.push(n);
+                    started.send(seen.clone()).unwrap();
+                    release_rx.lock().unwrap().recv()
+                }
+            })
+            .unwrap();
+        pool.sender().send(7).unwrap();
+        pool.sender().send(8).unwrap();
+        assert_eq!(started_rx.recv().unwrap(), [7]);
+        // Not done: the pool comes back with its worker still in it.
+        let Err(pool) = pool.join_with_workers_timeout(Duration::ZERO) else {
+            panic!("item 7 waits for its release");
+        };
+        assert!(pool.is_closed());
+        release.send(()).unwrap();
+        assert_eq!(started_rx.recv().unwrap(), [7, 8]);
+        let Err(pool) = pool.join_with_workers_until(Instant::now()) else {
+            panic!("item 8 waits for its release");
+        };
+        release.send(()).unwrap();
+        let Ok((report, workers)) = pool.join_with_workers_timeout(HANG_LIMIT) else {
+            panic!("released");
+        };
+        assert_eq!(report.processed(), 2);
+        // The one worker's state, taken after both items.
+        assert_eq!(workers, [2]);
+    });
+}
+
+#[test]
 fn join_timeout_of_an_idle_pool_returns_its_report() {
     within("join_timeout of an idle pool", || {
         let pool = Pool::builder()

@@ -488,7 +488,9 @@
 //! **Waiting, but not for ever.** [`join_timeout`](crate::Pool::join_timeout)
 //! (and `join_until`) close the pool and wait up to a limit for the last
 //! item: the report if it came, the pool itself if not, to wait again,
-//! cancel or drop.
+//! cancel or drop. A pool that keeps its workers' states (chapter 2) has
+//! `join_with_workers_timeout` for the same, so the states are not dropped
+//! with the report.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicBool, Ordering};
