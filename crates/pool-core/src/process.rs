@@ -125,23 +125,16 @@ impl<T> Bench<'_, T> {
     /// Per item: the success path is one match, inlined into the item loop;
     /// both failure paths are out of line and cold.
     #[inline(always)]
-    fn outcome<E: Into<BoxError> + 'static>(
+    fn outcome(
         &self,
-        outcome: std::thread::Result<Result<(), E>>,
+        outcome: std::thread::Result<Option<BoxError>>,
         key: Option<ItemKey>,
     ) -> Done {
         match outcome {
-            Ok(Ok(())) => Done::Processed,
-            Ok(Err(error)) => self.failed_with(error, key),
+            Ok(None) => Done::Processed,
+            Ok(Some(error)) => self.failed(error, key),
             Err(payload) => self.panicked(payload, key),
         }
-    }
-
-    /// Boxes a call's error ([`box_error`]) and records it ([`Bench::failed`]).
-    #[cold]
-    #[inline(never)]
-    fn failed_with<E: Into<BoxError> + 'static>(&self, error: E, key: Option<ItemKey>) -> Done {
-        self.failed(box_error(error), key)
     }
 
     /// Records a call's panic.
@@ -248,6 +241,26 @@ impl<T> Bench<'_, T> {
     }
 }
 
+/// A call's result with its error boxed: what comes out of `catch_unwind`
+/// is then one pointer-sized option, not the worker's own error type (a
+/// middleware stack's error is several words, and moving it through the
+/// unwinding guard costs on every item, also when there is no error). The
+/// boxing is out of line and cold.
+#[inline(always)]
+fn boxed<E: Into<BoxError> + 'static>(result: Result<(), E>) -> Option<BoxError> {
+    match result {
+        Ok(()) => None,
+        Err(error) => Some(box_cold(error)),
+    }
+}
+
+/// [`box_error`], out of line.
+#[cold]
+#[inline(never)]
+fn box_cold<E: Into<BoxError> + 'static>(error: E) -> BoxError {
+    box_error(error)
+}
+
 /// How a worker thread turns jobs into outcomes.
 pub(crate) trait Processor<T> {
     /// Processes a lone item and counts its outcome.
@@ -275,11 +288,11 @@ impl<W> ItemProcessor<W> {
             let mut key = None;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 key = Some(key_fn(&item));
-                self.0.work(bench.ctx, item)
+                boxed(self.0.work(bench.ctx, item))
             }));
             return bench.outcome(outcome, key);
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.0.work(bench.ctx, item)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| boxed(self.0.work(bench.ctx, item))));
         bench.outcome(outcome, None)
     }
 
@@ -409,7 +422,7 @@ impl<T, W: BatchWorker<T>> Processor<T> for BatchProcessor<W, T> {
                 if let Some(key_fn) = key_fn {
                     key = batch.first().map(key_fn);
                 }
-                worker.work_batch(ctx, batch)
+                boxed(worker.work_batch(ctx, batch))
             }))
         });
         let done = bench.outcome(outcome, key);
