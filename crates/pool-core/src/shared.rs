@@ -148,6 +148,16 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T: Send> crate::scope::Watched for Shared<T> {
+    fn token(&self) -> &CancelToken {
+        &self.token
+    }
+
+    fn close(&self) {
+        Shared::close(self);
+    }
+}
+
 impl<T: Send> OnCancel for Shared<T> {
     /// Called by the pool's token, once, when it is cancelled: from then on
     /// the gate refuses with `Cancelled`, and the workers drop what is queued.
