@@ -513,7 +513,7 @@ fn blocking<T>(error: TrySendError<T>) -> SendError<T> {
 }
 
 /// Calls into a call pool from the thread that owns the pool (or borrows it).
-impl<T: Send + 'static, R: Send + 'static> Pool<Call<T, R>> {
+impl<T: Send, R: Send> Pool<Call<T, R>> {
     /// Hands `item` to the pool, blocking while it is at capacity, and
     /// returns the handle its answer comes to. The item is counted and
     /// processed as any other; one allocation per call (the answer's slot).
@@ -557,7 +557,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<Call<T, R>> {
 
 /// Calls from any thread: a [`Sender`] of a call pool is cloneable and
 /// `'static`, so it can go into threads and async tasks.
-impl<T: Send + 'static, R: Send + 'static> Sender<Call<T, R>> {
+impl<T: Send, R: Send> Sender<Call<T, R>> {
     /// As [`Pool::call`]: blocks while the pool is at capacity.
     ///
     /// ```

@@ -15,6 +15,7 @@ use std::time::Instant;
 use pool_batch::Batcher;
 use pool_chunk::Router;
 
+use crate::cancel::OnCancel;
 use crate::capacity::{Capacity, Refusal, Wait};
 use crate::item::{DroppedFn, DroppedHook, KeyFn};
 use crate::layer::{Identity, Layer, SharedFn, Stack};
@@ -1170,6 +1171,11 @@ impl<T: Send, S> Pool<T, S> {
     /// items as `Cancelled`. Idempotent.
     pub fn cancel(&self) {
         self.shared.token.cancel();
+        if self.threads.in_scope() {
+            // A scoped pool's token reaches it through its scope's watcher
+            // thread, a moment later; its own cancel takes effect here.
+            self.shared.on_cancel();
+        }
     }
 
     /// The pool's cancellation token (a child of the builder's token, if one was

@@ -241,6 +241,8 @@ impl<E> Startup<E> {
 pub(crate) struct Threads {
     handles: Vec<JoinHandle<()>>,
     started: usize,
+    /// Whether the threads run in a scope (`scope.rs`).
+    in_scope: bool,
 }
 
 impl Threads {
@@ -248,7 +250,13 @@ impl Threads {
         Threads {
             handles: Vec::with_capacity(n_workers),
             started: 0,
+            in_scope: false,
         }
+    }
+
+    /// Whether the threads run in a scope, joined by `std` at its end.
+    pub(crate) fn in_scope(&self) -> bool {
+        self.in_scope
     }
 
     /// Threads started and not yet waited for.
@@ -302,6 +310,7 @@ where
             });
         match spawned {
             Ok(handle) => {
+                threads.in_scope = handle.is_none();
                 threads.handles.extend(handle);
                 threads.started += 1;
             }
