@@ -175,7 +175,9 @@ impl<T: Send, L> Builder<T, L> {
     ///             anyhow::ensure!(word.len() > limit, "{word} is too short");
     ///             Ok(())
     ///         })?;
-    ///     pool.submitter().submit_iter(&words)?; // items borrow `words`
+    ///     // Items borrow `words`: a refused one comes back in the error,
+    ///     // so only the error's text may leave the scope.
+    ///     pool.submitter().submit_iter(&words).map_err(|refused| refused.to_string())?;
     ///     Ok::<_, Box<dyn std::error::Error>>(pool.join())
     /// })?;
     /// assert_eq!((report.processed(), report.failed()), (2, 1));

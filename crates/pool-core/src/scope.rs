@@ -154,17 +154,40 @@ impl Launch<'static> for Detached {
 /// let text = String::from("GET 200\nGET 404\nPUT 200\nGET 500");
 /// let wanted: HashMap<&str, &str> = HashMap::from([("200", "ok"), ("404", "missing")]);
 /// let known = AtomicUsize::new(0);
-/// let report = pool_core::scope(|s| {
+/// let report = pool_core::scope(|s| -> Result<_, Box<dyn std::error::Error>> {
 ///     let pool = s.builder().workers(2).build(|_ctx: &Ctx, line: &str| {
 ///         let status = line.split_whitespace().nth(1).unwrap_or("");
 ///         if wanted.contains_key(status) { known.fetch_add(1, Relaxed); }
 ///         Ok::<(), std::convert::Infallible>(())
 ///     })?;
-///     pool.submitter().submit_iter(text.lines())?; // items borrow `text`
-///     pool.wait()
+///     // The items borrow `text`; a refused one comes back in the error, so
+///     // only the error's text may leave the scope.
+///     pool.submitter()
+///         .submit_iter(text.lines())
+///         .map_err(|refused| refused.to_string())?;
+///     Ok(pool.wait()?)
 /// })?;
 /// assert_eq!(report.processed(), 4);
 /// assert_eq!(known.load(Relaxed), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// The same worker on an ordinary pool does not compile: its threads may
+/// outlive `wanted` and `known`, so its worker must be `'static`.
+///
+/// ```compile_fail
+/// use std::collections::HashMap;
+/// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// use pool_core::{Ctx, Pool};
+///
+/// let wanted: HashMap<&str, &str> = HashMap::from([("200", "ok"), ("404", "missing")]);
+/// let known = AtomicUsize::new(0);
+/// let pool = Pool::builder().workers(2).build(|_ctx: &Ctx, status: String| {
+///     if wanted.contains_key(status.as_str()) { known.fetch_add(1, Relaxed); } // borrows locals
+///     Ok::<(), std::convert::Infallible>(())
+/// })?;
+/// pool.sender().send("200".to_owned())?;
+/// pool.wait()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn scope<'env, F, R>(body: F) -> R
@@ -217,13 +240,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///
     /// let mut sums = [0u64; 2];
     /// let parts = std::sync::Mutex::new(sums.chunks_mut(1).collect::<Vec<_>>());
-    /// pool_core::scope(|s| {
+    /// pool_core::scope(|s| -> Result<_, Box<dyn std::error::Error>> {
     ///     let pool = s.builder().workers(2).build_stateful(|_ctx: &Ctx| {
     ///         Add(parts.lock().unwrap().pop().expect("one part per worker"))
     ///     })?;
     ///     pool.submitter().submit_iter(1..=100)?;
-    ///     pool.wait()
+    ///     Ok(pool.wait()?)
     /// })?;
+    /// drop(parts);
     /// assert_eq!(sums.iter().sum::<u64>(), 5050);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
