@@ -52,7 +52,7 @@ fn items_borrow_a_buffer_and_workers_borrow_a_map() {
 #[test]
 fn each_worker_fills_its_own_mut_slice() {
     const WORKERS: usize = 4;
-    let mut per_worker = vec![0u64; WORKERS];
+    let mut per_worker = [0u64; WORKERS];
     {
         let parts = Mutex::new(per_worker.chunks_mut(1).collect::<Vec<_>>());
         pool_core::scope(|s| {
