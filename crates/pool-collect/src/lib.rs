@@ -15,7 +15,8 @@
 //!   error returned.
 //! - [`map_ordered`] and [`map_unordered`]: a function over an iterator on a
 //!   pool, results in input order (with a bounded reorder window) or as they
-//!   come.
+//!   come; [`scoped::map_ordered`] and [`scoped::map_unordered`] are the same
+//!   maps on a pool in a `pool_core::scope`, whose function and items borrow.
 //!
 //! In a multi-stage pipeline the stages need none of these: each stage is a
 //! pool whose workers feed the next through a `pool_core::Sender`; only the
@@ -46,6 +47,7 @@ mod dispatcher;
 mod errors;
 mod map;
 mod parallel;
+pub mod scoped;
 
 pub use collector::{
     CollectError, Collector, CollectorBuildError, CollectorCounts, CollectorIter, CollectorSender,

@@ -21,14 +21,13 @@
 //!   the reorder buffer grows with the results actually waiting, and the
 //!   pool reserves no memory for its capacity, so a window of
 //!   [`MAX_WINDOW`] costs only what is in flight.
-//! - **`'static` work, not scoped.** Pool threads outlive any borrow the
-//!   caller could hand them, so `f`, the items and the results are `'static`.
-//!   A scoped map would need either its own threads inside
-//!   `std::thread::scope` (a second executor beside `pool-core`) or `unsafe`
-//!   lifetime erasure to put borrowed work on pool threads; neither is worth
-//!   it here. Share large read-only data with `f` through an `Arc`. The
-//!   scoped helpers of this crate are [`parallel`](crate::parallel) and
-//!   [`cancelable_parallel`](crate::cancelable_parallel).
+//! - **`'static` work, or scoped.** The threads of an ordinary pool outlive
+//!   any borrow the caller could hand them, so `f`, the items and the
+//!   results of [`map_ordered`] and [`map_unordered`] are `'static`. The
+//!   same maps on a scoped pool ([`scoped`](crate::scoped), in a
+//!   `pool_core::scope`) take `f`, items and results that borrow: the pool's
+//!   threads end before the scope returns. Both start the one `Engine` here
+//!   from a pool builder, detached or scoped.
 //! - **Panics surface where the result would have.** A panic in `f` is caught
 //!   on the worker (the pool and the other items go on) and re-raised on the
 //!   consumer's thread with its original payload when the consumer reaches
@@ -60,7 +59,10 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::mpsc;
 
-use pool_core::{BuildError, Ctx, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool, Sender};
+use pool_core::{
+    BuildError, Builder, Ctx, Identity, Launch, MAX_CAPACITY, MAX_WORKERS, MetricsMode, Pool,
+    Sender,
+};
 
 /// The largest window accepted: half of [`pool_core::MAX_CAPACITY`], since a
 /// map's pool gets twice the window as its capacity.
@@ -237,13 +239,7 @@ where
     F: Fn(I::Item) -> R + Send + Sync + 'static,
     R: Send + 'static,
 {
-    let engine = Engine::start(input.into_iter(), config, f, "map-ordered")?;
-    Ok(MapOrdered {
-        // Empty: it grows with the results actually waiting, so a large
-        // window costs memory only when a slow item makes results pile up.
-        reorder: VecDeque::new(),
-        engine,
-    })
+    MapOrdered::start(Pool::builder(), input.into_iter(), config, f)
 }
 
 /// Maps `f` over `input` on a pool and yields the results as they finish.
@@ -280,8 +276,7 @@ where
     F: Fn(I::Item) -> R + Send + Sync + 'static,
     R: Send + 'static,
 {
-    let engine = Engine::start(input.into_iter(), config, f, "map-unordered")?;
-    Ok(MapUnordered { engine })
+    MapUnordered::start(Pool::builder(), input.into_iter(), config, f)
 }
 
 /// The iterator of [`map_ordered`]: results in input order.
@@ -289,8 +284,8 @@ where
 pub struct MapOrdered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     engine: Engine<I, R>,
     /// Finished results waiting for the ones before them; slot `k` holds the
@@ -304,10 +299,63 @@ where
 pub struct MapUnordered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     engine: Engine<I, R>,
+}
+
+impl<I, R> MapOrdered<I, R>
+where
+    I: Iterator,
+    I::Item: Send,
+    R: Send,
+{
+    /// Starts the map on a pool from `builder` (detached, or in a scope).
+    pub(crate) fn start<'env, F, Lc>(
+        builder: Builder<(usize, I::Item), Identity, Lc>,
+        input: I,
+        config: MapConfig,
+        f: F,
+    ) -> Result<Self, MapError>
+    where
+        I::Item: 'env,
+        R: 'env,
+        F: Fn(I::Item) -> R + Send + Sync + 'env,
+        Lc: Launch<'env>,
+    {
+        let engine = Engine::start(builder, input, config, f, "map-ordered")?;
+        Ok(MapOrdered {
+            // Empty: it grows with the results actually waiting, so a large
+            // window costs memory only when a slow item makes results pile up.
+            reorder: VecDeque::new(),
+            engine,
+        })
+    }
+}
+
+impl<I, R> MapUnordered<I, R>
+where
+    I: Iterator,
+    I::Item: Send,
+    R: Send,
+{
+    /// Starts the map on a pool from `builder` (detached, or in a scope).
+    pub(crate) fn start<'env, F, Lc>(
+        builder: Builder<(usize, I::Item), Identity, Lc>,
+        input: I,
+        config: MapConfig,
+        f: F,
+    ) -> Result<Self, MapError>
+    where
+        I::Item: 'env,
+        R: 'env,
+        F: Fn(I::Item) -> R + Send + Sync + 'env,
+        Lc: Launch<'env>,
+    {
+        let engine = Engine::start(builder, input, config, f, "map-unordered")?;
+        Ok(MapUnordered { engine })
+    }
 }
 
 /// What `f` did with one item: its result, or its panic's payload.
@@ -318,8 +366,8 @@ type Caught<R> = Result<R, Box<dyn Any + Send>>;
 struct Engine<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     input: I,
     /// Whether `input` returned `None`; it is not asked again (the map is fused
@@ -339,16 +387,27 @@ where
 impl<I, R> Engine<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
-    fn start<F>(input: I, config: MapConfig, f: F, thread_name: &str) -> Result<Self, MapError>
+    /// Starts the map's pool from `builder`: detached, or in a scope
+    /// (`scoped.rs`), where `f`, the items and the results may borrow.
+    fn start<'env, F, Lc>(
+        builder: Builder<(usize, I::Item), Identity, Lc>,
+        input: I,
+        config: MapConfig,
+        f: F,
+        thread_name: &str,
+    ) -> Result<Self, MapError>
     where
-        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I::Item: 'env,
+        R: 'env,
+        F: Fn(I::Item) -> R + Send + Sync + 'env,
+        Lc: Launch<'env>,
     {
         let window = config.validate()?;
         let (result_sender, results) = mpsc::channel();
-        let pool = Pool::builder()
+        let pool = builder
             .workers(config.workers)
             // One item per push: the window is small, and a batch waiting to fill
             // would hold items back from idle workers.
@@ -430,8 +489,8 @@ where
 impl<I, R> Drop for Engine<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
@@ -445,8 +504,8 @@ where
 impl<I, R> fmt::Debug for Engine<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
@@ -469,8 +528,8 @@ fn hand_over<R>(outcome: Caught<R>) -> R {
 impl<I, R> Iterator for MapOrdered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     type Item = R;
 
@@ -509,16 +568,16 @@ where
 impl<I, R> FusedIterator for MapOrdered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
 }
 
 impl<I, R> fmt::Debug for MapOrdered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("MapOrdered").field(&self.engine).finish()
@@ -528,8 +587,8 @@ where
 impl<I, R> Iterator for MapUnordered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     type Item = R;
 
@@ -553,16 +612,16 @@ where
 impl<I, R> FusedIterator for MapUnordered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
 }
 
 impl<I, R> fmt::Debug for MapUnordered<I, R>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
+    I::Item: Send,
+    R: Send,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("MapUnordered").field(&self.engine).finish()

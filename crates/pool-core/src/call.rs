@@ -42,6 +42,7 @@ use crate::error::panic_message;
 use crate::layer::SharedFn;
 use crate::makers::States;
 use crate::process::ItemProcessor;
+use crate::scope::Launch;
 use crate::shared::Shared;
 use crate::thread::Makers;
 use crate::{
@@ -328,7 +329,10 @@ impl<T, R, S: Worker<T>> Worker<Call<T, R>> for Resolve<S, R> {
 }
 
 /// Call pools: the same builder, a worker that returns a value.
-impl<T: Send + 'static, L> Builder<T, L> {
+///
+/// In a scoped pool ([`Builder::scoped`]) the workers and makers may borrow,
+/// and so may the answers; the items of a call pool are `'static`.
+impl<'env, T: Send + 'static, L, Lc: Launch<'env>> Builder<T, L, Lc> {
     /// Starts a pool whose workers share one function that returns a value
     /// per item: a call pool. Hand it items with [`Pool::call`] and get each
     /// answer from its [`CallHandle`].
@@ -372,11 +376,11 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// ```
     pub fn build_call<F, R, E>(self, work: F) -> Result<Pool<Call<T, R>>, BuildError>
     where
-        F: Fn(&Ctx, T) -> Result<R, E> + Send + Sync + 'static,
+        F: Fn(&Ctx, T) -> Result<R, E> + Send + Sync + 'env,
         E: Into<BoxError> + 'static,
-        R: Send + 'static,
-        L: Layer<Answering<SharedFn<F>, R>> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        R: Send + 'env,
+        L: Layer<Answering<SharedFn<F>, R>> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         let work = Arc::new(work);
         let (bare, layers) = self.split();
@@ -400,11 +404,11 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// are built around it on the same thread.
     pub fn build_call_stateful<M, W>(self, maker: M) -> Result<Pool<Call<T, W::Output>>, BuildError>
     where
-        M: Fn(&Ctx) -> W + Send + Sync + 'static,
-        W: CallWorker<T> + 'static,
-        W::Output: Send + 'static,
-        L: Layer<Answering<W, W::Output>> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        M: Fn(&Ctx) -> W + Send + Sync + 'env,
+        W: CallWorker<T> + 'env,
+        W::Output: Send + 'env,
+        L: Layer<Answering<W, W::Output>> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         let (bare, layers) = self.split();
         bare.into_calls::<W::Output>()
@@ -441,12 +445,12 @@ impl<T: Send + 'static, L> Builder<T, L> {
         maker: M,
     ) -> Result<Pool<Call<T, W::Output>>, BuildError<E>>
     where
-        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'env,
         E: Send + 'static,
-        W: CallWorker<T> + 'static,
-        W::Output: Send + 'static,
-        L: Layer<Answering<W, W::Output>> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        W: CallWorker<T> + 'env,
+        W::Output: Send + 'env,
+        L: Layer<Answering<W, W::Output>> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         let (bare, layers) = self.split();
         let make = move |ctx: &Ctx| maker(ctx).map(|worker| answering(&layers, worker));
@@ -509,7 +513,7 @@ fn blocking<T>(error: TrySendError<T>) -> SendError<T> {
 }
 
 /// Calls into a call pool from the thread that owns the pool (or borrows it).
-impl<T: Send + 'static, R: Send + 'static> Pool<Call<T, R>> {
+impl<T: Send, R: Send> Pool<Call<T, R>> {
     /// Hands `item` to the pool, blocking while it is at capacity, and
     /// returns the handle its answer comes to. The item is counted and
     /// processed as any other; one allocation per call (the answer's slot).
@@ -553,7 +557,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<Call<T, R>> {
 
 /// Calls from any thread: a [`Sender`] of a call pool is cloneable and
 /// `'static`, so it can go into threads and async tasks.
-impl<T: Send + 'static, R: Send + 'static> Sender<Call<T, R>> {
+impl<T: Send, R: Send> Sender<Call<T, R>> {
     /// As [`Pool::call`]: blocks while the pool is at capacity.
     ///
     /// ```

@@ -29,8 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-/// Something that wants to hear about a cancellation (a pool, a child token).
-pub(crate) trait OnCancel: Send + Sync {
+/// Something that wants to hear about a cancellation (a pool, a child token,
+/// a scope's bell). Public but unnameable: `scope::Watched` extends it.
+pub trait OnCancel: Send + Sync {
+    /// The token was cancelled.
     fn on_cancel(&self);
 }
 

@@ -640,6 +640,11 @@ impl Capacity {
         self.close()
     }
 
+    /// Whether the pool was cancelled (its refusals say `Cancelled`).
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.shut.cancelled.load(SeqCst)
+    }
+
     /// Why a closed pool refuses. Call only after reading `closed == true`.
     #[cold]
     fn refusal(&self) -> Refusal {

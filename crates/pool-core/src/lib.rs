@@ -174,6 +174,7 @@ mod progress;
 mod pull;
 mod queues;
 mod report;
+mod scope;
 #[cfg(feature = "tower")]
 mod service;
 mod shared;
@@ -213,6 +214,7 @@ pub use pool::{
 };
 pub use pool_metrics::{Counter, Counters, Percentiles, Shard, Stats};
 pub use report::{Report, Snapshot, WorkerCounts, WorkerReport};
+pub use scope::{Detached, Launch, Scope, scope};
 #[cfg(feature = "tower")]
 pub use service::{CallService, ServiceError, ServiceFuture};
 pub use spawn::Spawner;

@@ -34,12 +34,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::layer::Identity;
 use crate::process::{BatchProcessor, Bench, ItemProcessor, Processor};
+use crate::scope::{Detached, Launch};
 use crate::shared::Shared;
 use crate::thread::{Makers, Staff};
 use crate::{BatchWorker, BoxError, BuildError, Builder, Ctx, Layer, PanicSite, Pool, Worker};
 
 /// Fallible makers: `try_build_stateful` and `try_build_batch_stateful`.
-impl<T: Send + 'static, L> Builder<T, L> {
+impl<'env, T: Send + 'env, L, Lc: Launch<'env>> Builder<T, L, Lc> {
     /// Starts a pool where each thread builds its own worker with a maker
     /// that may fail (opening a database connection, loading a model), and
     /// fails the build if any maker fails.
@@ -112,11 +113,11 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// ```
     pub fn try_build_stateful<M, W, E>(self, maker: M) -> Result<Pool<T>, BuildError<E>>
     where
-        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'env,
         E: Send + 'static,
-        W: Worker<T> + 'static,
-        L: Layer<W> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        W: Worker<T> + 'env,
+        L: Layer<W> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         let (bare, layers) = self.split();
         let make = move |ctx: &Ctx| maker(ctx).map(|worker| ItemProcessor(layers.layer(worker)));
@@ -164,7 +165,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// assert_eq!((lengths[&1], lengths[&2], lengths[&3]), (1, 3, 1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn keep_workers(self) -> KeepBuilder<T, L, KeepWorker> {
+    pub fn keep_workers(self) -> KeepBuilder<T, L, KeepWorker, Lc> {
         KeepBuilder {
             builder: self,
             keep: KeepWorker,
@@ -214,9 +215,9 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// assert_eq!(sums.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn keep_state<K>(self, keep: K) -> KeepBuilder<T, L, K>
+    pub fn keep_state<K>(self, keep: K) -> KeepBuilder<T, L, K, Lc>
     where
-        K: Send + Sync + 'static,
+        K: Send + Sync + 'env,
     {
         KeepBuilder {
             builder: self,
@@ -225,7 +226,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
     }
 }
 
-impl<T: Send + 'static> Builder<T> {
+impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
     /// Starts a pool where each thread builds its own [`BatchWorker`] with a
     /// maker that may fail, and fails the build if any maker fails: the
     /// batch form of [`try_build_stateful`](Builder::try_build_stateful),
@@ -245,9 +246,9 @@ impl<T: Send + 'static> Builder<T> {
     /// ```
     pub fn try_build_batch_stateful<M, W, E>(self, maker: M) -> Result<Pool<T>, BuildError<E>>
     where
-        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'env,
         E: Send + 'static,
-        W: BatchWorker<T> + 'static,
+        W: BatchWorker<T> + 'env,
     {
         let make = move |ctx: &Ctx| {
             maker(ctx).map(|worker| BatchProcessor {
@@ -282,9 +283,9 @@ impl<T: Send + 'static> Builder<T> {
 /// pool.wait()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub trait KeepState<W>: Send + Sync + 'static {
+pub trait KeepState<W>: Send + Sync {
     /// What is kept, and handed back by [`Pool::join_with_workers`].
-    type State: Send + 'static;
+    type State: Send;
 
     /// Makes what is kept of `worker`, on its thread, after its `finish`.
     fn keep(&self, ctx: &Ctx, worker: W) -> Self::State;
@@ -314,7 +315,7 @@ pub trait KeepState<W>: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeepWorker;
 
-impl<W: Send + 'static> KeepState<W> for KeepWorker {
+impl<W: Send> KeepState<W> for KeepWorker {
     type State = W;
 
     fn keep(&self, _ctx: &Ctx, worker: W) -> W {
@@ -324,8 +325,8 @@ impl<W: Send + 'static> KeepState<W> for KeepWorker {
 
 impl<W, S, F> KeepState<W> for F
 where
-    F: Fn(&Ctx, W) -> S + Send + Sync + 'static,
-    S: Send + 'static,
+    F: Fn(&Ctx, W) -> S + Send + Sync,
+    S: Send,
 {
     type State = S;
 
@@ -382,12 +383,12 @@ where
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a builder does nothing until one of its build methods is called"]
-pub struct KeepBuilder<T, L = Identity, K = KeepWorker> {
-    builder: Builder<T, L>,
+pub struct KeepBuilder<T, L = Identity, K = KeepWorker, Lc = Detached> {
+    builder: Builder<T, L, Lc>,
     keep: K,
 }
 
-impl<T, L, K> fmt::Debug for KeepBuilder<T, L, K> {
+impl<T, L, K, Lc> fmt::Debug for KeepBuilder<T, L, K, Lc> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeepBuilder")
             .field("builder", &self.builder)
@@ -395,7 +396,7 @@ impl<T, L, K> fmt::Debug for KeepBuilder<T, L, K> {
     }
 }
 
-impl<T: Send + 'static, L, K> KeepBuilder<T, L, K> {
+impl<'env, T: Send + 'env, L, K, Lc: Launch<'env>> KeepBuilder<T, L, K, Lc> {
     /// As [`Builder::build_stateful`], keeping each worker (or what `K`
     /// makes of it) for [`Pool::join_with_workers`]. A maker that panics
     /// leaves its thread without a worker, so without a state.
@@ -429,11 +430,12 @@ impl<T: Send + 'static, L, K> KeepBuilder<T, L, K> {
     /// ```
     pub fn build_stateful<M, W>(self, maker: M) -> Result<Pool<T, K::State>, BuildError>
     where
-        M: Fn(&Ctx) -> W + Send + Sync + 'static,
-        W: Worker<T> + 'static,
-        K: KeepState<W>,
-        L: Layer<Kept<W>> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        M: Fn(&Ctx) -> W + Send + Sync + 'env,
+        W: Worker<T> + 'env,
+        K: KeepState<W> + 'env,
+        K::State: 'env,
+        L: Layer<Kept<W>> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         self.start_items(move |ctx: &Ctx| Ok(maker(ctx)), false)
             .map_err(|error: BuildError<std::convert::Infallible>| error)
@@ -482,12 +484,13 @@ impl<T: Send + 'static, L, K> KeepBuilder<T, L, K> {
     /// ```
     pub fn try_build_stateful<M, W, E>(self, maker: M) -> Result<Pool<T, K::State>, BuildError<E>>
     where
-        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'env,
         E: Send + 'static,
-        W: Worker<T> + 'static,
-        K: KeepState<W>,
-        L: Layer<Kept<W>> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        W: Worker<T> + 'env,
+        K: KeepState<W> + 'env,
+        K::State: 'env,
+        L: Layer<Kept<W>> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         self.start_items(maker, true)
     }
@@ -499,12 +502,13 @@ impl<T: Send + 'static, L, K> KeepBuilder<T, L, K> {
         checked: bool,
     ) -> Result<Pool<T, K::State>, BuildError<E>>
     where
-        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'env,
         E: Send + 'static,
-        W: Worker<T> + 'static,
-        K: KeepState<W>,
-        L: Layer<Kept<W>> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        W: Worker<T> + 'env,
+        K: KeepState<W> + 'env,
+        K::State: 'env,
+        L: Layer<Kept<W>> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         let (bare, layers) = self.builder.split();
         let states = States::none();
@@ -527,7 +531,7 @@ impl<T: Send + 'static, L, K> KeepBuilder<T, L, K> {
     }
 }
 
-impl<T: Send + 'static, K> KeepBuilder<T, Identity, K> {
+impl<'env, T: Send + 'env, K, Lc: Launch<'env>> KeepBuilder<T, Identity, K, Lc> {
     /// As [`Builder::build_batch_stateful`], keeping each worker (or what
     /// `K` makes of it) for [`Pool::join_with_workers`].
     ///
@@ -560,9 +564,10 @@ impl<T: Send + 'static, K> KeepBuilder<T, Identity, K> {
     /// ```
     pub fn build_batch_stateful<M, W>(self, maker: M) -> Result<Pool<T, K::State>, BuildError>
     where
-        M: Fn(&Ctx) -> W + Send + Sync + 'static,
-        W: BatchWorker<T> + 'static,
-        K: KeepState<W>,
+        M: Fn(&Ctx) -> W + Send + Sync + 'env,
+        W: BatchWorker<T> + 'env,
+        K: KeepState<W> + 'env,
+        K::State: 'env,
     {
         self.start_batches(move |ctx: &Ctx| Ok(maker(ctx)), false)
             .map_err(|error: BuildError<std::convert::Infallible>| error)
@@ -592,10 +597,11 @@ impl<T: Send + 'static, K> KeepBuilder<T, Identity, K> {
         maker: M,
     ) -> Result<Pool<T, K::State>, BuildError<E>>
     where
-        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'env,
         E: Send + 'static,
-        W: BatchWorker<T> + 'static,
-        K: KeepState<W>,
+        W: BatchWorker<T> + 'env,
+        K: KeepState<W> + 'env,
+        K::State: 'env,
     {
         self.start_batches(maker, true)
     }
@@ -607,10 +613,11 @@ impl<T: Send + 'static, K> KeepBuilder<T, Identity, K> {
         checked: bool,
     ) -> Result<Pool<T, K::State>, BuildError<E>>
     where
-        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'static,
+        M: Fn(&Ctx) -> Result<W, E> + Send + Sync + 'env,
         E: Send + 'static,
-        W: BatchWorker<T> + 'static,
-        K: KeepState<W>,
+        W: BatchWorker<T> + 'env,
+        K: KeepState<W> + 'env,
+        K::State: 'env,
     {
         let bare = self.builder;
         let states = States::none();
@@ -743,10 +750,9 @@ impl<T, P, W, E, S, K, Mk> Staff<T> for Keepers<Mk, K, W, S>
 where
     P: Processor<T>,
     E: Send + 'static,
-    S: Send + 'static,
+    S: Send,
     K: KeepState<W, State = S>,
-    W: 'static,
-    Mk: Fn(&Ctx) -> Result<Keeping<P, W>, E> + Send + Sync + 'static,
+    Mk: Fn(&Ctx) -> Result<Keeping<P, W>, E> + Send + Sync,
 {
     type Processor = Keeping<P, W>;
     type Error = E;

@@ -9,8 +9,7 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use pool_batch::Batcher;
@@ -27,6 +26,7 @@ use crate::progress::Progress;
 use crate::pull::{Ending, Pull, Source};
 use crate::queues::{Parcel, Queues, RouteFn, Target};
 use crate::report::WorkerCounts;
+use crate::scope::{Detached, Launch, Scope};
 use crate::shared::{Config, Shared};
 use crate::signal::Exits;
 use crate::thread::{
@@ -87,9 +87,11 @@ pub enum MetricsMode {
 /// Every setting is checked by the `build` methods, which return a
 /// [`BuildError`] naming the wrong setting instead of falling back to a default.
 #[must_use = "a builder does nothing until one of its build methods is called"]
-pub struct Builder<T, L = Identity> {
+pub struct Builder<T, L = Identity, Lc = Detached> {
     settings: Settings<T>,
     layers: L,
+    /// Where the threads start: detached, or in a [`Scope`].
+    launch: Lc,
     _items: PhantomData<fn(T)>,
 }
 
@@ -111,7 +113,7 @@ struct Settings<T> {
     on_dropped: Option<DroppedFn<T>>,
 }
 
-impl<T, L> fmt::Debug for Builder<T, L> {
+impl<T, L, Lc> fmt::Debug for Builder<T, L, Lc> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("workers", &self.settings.workers)
@@ -126,7 +128,7 @@ impl<T, L> fmt::Debug for Builder<T, L> {
     }
 }
 
-impl<T: Send + 'static> Builder<T> {
+impl<T: Send> Builder<T> {
     fn new() -> Self {
         Builder {
             settings: Settings {
@@ -146,25 +148,76 @@ impl<T: Send + 'static> Builder<T> {
                 on_dropped: None,
             },
             layers: Identity,
+            launch: Detached,
             _items: PhantomData,
         }
     }
+}
 
+impl<T: Send, L> Builder<T, L> {
+    /// The same settings for a pool whose threads run in `scope`, so its
+    /// workers, makers and items may borrow what outlives the scope (see
+    /// [`scope`](crate::scope)); [`Scope::builder`] is the short way.
+    /// Every other setting and every build method works as for an
+    /// ordinary pool.
+    ///
+    /// ```
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// let words = vec!["alpha".to_owned(), "beta".to_owned(), "gamma".to_owned()];
+    /// let limit = 4; // borrowed by the worker
+    /// let report = pool_core::scope(|s| {
+    ///     let pool = Pool::builder()
+    ///         .workers(2)
+    ///         .continue_on_error()
+    ///         .scoped(s)
+    ///         .build(|_ctx: &Ctx, word: &String| {
+    ///             anyhow::ensure!(word.len() > limit, "{word} is too short");
+    ///             Ok(())
+    ///         })?;
+    ///     // Items borrow `words`: a refused one comes back in the error,
+    ///     // so only the error's text may leave the scope.
+    ///     pool.submitter().submit_iter(&words).map_err(|refused| refused.to_string())?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(pool.join())
+    /// })?;
+    /// assert_eq!((report.processed(), report.failed()), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scoped<'scope, 'env>(
+        self,
+        scope: &Scope<'scope, 'env>,
+    ) -> Builder<T, L, Scope<'scope, 'env>>
+    where
+        T: 'env,
+    {
+        Builder {
+            settings: self.settings,
+            layers: self.layers,
+            launch: scope.share(),
+            _items: PhantomData,
+        }
+    }
+}
+
+impl<T: Send, Lc> Builder<T, Identity, Lc> {
     /// The same settings with `layers` as the middleware stack.
-    fn with_layers<L2>(self, layers: L2) -> Builder<T, L2> {
+    fn with_layers<L2>(self, layers: L2) -> Builder<T, L2, Lc> {
         Builder {
             settings: self.settings,
             layers,
+            launch: self.launch,
             _items: PhantomData,
         }
     }
+}
 
+impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
     /// Starts a pool whose workers share one batch function
     /// (see [`BatchWorker`]). Middleware layers wrap per-item workers, so a
     /// builder with layers has no batch build methods.
     pub fn build_batch<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
     where
-        F: Fn(&Ctx, &mut Vec<T>) -> Result<(), E> + Send + Sync + 'static,
+        F: Fn(&Ctx, &mut Vec<T>) -> Result<(), E> + Send + Sync + 'env,
         E: Into<BoxError> + 'static,
     {
         let work = Arc::new(work);
@@ -197,8 +250,8 @@ impl<T: Send + 'static> Builder<T> {
     /// ```
     pub fn build_batch_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
     where
-        M: Fn(&Ctx) -> W + Send + Sync + 'static,
-        W: BatchWorker<T> + 'static,
+        M: Fn(&Ctx) -> W + Send + Sync + 'env,
+        W: BatchWorker<T> + 'env,
     {
         self.start_infallible(move |ctx: &Ctx| BatchProcessor {
             worker: maker(ctx),
@@ -207,12 +260,13 @@ impl<T: Send + 'static> Builder<T> {
     }
 }
 
-impl<T: Send + 'static, L> Builder<T, L> {
+impl<T: Send, L, Lc> Builder<T, L, Lc> {
     /// Splits off the middleware stack.
-    pub(crate) fn split(self) -> (Builder<T>, L) {
+    pub(crate) fn split(self) -> (Builder<T, Identity, Lc>, L) {
         let bare = Builder {
             settings: self.settings,
             layers: Identity,
+            launch: self.launch,
             _items: PhantomData,
         };
         (bare, self.layers)
@@ -221,7 +275,7 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// Adds a middleware layer around every worker (see [`Layer`]). The first
     /// layer added is the outermost: `.layer(a).layer(b)` runs `a`, which calls
     /// `b`, which calls the worker. Each worker thread gets its own stack.
-    pub fn layer<M>(self, layer: M) -> Builder<T, Stack<M, L>> {
+    pub fn layer<M>(self, layer: M) -> Builder<T, Stack<M, L>, Lc> {
         let (bare, layers) = self.split();
         bare.with_layers(Stack::new(layer, layers))
     }
@@ -538,7 +592,9 @@ impl<T: Send + 'static, L> Builder<T, L> {
         }));
         self
     }
+}
 
+impl<'env, T: Send + 'env, L, Lc: Launch<'env>> Builder<T, L, Lc> {
     /// Starts a pool whose workers all share one function.
     ///
     /// ```
@@ -553,10 +609,10 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// ```
     pub fn build<F, E>(self, work: F) -> Result<Pool<T>, BuildError>
     where
-        F: Fn(&Ctx, T) -> Result<(), E> + Send + Sync + 'static,
+        F: Fn(&Ctx, T) -> Result<(), E> + Send + Sync + 'env,
         E: Into<BoxError> + 'static,
-        L: Layer<SharedFn<F>> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        L: Layer<SharedFn<F>> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         let work = Arc::new(work);
         let (bare, layers) = self.split();
@@ -606,21 +662,25 @@ impl<T: Send + 'static, L> Builder<T, L> {
     /// ```
     pub fn build_stateful<M, W>(self, maker: M) -> Result<Pool<T>, BuildError>
     where
-        M: Fn(&Ctx) -> W + Send + Sync + 'static,
-        W: Worker<T> + 'static,
-        L: Layer<W> + Send + Sync + 'static,
-        L::Worker: Worker<T> + 'static,
+        M: Fn(&Ctx) -> W + Send + Sync + 'env,
+        W: Worker<T> + 'env,
+        L: Layer<W> + Send + Sync + 'env,
+        L::Worker: Worker<T> + 'env,
     {
         let (bare, layers) = self.split();
         bare.start_infallible(move |ctx: &Ctx| ItemProcessor(layers.layer(maker(ctx))))
     }
 }
 
-impl<T: Send + 'static> Builder<T> {
+impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
     /// The same settings for a pool of [`Call`]s of these items (see
     /// `call.rs`): only the key function depends on the item type, and it
     /// looks at the call's item.
-    pub(crate) fn into_calls<R: Send + 'static>(self) -> Builder<Call<T, R>> {
+    pub(crate) fn into_calls<R: Send + 'env>(self) -> Builder<Call<T, R>, Identity, Lc>
+    where
+        // The hooks are `'static` boxes of functions of `T`, wrapped here.
+        T: 'static,
+    {
         let Settings {
             workers,
             batch_size,
@@ -669,6 +729,7 @@ impl<T: Send + 'static> Builder<T> {
                 on_dropped,
             },
             layers: Identity,
+            launch: self.launch,
             _items: PhantomData,
         }
     }
@@ -748,8 +809,8 @@ impl<T: Send + 'static> Builder<T> {
     /// [`Builder::build_stateful`]), without waiting for them.
     pub(crate) fn start_infallible<P, Mk>(self, make: Mk) -> Result<Pool<T>, BuildError>
     where
-        P: Processor<T> + 'static,
-        Mk: Fn(&Ctx) -> P + Send + Sync + 'static,
+        P: Processor<T> + 'env,
+        Mk: Fn(&Ctx) -> P + Send + Sync + 'env,
     {
         let staff = Makers(move |ctx: &Ctx| Ok::<P, Infallible>(make(ctx)));
         self.start(staff, States::none(), false)
@@ -767,8 +828,8 @@ impl<T: Send + 'static> Builder<T> {
         checked: bool,
     ) -> Result<Pool<T, S>, BuildError<St::Error>>
     where
-        St: Staff<T>,
-        S: Send + 'static,
+        St: Staff<T> + 'env,
+        S: Send + 'env,
     {
         let config = self.config().map_err(BuildError::widen)?;
         let n_workers = config.n_workers;
@@ -816,11 +877,16 @@ impl<T: Send + 'static> Builder<T> {
             token,
             config,
         });
-        let listener: Weak<dyn OnCancel> = Arc::downgrade(&shared) as Weak<dyn OnCancel>;
-        shared.token.subscribe(listener);
+        // Before any thread starts, so a failure leaves nothing to stop.
+        self.launch
+            .watch(&shared)
+            .map_err(|error| BuildError::Spawn {
+                worker: WorkerId(0),
+                message: format!("the scope's watcher thread: {error}"),
+            })?;
 
         let mut pool = Pool {
-            threads: Vec::with_capacity(n_workers),
+            threads: thread::Threads::with_capacity(n_workers),
             shared,
             started,
             on_pool_done: Mutex::new(self.settings.on_pool_done),
@@ -833,6 +899,7 @@ impl<T: Send + 'static> Builder<T> {
         // On a failed spawn, the pool's drop closes it and joins the threads
         // started so far.
         let spawned = thread::spawn(
+            &self.launch,
             &shared,
             seats,
             &self.settings.thread_name,
@@ -841,7 +908,7 @@ impl<T: Send + 'static> Builder<T> {
             &mut pool.threads,
         );
         if let Some(startup) = startup {
-            let failures = startup.outcomes(pool.threads.len());
+            let failures = startup.outcomes(pool.threads.started());
             let go = spawned.is_ok() && failures.is_empty();
             startup.decide(go);
             if !go {
@@ -896,9 +963,9 @@ fn run_refused<I: Iterator>(refusal: Refusal, rest: Rest<I>) -> RunError<I> {
 /// assert!(report.is_balanced());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Pool<T: Send + 'static, S = ()> {
+pub struct Pool<T: Send, S = ()> {
     shared: Arc<Shared<T>>,
-    threads: Vec<JoinHandle<()>>,
+    threads: thread::Threads,
     started: Instant,
     /// Behind a mutex only so that `Pool` is `Sync` (producers share `&Pool`
     /// across threads) without asking the callback to be `Sync`.
@@ -910,7 +977,7 @@ pub struct Pool<T: Send + 'static, S = ()> {
     states: Arc<States<S>>,
 }
 
-impl<T: Send + 'static, S> fmt::Debug for Pool<T, S> {
+impl<T: Send, S> fmt::Debug for Pool<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("workers", &self.shared.config.n_workers)
@@ -923,14 +990,14 @@ impl<T: Send + 'static, S> fmt::Debug for Pool<T, S> {
     }
 }
 
-impl<T: Send + 'static> Pool<T> {
+impl<T: Send> Pool<T> {
     /// A builder with default settings; `workers` must be set.
     pub fn builder() -> Builder<T> {
         Builder::new()
     }
 }
 
-impl<T: Send + 'static, S> Pool<T, S> {
+impl<T: Send, S> Pool<T, S> {
     /// The state every thread of this pool shares.
     pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
         &self.shared
@@ -1106,6 +1173,11 @@ impl<T: Send + 'static, S> Pool<T, S> {
     /// items as `Cancelled`. Idempotent.
     pub fn cancel(&self) {
         self.shared.token.cancel();
+        if self.threads.in_scope() {
+            // A scoped pool's token reaches it through its scope's watcher
+            // thread, a moment later; its own cancel takes effect here.
+            self.shared.on_cancel();
+        }
     }
 
     /// The pool's cancellation token (a child of the builder's token, if one was
@@ -1337,7 +1409,7 @@ impl<T: Send + 'static, S> Pool<T, S> {
     /// finds no threads and returns an empty-handed report).
     pub(crate) fn shut_down(&mut self) -> (Report, Option<Box<dyn Any + Send>>) {
         self.shared.close();
-        thread::join(&self.shared, std::mem::take(&mut self.threads));
+        thread::join(&self.shared, &mut self.threads);
         let (mut report, first_panic) = self.shared.ledger.close_books(self.started.elapsed());
         let callback = self
             .on_pool_done
@@ -1358,13 +1430,13 @@ impl<T: Send + 'static, S> Pool<T, S> {
     }
 }
 
-impl<T: Send + 'static, S> Drop for Pool<T, S> {
+impl<T: Send, S> Drop for Pool<T, S> {
     fn drop(&mut self) {
         let callback_pending = self
             .on_pool_done
             .get_mut()
             .map_or(true, |callback| callback.is_some());
-        if !self.threads.is_empty() || callback_pending {
+        if self.threads.started() > 0 || callback_pending {
             // Dropping must not panic, so a panic to resume is discarded here.
             let _ = self.shut_down();
         }

@@ -148,10 +148,25 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T: Send> crate::scope::Watched for Shared<T> {
+    fn token(&self) -> &CancelToken {
+        &self.token
+    }
+
+    fn close(&self) {
+        Shared::close(self);
+    }
+}
+
 impl<T: Send> OnCancel for Shared<T> {
     /// Called by the pool's token, once, when it is cancelled: from then on
     /// the gate refuses with `Cancelled`, and the workers drop what is queued.
     fn on_cancel(&self) {
+        // A scoped pool may hear its cancel twice: from `Pool::cancel` and
+        // from its scope's watcher (`scope.rs`).
+        if self.capacity.is_cancelled() {
+            return;
+        }
         crate::trace::pool_cancelled(self.ledger.submitted(), self.capacity.in_flight());
         let was_open = self.capacity.cancel();
         self.queues.wake_all();

@@ -172,6 +172,14 @@ impl Exits {
         Leaving(self, progress)
     }
 
+    /// Counts out `n` workers whose thread never started (a failed
+    /// spawn), as their `Leaving` would have.
+    pub(crate) fn never_started(&self, n: usize, progress: &Progress) {
+        for _ in 0..n {
+            drop(Leaving(self, progress));
+        }
+    }
+
     /// Whether every worker has left.
     pub(crate) fn all_left(&self) -> bool {
         self.running.load(SeqCst) == 0

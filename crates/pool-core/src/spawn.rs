@@ -60,7 +60,6 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crossbeam_deque::Worker as LocalQueue;
@@ -78,13 +77,10 @@ thread_local! {
 
 /// Called once by a worker thread before its maker runs: the items this
 /// worker spawns on its own thread go to `deque`.
-pub(crate) fn enter<T: 'static>(deque: Rc<LocalQueue<Parcel<T>>>) {
+/// `deque` is an `Rc<LocalQueue<Parcel<T>>>` with its type erased
+/// (`Launch::erase_local`).
+pub(crate) fn enter(deque: Rc<dyn Any>) {
     OWN_DEQUE.with(|slot| *slot.borrow_mut() = Some(deque));
-}
-
-/// Lets `ctx` spawn items into the pool of `shared`.
-pub(crate) fn attach<T: Send + 'static>(ctx: &mut Ctx, shared: &Arc<Shared<T>>) {
-    ctx.pool = Some(Arc::clone(shared) as Arc<dyn Any + Send + Sync>);
 }
 
 /// Pushes `parcel` onto the deque of spawned items of the worker running

@@ -21,6 +21,7 @@ use crate::process::{Bench, Processor};
 use crate::pull::Pull;
 use crate::queues::{Parcel, Target};
 use crate::report::WorkerCounts;
+use crate::scope::Launch;
 use crate::shared::Shared;
 use crate::sleep::{Parker, Sleep, unparker_of};
 use crate::trace;
@@ -108,7 +109,7 @@ impl<T> Seats<T> {
 /// end: the maker (run on each worker thread, fallible for the `try_`
 /// builds) and the retirement after `finish` (drop the worker, or hand its
 /// state to the pool: `Builder::keep_workers`).
-pub(crate) trait Staff<T>: Send + Sync + 'static {
+pub(crate) trait Staff<T>: Send + Sync {
     /// What the thread runs its items through.
     type Processor: Processor<T>;
     /// A fallible maker's error (`Infallible` for the others).
@@ -131,7 +132,7 @@ impl<T, P, E, Mk> Staff<T> for Makers<Mk>
 where
     P: Processor<T>,
     E: Send + 'static,
-    Mk: Fn(&Ctx) -> Result<P, E> + Send + Sync + 'static,
+    Mk: Fn(&Ctx) -> Result<P, E> + Send + Sync,
 {
     type Processor = P;
     type Error = E;
@@ -234,55 +235,112 @@ impl<E> Startup<E> {
     }
 }
 
-/// Starts one thread per seat, each running [`WorkerThread::main`] with a
-/// worker from `staff`, and adds their handles to `threads`. With a
-/// `startup`, each thread reports its maker's outcome there and waits for the
-/// verdict before it runs. On a failed spawn the threads started so far are
-/// in `threads`, for the caller to stop (`startup`), close the pool and join.
-pub(crate) fn spawn<T, St>(
+/// A pool's threads: how many were started, and the handles of those the
+/// pool joins itself (a scoped pool's threads are joined by `std` at the
+/// end of their scope, so it has none).
+pub(crate) struct Threads {
+    handles: Vec<JoinHandle<()>>,
+    started: usize,
+    /// Whether the threads run in a scope (`scope.rs`).
+    in_scope: bool,
+}
+
+impl Threads {
+    pub(crate) fn with_capacity(n_workers: usize) -> Self {
+        Threads {
+            handles: Vec::with_capacity(n_workers),
+            started: 0,
+            in_scope: false,
+        }
+    }
+
+    /// Whether the threads run in a scope, joined by `std` at its end.
+    pub(crate) fn in_scope(&self) -> bool {
+        self.in_scope
+    }
+
+    /// Threads started and not yet waited for.
+    pub(crate) fn started(&self) -> usize {
+        self.started
+    }
+}
+
+/// Starts one thread per seat through `launch`, each running
+/// [`WorkerThread::main`] with a worker from `staff`, and counts them in
+/// `threads`. With a `startup`, each thread reports its maker's outcome
+/// there and waits for the verdict before it runs. On a failed spawn the
+/// threads started so far are in `threads`, for the caller to stop
+/// (`startup`), close the pool and join; the seats that got no thread are
+/// counted out of `Exits` here.
+pub(crate) fn spawn<'env, T, St, Lc>(
+    launch: &Lc,
     shared: &Arc<Shared<T>>,
     seats: Seats<T>,
     thread_name: &str,
     staff: St,
     startup: Option<&Arc<Startup<St::Error>>>,
-    threads: &mut Vec<JoinHandle<()>>,
+    threads: &mut Threads,
 ) -> Result<(), BuildError>
 where
-    T: Send + 'static,
-    St: Staff<T>,
+    T: Send + 'env,
+    St: Staff<T> + 'env,
+    Lc: Launch<'env>,
 {
     let staff = Arc::new(staff);
+    let n_workers = seats.locals.len();
     let deques = seats.locals.into_iter().zip(seats.spawned);
     for (index, ((local, spawned), parker)) in deques.zip(seats.parkers).enumerate() {
-        let shared = Arc::clone(shared);
+        let thread_shared = Arc::clone(shared);
         let staff = Arc::clone(&staff);
         let startup = startup.map(Arc::clone);
-        let handle = std::thread::Builder::new()
-            .name(format!("{thread_name}-{index}"))
-            .spawn(move || {
-                WorkerThread::new(shared, index, (local, spawned), parker)
-                    .main(&*staff, startup.as_deref());
+        let pool = Lc::erase(shared);
+        let spawned = launch
+            .spawn_thread(format!("{thread_name}-{index}"), move || {
+                let spawned = Rc::new(spawned);
+                let own_deque = Lc::erase_local(&spawned);
+                WorkerThread::new(thread_shared, index, (local, spawned), parker, pool).main(
+                    staff,
+                    startup.as_deref(),
+                    own_deque,
+                );
             })
             .map_err(|error| BuildError::Spawn {
                 worker: WorkerId(index),
                 message: error.to_string(),
-            })?;
-        threads.push(handle);
+            });
+        match spawned {
+            Ok(handle) => {
+                threads.in_scope = handle.is_none();
+                threads.handles.extend(handle);
+                threads.started += 1;
+            }
+            Err(error) => {
+                shared
+                    .exits
+                    .never_started(n_workers - index, &shared.progress);
+                return Err(error);
+            }
+        }
     }
     Ok(())
 }
 
 /// Waits for every worker thread to leave, then drops the `on_worker_done`
 /// and `on_dropped` callbacks (only workers drop items). Call after closing
-/// the pool.
-pub(crate) fn join<T>(shared: &Shared<T>, threads: Vec<JoinHandle<()>>) {
-    for handle in threads {
+/// the pool. A thread counts itself out of `Exits` as its last act on the
+/// pool; the handles of detached threads are joined after that.
+pub(crate) fn join<T>(shared: &Shared<T>, threads: &mut Threads) {
+    if threads.started > 0 {
+        shared.progress.wait_until(None, || shared.exits.all_left());
+    }
+    for handle in threads.handles.drain(..) {
         // Worker threads catch every panic of user code, so a join error would
         // be a bug in the pool itself; the report still shows it.
         if let Err(payload) = handle.join() {
             shared.ledger.record_panic(None, PanicSite::Work, payload);
         }
     }
+    threads.started = 0;
     shared.worker_done.take_out();
     shared.on_dropped.take_out();
 }
@@ -371,19 +429,22 @@ pub(crate) struct WorkerThread<T> {
     lineage_at: usize,
 }
 
-impl<T: Send + 'static> WorkerThread<T> {
+impl<T: Send> WorkerThread<T> {
+    /// `pool` is the pool's state with its type erased, for
+    /// `Ctx::spawner` (`None` in a scoped pool: see `scope.rs`).
     fn new(
         shared: Arc<Shared<T>>,
         index: usize,
-        (local, spawned): (LocalQueue<Parcel<T>>, LocalQueue<Parcel<T>>),
+        (local, spawned): (LocalQueue<Parcel<T>>, Rc<LocalQueue<Parcel<T>>>),
         parker: Parker,
+        pool: Option<Arc<dyn Any + Send + Sync>>,
     ) -> Self {
         let mut ctx = Ctx::new(
             WorkerId(index),
             shared.token.clone(),
             Arc::clone(shared.ledger.metrics()),
         );
-        crate::spawn::attach(&mut ctx, &shared);
+        ctx.pool = pool;
         let out = shared.ledger.writer(index);
         let timer = BusyTimer {
             on: shared.config.metrics_mode != MetricsMode::Off,
@@ -395,7 +456,7 @@ impl<T: Send + 'static> WorkerThread<T> {
             shared,
             index,
             local,
-            spawned: Rc::new(spawned),
+            spawned,
             parker,
             ctx,
             out,
@@ -406,18 +467,31 @@ impl<T: Send + 'static> WorkerThread<T> {
         }
     }
 
-    /// The thread's body.
-    fn main<St: Staff<T>>(mut self, staff: &St, startup: Option<&Startup<St::Error>>) {
-        // Dropped last, after `wrap_up` (also when unwinding): counts this
-        // worker out for `Pool::join_async`.
+    /// The thread's body. `own_deque` is this worker's deque of spawned
+    /// items with its type erased, for `Ctx::spawn` (`None` in a scoped
+    /// pool).
+    fn main<St: Staff<T>>(
+        mut self,
+        staff: Arc<St>,
+        startup: Option<&Startup<St::Error>>,
+        own_deque: Option<Rc<dyn Any>>,
+    ) {
+        // Dropped last, after `wrap_up` and after this thread's hold on the
+        // staff (also when unwinding): counts this worker out for
+        // `Pool::join`, `Pool::join_async` and `Pool::join_until`, which
+        // then find every maker and worker of this thread dropped.
         let shared = Arc::clone(&self.shared);
         let _leaving = shared.exits.leaving(&shared.progress);
+        let staff = staff;
+        let staff = &*staff;
         // Entered for the thread's whole life, so the maker's, `finish`'s and
         // the callback's events fall in it too. Without the `tracing` feature
         // this and every other `trace` hook compile to nothing.
         let _worker_span = trace::worker_span(self.index);
         WORKS_FOR.with(|works_for| works_for.set(Arc::as_ptr(&self.shared) as usize));
-        crate::spawn::enter(Rc::clone(&self.spawned));
+        if let Some(own_deque) = own_deque {
+            crate::spawn::enter(own_deque);
+        }
         let Some(mut processor) = self.start(staff, startup) else {
             // The build failed: nothing runs here, nothing is reported.
             return;

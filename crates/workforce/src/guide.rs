@@ -19,6 +19,7 @@
 //! 12. [An async caller](#12-an-async-caller)
 //! 13. [A job runner: ids, typed retries, a shutdown report](#13-a-job-runner-ids-typed-retries-a-shutdown-report)
 //! 14. [Tree-shaped work](#14-tree-shaped-work)
+//! 15. [Scoped pools: borrowing local data](#15-scoped-pools-borrowing-local-data)
 //!
 //! The promise behind every chapter: each item you hand to a pool ends up
 //! **processed**, **failed** or **dropped**, and the [`Report`](crate::Report)
@@ -1138,3 +1139,99 @@
 //! The `crawl` example (`cargo run -p workforce --example crawl`) crawls a
 //! 3,000-page site on 127.0.0.1 this way, a visited set deciding which links
 //! are new, and checks that every page was fetched exactly once.
+//!
+//! # 15. Scoped pools: borrowing local data
+//!
+//! An ordinary pool's threads may outlive anything on your stack, so its
+//! workers, makers and items are `'static`: shared data goes in an `Arc`,
+//! lines become `String`s. [`scope`](crate::scope) works like
+//! [`std::thread::scope`]: a pool built in it with
+//! [`Scope::builder`](crate::Scope::builder) (or
+//! [`Builder::scoped`](crate::Builder::scoped)) runs its threads in the
+//! scope, and every one of them has ended when `scope` returns. So the
+//! workers, the makers and the items may borrow: `&str` lines of a buffer, a
+//! `&HashMap` of rules, `&mut` slices split per worker, a `&Connection`.
+//! Every setting and every build method (`build`, `build_stateful`,
+//! `try_build_stateful`, the batch and call builds, `keep_workers`) works
+//! as for an ordinary pool, and the report balances as always.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use workforce::prelude::*;
+//!
+//! /// Adds up the bytes per status code of the lines it sees, in a map of its own.
+//! struct Tally<'a> { sizes: HashMap<&'a str, u64>, rules: &'a HashMap<&'static str, u64> }
+//!
+//! impl<'a> Worker<&'a str> for Tally<'a> {
+//!     type Error = std::num::ParseIntError;
+//!     fn work(&mut self, _ctx: &Ctx, line: &'a str) -> Result<(), Self::Error> {
+//!         let mut fields = line.split(' ');
+//!         let (status, bytes) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+//!         let weight = self.rules.get(status).copied().unwrap_or(1);
+//!         *self.sizes.entry(status).or_default() += weight * bytes.parse::<u64>()?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let log = String::from("200 10\n404 1\n200 30\n500 2"); // read once, never copied
+//! let rules = HashMap::from([("500", 100)]);                // borrowed by every worker
+//! let mut totals: HashMap<&str, u64> = HashMap::new();
+//! workforce::scope(|s| {
+//!     let pool = s
+//!         .builder()
+//!         .workers(2)
+//!         .keep_workers()
+//!         .build_stateful(|_ctx: &Ctx| Tally { sizes: HashMap::new(), rules: &rules })?;
+//!     // The items are `&str`s of `log`; a refusal hands one back, so keep
+//!     // only the error's text where the error must outlive the scope.
+//!     pool.submitter().submit_iter(log.lines()).map_err(|refused| refused.to_string())?;
+//!     let (report, workers) = pool.wait_with_workers()?;
+//!     assert!(report.is_balanced());
+//!     for worker in workers {
+//!         for (status, bytes) in worker.sizes { *totals.entry(status).or_default() += bytes; }
+//!     }
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! assert_eq!((totals["200"], totals["404"], totals["500"]), (40, 1, 200));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **The end of the scope.** When the closure returns or panics, every pool
+//! built in it that is still open is closed: a pool you returned out of the
+//! closure, or forgot with `std::mem::forget`, drains what it accepted and
+//! ends instead of hanging the scope. Then every thread is joined, and only
+//! then does a panic of the closure go on (a worker's panic, with
+//! `resume_panics`, comes out of `wait` after the pool's threads finished).
+//!
+//! **Maps over borrowed data.** [`collect::scoped::map_ordered`](crate::collect::scoped::map_ordered)
+//! and [`map_unordered`](crate::collect::scoped::map_unordered) are the maps
+//! of [chapter 9](#9-collecting-results) on a scoped pool: `f`, the items and
+//! the results may borrow.
+//!
+//! ```
+//! use workforce::collect::{MapConfig, scoped};
+//!
+//! let text = String::from("three little words");
+//! let stop = ["little"];
+//! let kept: Vec<&str> = workforce::scope(|s| {
+//!     scoped::map_ordered(s, text.split(' '), MapConfig::default().workers(2), |word: &str| {
+//!         (!stop.contains(&word)).then_some(word)
+//!     })
+//!     .map(|words| words.flatten().collect())
+//! })?;
+//! assert_eq!(kept, ["three", "words"]);
+//! # Ok::<(), workforce::collect::MapError>(())
+//! ```
+//!
+//! **What stays `'static`.** The pool's hooks (`item_key`, `chunk_by`,
+//! `on_dropped`, `on_worker_done`, `on_pool_done`) may not borrow: they live
+//! in the state the `Pool` handle shares, which nothing ties to the scope.
+//! A closure that captures nothing, like `chunk_by(|line: &&str| line.len())`,
+//! is `'static` whatever it takes. So are worker errors, the iterator of
+//! [`Pool::run`](crate::Pool::run) (hand borrowed items in through a
+//! `Submitter`), and the items of a call pool (its worker and its answers may
+//! borrow). [`Ctx::spawn`](crate::Ctx::spawn) is not available in a scoped
+//! pool: it finds its pool by the item type's `TypeId`. A cancel from a
+//! parent token reaches a scoped pool through a watcher thread of the scope,
+//! a moment after the workers see it; [`Pool::cancel`](crate::Pool::cancel)
+//! itself takes effect at once.
