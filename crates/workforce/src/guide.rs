@@ -1203,6 +1203,14 @@
 //! then does a panic of the closure go on (a worker's panic, with
 //! `resume_panics`, comes out of `wait` after the pool's threads finished).
 //!
+//! **Keeping what an item borrows.** A worker that stores its `&str` items
+//! (a map keyed by a field of the line) is best a named type, as `Tally`
+//! above. A closure written `|_ctx: &Ctx, line: &str| ...` takes lines of
+//! *any* lifetime, so the compiler will not let it keep one ("`line`
+//! escapes the closure body"). The same goes for `keep_state`: write
+//! `.keep_state(|_ctx: &Ctx, tally| tally.into_map())` and let the worker's
+//! type be inferred; spelling it `tally: Tally` asks for any lifetime again.
+//!
 //! **Maps over borrowed data.** [`collect::scoped::map_ordered`](crate::collect::scoped::map_ordered)
 //! and [`map_unordered`](crate::collect::scoped::map_unordered) are the maps
 //! of [chapter 9](#9-collecting-results) on a scoped pool: `f`, the items and
