@@ -1208,7 +1208,7 @@
 //! above. A closure written `|_ctx: &Ctx, line: &str| ...` takes lines of
 //! *any* lifetime, so the compiler will not let it keep one ("`line`
 //! escapes the closure body"). The same goes for `keep_state`: write
-//! `.keep_state(|_ctx: &Ctx, tally| tally.into_map())` and let the worker's
+//! `.keep_state(|_ctx: &Ctx, tally| tally.sizes)` (with `Tally` above) and let the worker's
 //! type be inferred; spelling it `tally: Tally` asks for any lifetime again.
 //!
 //! **Maps over borrowed data.** [`collect::scoped::map_ordered`](crate::collect::scoped::map_ordered)
