@@ -1207,9 +1207,10 @@
 //! (a map keyed by a field of the line) is best a named type, as `Tally`
 //! above. A closure written `|_ctx: &Ctx, line: &str| ...` takes lines of
 //! *any* lifetime, so the compiler will not let it keep one ("`line`
-//! escapes the closure body"). The same goes for `keep_state`: write
-//! `.keep_state(|_ctx: &Ctx, tally| tally.sizes)` (with `Tally` above) and let the worker's
-//! type be inferred; spelling it `tally: Tally` asks for any lifetime again.
+//! escapes the closure body"). The same goes for `keep_state`: take the
+//! worker apart in the pattern, `.keep_state(|_ctx: &Ctx, Tally { sizes, .. }| sizes)`,
+//! and its lifetime is inferred; spelling the parameter `tally: Tally` asks
+//! for any lifetime again.
 //!
 //! **Maps over borrowed data.** [`collect::scoped::map_ordered`](crate::collect::scoped::map_ordered)
 //! and [`map_unordered`](crate::collect::scoped::map_unordered) are the maps
