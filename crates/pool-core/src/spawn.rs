@@ -82,6 +82,13 @@ pub(crate) fn enter<T: 'static>(deque: Rc<LocalQueue<Parcel<T>>>) {
     OWN_DEQUE.with(|slot| *slot.borrow_mut() = Some(deque));
 }
 
+/// Called once by a worker thread before it ends: the thread's spawn slot
+/// lets go of its deque, which goes back to the seat (`Pool::set_workers`).
+pub(crate) fn leave() {
+    // `try_with`: during the thread's teardown the slot is gone already.
+    let _ = OWN_DEQUE.try_with(|slot| slot.borrow_mut().take());
+}
+
 /// Lets `ctx` spawn items into the pool of `shared`.
 pub(crate) fn attach<T: Send + 'static>(ctx: &mut Ctx, shared: &Arc<Shared<T>>) {
     ctx.pool = Some(Arc::clone(shared) as Arc<dyn Any + Send + Sync>);
@@ -225,7 +232,7 @@ impl<T: Send + 'static> Spawner<'_, T> {
             },
             Target::Worker(_) => parcel,
         };
-        shared.queues.push(parcel, target);
+        shared.push(parcel, target);
     }
 }
 
