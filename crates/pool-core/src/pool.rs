@@ -1232,19 +1232,21 @@ impl<T: Send + 'static, S> Pool<T, S> {
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use pool_core::{Ctx, Pool};
     ///
-    /// static MADE: AtomicUsize = AtomicUsize::new(0);
+    /// static GROWN: AtomicUsize = AtomicUsize::new(0);
     /// let pool = Pool::builder()
     ///     .workers(2)
     ///     .max_workers(8)
-    ///     .build_stateful(|_ctx: &Ctx| {
-    ///         MADE.fetch_add(1, Ordering::SeqCst); // once per worker thread
+    ///     .build_stateful(|ctx: &Ctx| {
+    ///         if ctx.worker_id().index() >= 2 {
+    ///             GROWN.fetch_add(1, Ordering::SeqCst); // a worker `set_workers` added
+    ///         }
     ///         |_ctx: &Ctx, n: u64| { std::hint::black_box(n); Ok::<(), std::io::Error>(()) }
     ///     })?;
     /// let mut submitter = pool.submitter();
     /// submitter.submit_iter(0..10_000)?;
     /// pool.set_workers(6)?; // the load went up
     /// assert_eq!(pool.workers(), 6);
-    /// assert_eq!(MADE.load(Ordering::SeqCst), 6);
+    /// assert_eq!(GROWN.load(Ordering::SeqCst), 4); // made before `set_workers` returned
     /// submitter.submit_iter(10_000..20_000)?;
     /// pool.set_workers(1)?; // and down again: five workers finished and left
     /// assert_eq!(pool.workers(), 1);
@@ -1542,10 +1544,7 @@ impl<T: Send + 'static, S> Drop for Pool<T, S> {
             .on_pool_done
             .get_mut()
             .map_or(true, |callback| callback.is_some());
-        let has_threads = self
-            .crew
-            .get_mut()
-            .map_or(true, |crew| crew.has_threads());
+        let has_threads = self.crew.get_mut().map_or(true, |crew| crew.has_threads());
         if has_threads || callback_pending {
             // Dropping must not panic, so a panic to resume is discarded here.
             let _ = self.shut_down();

@@ -219,9 +219,11 @@ impl<T> Queues<T> {
         };
         let entries = &keyed.inboxes[index].entries;
         entries.announce();
-        self.roster.admits(generation, from_worker).inspect_err(|_| {
-            entries.withdraw();
-        })
+        self.roster
+            .admits(generation, from_worker)
+            .inspect_err(|_| {
+                entries.withdraw();
+            })
     }
 
     /// Publishes an announced parcel into seat `index`'s inbox and wakes

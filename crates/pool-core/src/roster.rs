@@ -170,7 +170,11 @@ impl Roster {
     /// outside the pool must not while a resize drains; any thread must
     /// not with an old generation. Read after the push's announcement.
     #[inline]
-    pub(crate) fn admits(&self, generation: u64, from_worker: impl FnOnce() -> bool) -> Result<(), u64> {
+    pub(crate) fn admits(
+        &self,
+        generation: u64,
+        from_worker: impl FnOnce() -> bool,
+    ) -> Result<(), u64> {
         let word = self.word.load(SeqCst);
         if generation_of(word) == generation && (word & RESIZING == 0 || from_worker()) {
             Ok(())

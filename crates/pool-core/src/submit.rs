@@ -338,9 +338,7 @@ impl<'pool, T> Submitter<'pool, T> {
     #[inline(always)]
     fn append(&mut self, target: Target, item: T) {
         let target = match target {
-            Target::Worker(route) if route.generation != self.generation => {
-                self.regroup_for(route)
-            }
+            Target::Worker(route) if route.generation != self.generation => self.regroup_for(route),
             other => other,
         };
         self.credits -= 1;

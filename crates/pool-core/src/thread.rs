@@ -24,7 +24,9 @@ use crate::report::WorkerCounts;
 use crate::shared::Shared;
 use crate::sleep::{Parker, Sleep, unparker_of};
 use crate::trace;
-use crate::{BuildError, Ctx, MakerError, MetricsMode, PanicSite, PoolError, ResizeError, WorkerId};
+use crate::{
+    BuildError, Ctx, MakerError, MetricsMode, PanicSite, PoolError, ResizeError, WorkerId,
+};
 
 thread_local! {
     /// The shared state of the pool this thread works for (its address), or
@@ -169,17 +171,23 @@ impl<T: Send + 'static> Crew<T> {
 
     /// The free parts of seats `from..to`, for a grow; `Err` names the
     /// first seat whose parts are lost.
-    pub(crate) fn take_free(&mut self, from: usize, to: usize) -> Result<Vec<(usize, Seat<T>)>, usize> {
-        if let Some(lost) = (from..to).find(|&index| !matches!(self.seats[index], SeatState::Free(_))) {
+    pub(crate) fn take_free(
+        &mut self,
+        from: usize,
+        to: usize,
+    ) -> Result<Vec<(usize, Seat<T>)>, usize> {
+        if let Some(lost) =
+            (from..to).find(|&index| !matches!(self.seats[index], SeatState::Free(_)))
+        {
             return Err(lost);
         }
         Ok((from..to)
-            .map(|index| {
-                match std::mem::replace(&mut self.seats[index], SeatState::Lost) {
+            .map(
+                |index| match std::mem::replace(&mut self.seats[index], SeatState::Lost) {
                     SeatState::Free(seat) => (index, seat),
                     _ => unreachable!("checked above"),
-                }
-            })
+                },
+            )
             .collect())
     }
 
@@ -194,10 +202,12 @@ impl<T: Send + 'static> Crew<T> {
         to: usize,
         go: &mut dyn FnMut(),
     ) -> Result<(), ResizeError> {
-        let seats = self.take_free(from, to).map_err(|index| ResizeError::Spawn {
-            worker: WorkerId(index),
-            message: "an earlier thread on this seat failed to start".to_owned(),
-        })?;
+        let seats = self
+            .take_free(from, to)
+            .map_err(|index| ResizeError::Spawn {
+                worker: WorkerId(index),
+                message: "an earlier thread on this seat failed to start".to_owned(),
+            })?;
         match self.hire.hire(shared, seats, go) {
             Ok(threads) => {
                 self.seat(threads);
@@ -286,7 +296,14 @@ impl<T: Send + 'static, St: Staff<T>> Hire<T> for Hiring<St> {
         let mut threads = Vec::with_capacity(seats.len());
         let mut spawn_error = None;
         for (index, seat) in seats {
-            match start_thread(shared, index, seat, &self.thread_name, &self.staff, Some(&startup)) {
+            match start_thread(
+                shared,
+                index,
+                seat,
+                &self.thread_name,
+                &self.staff,
+                Some(&startup),
+            ) {
                 Ok(handle) => threads.push((index, handle)),
                 Err(BuildError::Spawn { worker, message }) => {
                     spawn_error = Some(ResizeError::Spawn { worker, message });

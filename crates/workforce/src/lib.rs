@@ -179,11 +179,11 @@ pub use pool_middleware as middleware;
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
     CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Identity,
-    KeepBuilder, KeepState, KeepWorker, Layer, LayerFn, LayerFnWorker, MetricsHandle, MetricsMode,
-    Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError, Report, SeeThrough, SendError,
-    Sender, Shard, Snapshot, SpawnError, Spawner, Stack, Stats, SubmitError, Submitter,
-    TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport,
-    box_error, find_error, layer_fn, see_through,
+    KeepBuilder, KeepState, KeepWorker, Layer, LayerFn, LayerFnWorker, MakerError, MetricsHandle,
+    MetricsMode, Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError, Report, ResizeError,
+    SeeThrough, SendError, Sender, Shard, Snapshot, SpawnError, Spawner, Stack, Stats, SubmitError,
+    Submitter, TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerCounts, WorkerId,
+    WorkerReport, box_error, find_error, layer_fn, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.
@@ -207,7 +207,7 @@ struct ReadmeExamples;
 pub mod prelude {
     pub use pool_core::{
         BatchWorker, CallError, CallHandle, CallPool, CallWorker, CancelToken, Ctx, MetricsMode,
-        Pool, PoolError, Report, SendError, Sender, SpawnError, SubmitError, Submitter,
-        TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerId,
+        Pool, PoolError, Report, ResizeError, SendError, Sender, SpawnError, SubmitError,
+        Submitter, TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerId,
     };
 }
