@@ -545,8 +545,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
     };
 
     // W11 after it: resizing a running pool.
-    let resize_table = match &resize_plan {
-        Some(&(workers, resizes)) => {
+    let resize_table = match resize_plan {
+        Some((workers, resizes)) => {
             progress.start(&format!("[{} workers={workers}]", resize::ID), "resizing");
             let table = resize::measure(workers, resizes)?;
             progress.clear();

@@ -154,6 +154,12 @@ impl Roster {
         self.word.load(Relaxed)
     }
 
+    /// The word, read `SeqCst`.
+    #[inline]
+    pub(crate) fn word_now(&self) -> u64 {
+        self.word.load(SeqCst)
+    }
+
     /// The number of workers with threads.
     #[inline]
     pub(crate) fn active(&self) -> usize {
@@ -188,7 +194,7 @@ impl Roster {
     #[cold]
     pub(crate) fn wait_for_switch(&self, word: u64) -> u64 {
         if word & RESIZING == 0 {
-            return self.word.load(SeqCst);
+            return self.word_now();
         }
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         loop {

@@ -157,10 +157,15 @@ impl<T> Shared<T> {
     /// A push met a resize under way or a newer worker count: tells a
     /// resizer waiting for the drain (the push took its announcement back),
     /// waits for the switch if one is under way, and returns the word to
-    /// route with again.
+    /// route with again. One of the pool's own workers never waits (the
+    /// drain may wait for it): it routes with the current word, whose
+    /// generation the barrier admits from a worker.
     #[cold]
     fn held_back(&self, word: u64) -> u64 {
         self.progress.changed();
+        if crate::thread::is_worker_of(self) {
+            return self.queues.roster().word_now();
+        }
         self.queues.roster().wait_for_switch(word)
     }
 
