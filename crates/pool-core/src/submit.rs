@@ -499,8 +499,8 @@ impl<'pool, T> Submitter<'pool, T> {
                 groups[index].push(item);
             }
             let mut stale = None;
-            for index in 0..groups.len() {
-                let group = std::mem::take(&mut groups[index]);
+            for (index, group) in groups.iter_mut().enumerate() {
+                let group = std::mem::take(group);
                 if group.len() < self.batch_size {
                     for item in group {
                         // The open batch is empty and gets less than a

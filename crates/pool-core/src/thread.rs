@@ -686,7 +686,6 @@ impl<T: Send + 'static> WorkerThread<T> {
         // The thread's spawn slot holds the only other handle.
         crate::spawn::leave();
         let spawned = Rc::try_unwrap(self.spawned)
-            .ok()
             .expect("the spawn slot was emptied, so the worker holds the only handle");
         Seat {
             local: self.local,
