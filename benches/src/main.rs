@@ -1254,7 +1254,18 @@ mod tests {
                 .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
-        assert!(parse_args(&owned(&["--workload", "W11"])).is_err());
+        assert!(parse_args(&owned(&["--workload", "W12"])).is_err());
+        assert_eq!(
+            options(&["--workload", "resize"]).selection,
+            Some(Selection::Resize)
+        );
+        assert_eq!(
+            plan_resize(&options(&["--workload=W11", "--quick"]), 2),
+            Some((2, resize::QUICK_RESIZES))
+        );
+        assert_eq!(plan_resize(&options(&[]), 1), Some((2, resize::RESIZES)));
+        assert!(plan_resize(&options(&["--workload", "W10"]), 2).is_none());
+        assert!(plan_resize(&options(&["--only", "rayon"]), 2).is_none());
         assert_eq!(
             options(&["--workload", "tree"]).selection,
             Some(Selection::Tree)
