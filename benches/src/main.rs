@@ -34,6 +34,7 @@ mod peers;
 mod procfs;
 mod progress;
 mod report;
+mod resize;
 mod resources;
 mod rng;
 mod rusage;
@@ -92,6 +93,9 @@ issued at once.
 W10 (tree) runs next, at workers = cores: a balanced tree of 1,000,000 nodes (50,000
 under --quick), 8 children per node, expanded from one root by a sequential walk,
 rayon scope.spawn and workforce ctx.spawn; ns per node.
+W11 (resize) runs next: Pool::set_workers between 1 and `workers` (at least 2), 400
+times (40 under --quick), while 2 producers submit short items, for an unkeyed and a
+keyed pool; mean, p50, p99 and max microseconds per resize.
 
   --quick          a smoke test in seconds: N/20 items, a 5 MiB log, 1 repetition,
                    no warm-up, idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
@@ -101,6 +105,7 @@ rayon scope.spawn and workforce ctx.spawn; ns per node.
                    tail to ~100 us), W9 (calls: 100,000 awaited calls from 64 tokio
                    tasks, BLAKE3 over 64 KiB each, then 1,000,000 issued at once),
                    W10 (tree: 1,000,000 nodes grown from one root, spawned from inside),
+                   W11 (resize: set_workers under load, unkeyed and keyed),
                    or one pool-resource measurement: idle (CPU of
                    8 idle workers for 2 s), wakeup (p50/p99 latency of one item into
                    an idle pool, 10,000 tries), memory (peak RSS while 10,000,000 items
@@ -170,6 +175,8 @@ enum Selection {
     Calls,
     /// W10 `tree`, which has its own runner.
     Tree,
+    /// W11 `resize`, which has its own runner.
+    Resize,
     /// One table workload.
     Table(Workload),
     /// One pool-resource measurement.
@@ -231,6 +238,8 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                     Some(Selection::Calls)
                 } else if tree::matches(&text) {
                     Some(Selection::Tree)
+                } else if resize::matches(&text) {
+                    Some(Selection::Resize)
                 } else {
                     Workload::find(&text)
                         .map(Selection::Table)
@@ -238,7 +247,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                 };
                 options.selection = Some(selection.with_context(|| {
                     format!(
-                        "unknown workload `{text}`: expected W1 to W10 (or their names), idle, wakeup or memory"
+                        "unknown workload `{text}`: expected W1 to W11 (or their names), idle, wakeup or memory"
                     )
                 })?);
             }
@@ -302,9 +311,13 @@ impl TablePlan {
 fn plan_tables(options: &Options, cores: usize) -> Vec<TablePlan> {
     let workloads: Vec<Workload> = match options.selection {
         Some(Selection::Table(workload)) => vec![workload],
-        Some(Selection::Resource(_) | Selection::Lines | Selection::Calls | Selection::Tree) => {
-            Vec::new()
-        }
+        Some(
+            Selection::Resource(_)
+            | Selection::Lines
+            | Selection::Calls
+            | Selection::Tree
+            | Selection::Resize,
+        ) => Vec::new(),
         None => ALL_WORKLOADS.to_vec(),
     };
     let worker_counts: Vec<usize> = match options.workers {
@@ -446,11 +459,16 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let lines_plan = plan_lines(options, system.cores);
     let calls_plan = plan_calls(options, system.cores);
     let tree_plan = plan_tree(options, system.cores);
+    let resize_plan = plan_resize(options, system.cores);
     let measurements: Vec<Measurement> = match options.selection {
         Some(Selection::Resource(measurement)) => vec![measurement],
-        Some(Selection::Table(_) | Selection::Lines | Selection::Calls | Selection::Tree) => {
-            Vec::new()
-        }
+        Some(
+            Selection::Table(_)
+            | Selection::Lines
+            | Selection::Calls
+            | Selection::Tree
+            | Selection::Resize,
+        ) => Vec::new(),
         None if options.only.is_some() => Vec::new(),
         None => ALL_MEASUREMENTS.to_vec(),
     };
@@ -476,7 +494,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
         + measurements.len()
         + lines_plan.as_ref().map_or(0, LinesPlan::runs)
         + calls_plan.as_ref().map_or(0, CallsPlan::runs)
-        + tree_plan.as_ref().map_or(0, TreePlan::runs);
+        + tree_plan.as_ref().map_or(0, TreePlan::runs)
+        + usize::from(resize_plan.is_some());
     let mut progress = Progress::new(total_runs);
 
     // The pool-resource measurements come first, in a fresh process: later,
@@ -518,6 +537,18 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let tree_table = match &tree_plan {
         Some(plan) => {
             let table = measure_tree(plan, &mut progress)?;
+            progress.clear();
+            println!("{}", table.to_text());
+            Some(table)
+        }
+        None => None,
+    };
+
+    // W11 after it: resizing a running pool.
+    let resize_table = match resize_plan {
+        Some((workers, resizes)) => {
+            progress.start(&format!("[{} workers={workers}]", resize::ID), "resizing");
+            let table = resize::measure(workers, resizes)?;
             progress.clear();
             println!("{}", table.to_text());
             Some(table)
@@ -568,6 +599,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         lines: lines_table,
         calls: calls_table,
         tree: tree_table,
+        resize: resize_table,
         tables,
         resources,
         targets,
@@ -756,6 +788,27 @@ fn plan_tree(options: &Options, cores: usize) -> Option<TreePlan> {
             tree::NODES
         },
     })
+}
+
+/// Plans W11 if it is selected (or nothing is) and `--only` does not rule
+/// it out: the most workers (at least 2) and the resizes per row.
+fn plan_resize(options: &Options, cores: usize) -> Option<(usize, usize)> {
+    if !matches!(options.selection, None | Some(Selection::Resize)) {
+        return None;
+    }
+    if options
+        .only
+        .as_ref()
+        .is_some_and(|only| !"workforce".contains(only.as_str()))
+    {
+        return None;
+    }
+    let resizes = if options.quick {
+        resize::QUICK_RESIZES
+    } else {
+        resize::RESIZES
+    };
+    Some((options.workers.unwrap_or(cores).max(2), resizes))
 }
 
 /// Runs W10: every implementation, interleaved; every run's sum must equal
@@ -1201,7 +1254,18 @@ mod tests {
                 .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
-        assert!(parse_args(&owned(&["--workload", "W11"])).is_err());
+        assert!(parse_args(&owned(&["--workload", "W12"])).is_err());
+        assert_eq!(
+            options(&["--workload", "resize"]).selection,
+            Some(Selection::Resize)
+        );
+        assert_eq!(
+            plan_resize(&options(&["--workload=W11", "--quick"]), 2),
+            Some((2, resize::QUICK_RESIZES))
+        );
+        assert_eq!(plan_resize(&options(&[]), 1), Some((2, resize::RESIZES)));
+        assert!(plan_resize(&options(&["--workload", "W10"]), 2).is_none());
+        assert!(plan_resize(&options(&["--only", "rayon"]), 2).is_none());
         assert_eq!(
             options(&["--workload", "tree"]).selection,
             Some(Selection::Tree)

@@ -39,6 +39,9 @@ pub(crate) struct Report {
     /// W10 `tree`, if it ran: its own table (ns per node).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tree: Option<crate::tree::TreeTable>,
+    /// W11 `resize`, if it ran: `set_workers` latencies under load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) resize: Option<crate::resize::ResizeTable>,
     /// One table per (workload, workers).
     pub(crate) tables: Vec<Table>,
     /// Idle CPU, wake-up latency and memory, where measured.
@@ -561,6 +564,10 @@ impl Report {
         }
         if let Some(tree) = &self.tree {
             out.push_str(&tree.to_markdown());
+            out.push('\n');
+        }
+        if let Some(resize) = &self.resize {
+            out.push_str(&resize.to_markdown());
             out.push('\n');
         }
         for table in &self.tables {

@@ -142,6 +142,8 @@ What it runs (default: everything, at workers = cores and workers = 8):
   W9 calls           100,000 awaited calls from 64 tokio tasks (BLAKE3 over 64 KiB),
                      against spawn_blocking and rayon + oneshot; then 1,000,000
                      calls issued at once (peak RSS)
+  W11 resize         Pool::set_workers between 1 and N workers, 400 times (--quick 40),
+                     while 2 producers submit: mean/p50/p99/max us, unkeyed and keyed
   idle               CPU used by 8 idle workers over 2 s (target < 20 ms)
   wakeup             one item into an idle pool: p50/p99 latency over 10,000 tries
                      (target p99 <= 50 us)
@@ -182,9 +184,9 @@ pub(crate) struct BenchArgs {
     /// asserts nothing about speed
     #[arg(long, verbatim_doc_comment)]
     pub(crate) quick: bool,
-    /// run only W: W1..W9 or a name above (overhead, cpu, seed, keyed,
-    /// skewed, multi-producer, lines, heavy-tail, calls, idle, wakeup, memory);
-    /// default: all
+    /// run only W: W1..W9, W11 or a name above (overhead, cpu, seed, keyed,
+    /// skewed, multi-producer, lines, heavy-tail, calls, resize, idle, wakeup,
+    /// memory); default: all
     #[arg(long, value_name = "W", value_parser = normalise_workload, verbatim_doc_comment)]
     pub(crate) workload: Option<String>,
     /// run only at N workers (also the pool size for idle, wakeup and
@@ -265,14 +267,15 @@ fn normalise_workload(value: &str) -> Result<String, String> {
         "w7" | "lines" => "W7",
         "w8" | "heavy-tail" | "heavytail" => "W8",
         "w9" | "calls" => "W9",
+        "w11" | "resize" => "W11",
         "idle" => "idle",
         "wakeup" | "wake-up" => "wakeup",
         "memory" => "memory",
         _ => {
             return Err(
                 "expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), W5 (skewed), \
-                        W6 (multi-producer), W7 (lines), W8 (heavy-tail), W9 (calls), idle, wakeup \
-                        or memory"
+                        W6 (multi-producer), W7 (lines), W8 (heavy-tail), W9 (calls), W11 (resize), \
+                        idle, wakeup or memory"
                     .to_owned(),
             );
         }
@@ -370,6 +373,7 @@ mod tests {
             ("wake-up", "wakeup"),
             ("memory", "memory"),
             ("calls", "W9"),
+            ("resize", "W11"),
         ];
         for (given, expected) in cases {
             assert_eq!(normalise_workload(given).as_deref(), Ok(expected));

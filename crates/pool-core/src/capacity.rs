@@ -313,8 +313,8 @@ impl Capacity {
 
     /// The refusal of a closed pool, read with `SeqCst` (unlike
     /// [`refuses_quickly`](Capacity::refuses_quickly)): for an async waiter's
-    /// re-check, which must see a close that its registration raced with.
-    #[cfg(feature = "async")]
+    /// re-check, which must see a close that its registration raced with,
+    /// and for `Pool::set_workers`.
     pub(crate) fn refuses(&self) -> Option<Refusal> {
         if self.shut.closed.load(SeqCst) {
             Some(self.refusal())

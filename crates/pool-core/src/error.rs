@@ -72,6 +72,23 @@ pub enum BuildError<E = std::convert::Infallible> {
         /// The largest number accepted.
         max: usize,
     },
+    /// `max_workers` was below `workers`: a pool has seats for at least its
+    /// starting workers.
+    #[error("`max_workers` ({max_workers}) must be at least `workers` ({workers})")]
+    MaxWorkersBelowWorkers {
+        /// The requested most workers.
+        max_workers: usize,
+        /// The starting workers.
+        workers: usize,
+    },
+    /// `max_workers` was larger than [`MAX_WORKERS`](crate::MAX_WORKERS).
+    #[error("`max_workers` must be at most {max}, got {max_workers}")]
+    MaxWorkersTooLarge {
+        /// The requested most workers.
+        max_workers: usize,
+        /// The largest number accepted.
+        max: usize,
+    },
     /// `batch_size` was invalid for the item type: 0, or so large that one
     /// batch of these items would exceed `isize::MAX` bytes (which takes an
     /// item type of terabytes, since [`BatchTooLarge`](Self::BatchTooLarge)
@@ -173,6 +190,16 @@ impl BuildError {
             BuildError::ZeroWorkers => BuildError::ZeroWorkers,
             BuildError::TooManyWorkers { workers, max } => {
                 BuildError::TooManyWorkers { workers, max }
+            }
+            BuildError::MaxWorkersBelowWorkers {
+                max_workers,
+                workers,
+            } => BuildError::MaxWorkersBelowWorkers {
+                max_workers,
+                workers,
+            },
+            BuildError::MaxWorkersTooLarge { max_workers, max } => {
+                BuildError::MaxWorkersTooLarge { max_workers, max }
             }
             BuildError::BatchSize(error) => BuildError::BatchSize(error),
             BuildError::BatchTooLarge { batch_size, max } => {
@@ -735,6 +762,139 @@ impl PoolError {
             PoolError::Worker { key, .. } | PoolError::Panicked { key, .. } => key.as_ref(),
             PoolError::Finish { .. } | PoolError::Cancelled { .. } | PoolError::Many { .. } => None,
         }
+    }
+}
+
+/// Why [`Pool::set_workers`](crate::Pool::set_workers) did not change the
+/// number of workers. Nothing changed then: the pool runs on with the
+/// workers it had.
+///
+/// ```
+/// use pool_core::{Ctx, Pool, ResizeError};
+///
+/// let pool = Pool::builder().workers(2).max_workers(4).build(|_ctx: &Ctx, _n: u32| {
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// assert!(matches!(pool.set_workers(0), Err(ResizeError::Zero)));
+/// let error = pool.set_workers(8).unwrap_err();
+/// assert!(matches!(error, ResizeError::AboveMax { requested: 8, max_workers: 4 }));
+/// assert!(error.to_string().contains("Builder::max_workers"));
+/// pool.close();
+/// assert!(matches!(pool.set_workers(3), Err(ResizeError::Closed)));
+/// assert_eq!(pool.workers(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResizeError {
+    /// 0 workers were asked for: a pool has at least one.
+    #[error("`set_workers` needs at least 1 worker, got 0 (the most is `Builder::max_workers`)")]
+    Zero,
+    /// More workers were asked for than the pool has seats for.
+    #[error(
+        "`set_workers({requested})` is above the pool's {max_workers} seats: raise `Builder::max_workers`"
+    )]
+    AboveMax {
+        /// The number asked for.
+        requested: usize,
+        /// The pool's [`Builder::max_workers`](crate::Builder::max_workers).
+        max_workers: usize,
+    },
+    /// The pool is closed ([`Pool::close`](crate::Pool::close)).
+    #[error("the pool is closed: its workers are not resized")]
+    Closed,
+    /// The pool is cancelled.
+    #[error("the pool is cancelled: its workers are not resized")]
+    Cancelled,
+    /// Called from one of the pool's own workers, which a resize may wait
+    /// for (a retiring worker's item, a keyed pool's drain).
+    #[error("`set_workers` was called from one of the pool's own workers, which it may wait for")]
+    FromWorker,
+    /// The pool runs in a [`scope`](crate::scope): its workers may borrow
+    /// from the scope, and it keeps the number it was built with.
+    #[error(
+        "a scoped pool keeps its number of workers: `set_workers` needs a pool built outside `scope`"
+    )]
+    InScope,
+    /// The operating system refused a new worker thread.
+    #[error("could not spawn worker thread {worker}: {message}")]
+    Spawn {
+        /// The worker whose thread did not start.
+        worker: WorkerId,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A fallible maker ([`Builder::try_build_stateful`](crate::Builder::try_build_stateful)
+    /// and its siblings) returned an error for a new worker: the other new
+    /// workers were dropped on their threads without running anything.
+    #[error("the maker of new worker {worker} failed")]
+    Maker {
+        /// The worker whose maker failed.
+        worker: WorkerId,
+        /// The maker's error ([`MakerError::downcast`] gets it back).
+        error: MakerError,
+    },
+    /// A maker panicked making a new worker (in any pool: a grow waits for
+    /// its makers, and a panic fails the grow instead of cancelling the
+    /// pool).
+    #[error("the maker of new worker {worker} panicked: {message}")]
+    MakerPanicked {
+        /// The worker whose maker panicked.
+        worker: WorkerId,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+/// A fallible maker's error in [`ResizeError::Maker`], as it returned it:
+/// the pool does not name the maker's error type, so it is kept as `Any`
+/// (behind a lock, so the error stays `Sync`).
+///
+/// ```
+/// use pool_core::{Ctx, Pool, ResizeError};
+///
+/// let pool = Pool::builder().workers(1).max_workers(2).try_build_stateful(|ctx: &Ctx| {
+///     if ctx.worker_id().index() == 1 {
+///         return Err(std::io::Error::other("no second connection"));
+///     }
+///     Ok(|_ctx: &Ctx, _n: u32| Ok::<(), std::io::Error>(()))
+/// })?;
+/// let Err(ResizeError::Maker { worker, error }) = pool.set_workers(2) else {
+///     panic!("worker 1 fails")
+/// };
+/// let error: std::io::Error = error.downcast().expect("the maker's own error type");
+/// assert_eq!((worker.index(), error.to_string()), (1, "no second connection".to_owned()));
+/// assert_eq!(pool.workers(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MakerError(Mutex<Box<dyn Any + Send>>);
+
+impl MakerError {
+    pub(crate) fn new(error: Box<dyn Any + Send>) -> Self {
+        MakerError(Mutex::new(error))
+    }
+
+    /// The maker's error, if it is an `E`; otherwise `self` back.
+    pub fn downcast<E: 'static>(self) -> Result<E, Self> {
+        let error = self.0.into_inner().unwrap_or_else(PoisonError::into_inner);
+        error
+            .downcast::<E>()
+            .map(|error| *error)
+            .map_err(MakerError::new)
+    }
+
+    /// Whether the maker's error is an `E`.
+    pub fn is<E: 'static>(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is::<E>()
+    }
+}
+
+impl fmt::Debug for MakerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MakerError").finish_non_exhaustive()
     }
 }
 

@@ -26,7 +26,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -68,6 +68,9 @@ pub(crate) struct Ledger {
     /// One shard per worker: processed/failed/dropped, times, latencies and
     /// custom counters, each written by its worker only.
     metrics: Arc<Metrics>,
+    /// Seats that have had a worker (`Pool::set_workers` may grow into
+    /// more): the report shows these, retired workers' counts included.
+    seats_used: AtomicUsize,
     errors: Mutex<ErrorStore>,
     /// Every error recorded, kept or not; readable without the lock, so a
     /// live snapshot never waits for a worker that records an error.
@@ -82,9 +85,10 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// Books for `n_workers` workers; with `latency`, per-item latency
-    /// histograms too.
+    /// Books for `n_seats` seats, the first `n_workers` with workers; with
+    /// `latency`, per-item latency histograms too.
     pub(crate) fn new(
+        n_seats: usize,
         n_workers: usize,
         latency: bool,
         error_limit: usize,
@@ -93,10 +97,11 @@ impl Ledger {
     ) -> Self {
         Ledger {
             submitted: CachePadded::new(AtomicU64::new(0)),
-            spawned: (0..n_workers)
+            spawned: (0..n_seats)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
                 .collect(),
-            metrics: Metrics::with_latency(n_workers, latency),
+            metrics: Metrics::with_latency(n_seats, latency),
+            seats_used: AtomicUsize::new(n_workers),
             errors: Mutex::new(ErrorStore::default()),
             error_total: AtomicU64::new(0),
             interrupted: AtomicU64::new(0),
@@ -145,6 +150,11 @@ impl Ledger {
     /// The metrics shards (workers' contexts hold them too).
     pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Seats `0..n_seats` have had a worker.
+    pub(crate) fn seats_used(&self, n_seats: usize) {
+        self.seats_used.fetch_max(n_seats, SeqCst);
     }
 
     /// The one writer of worker `index`'s shard.
@@ -305,7 +315,8 @@ impl Ledger {
         // Before the shards, which count an interrupted item as dropped
         // first: so `interrupted <= stats.dropped` in the snapshot too.
         let interrupted = self.interrupted();
-        let stats = self.metrics.stats_with_total(elapsed);
+        let mut stats = self.metrics.stats_with_total(elapsed);
+        stats.workers = self.seats_used.load(SeqCst);
         let finished = stats.total_items();
         Snapshot {
             submitted,
@@ -324,9 +335,11 @@ impl Ledger {
     /// every worker has left: the counts are final then, and the errors are
     /// taken.
     pub(crate) fn close_books(&self, elapsed: Duration) -> (Report, FirstPanic) {
+        let seats_used = self.seats_used.load(SeqCst);
         let workers: Vec<WorkerReport> = self
             .metrics
             .shards()
+            .take(seats_used)
             .enumerate()
             .map(|(index, shard)| WorkerReport {
                 worker: WorkerId(index),
@@ -347,6 +360,8 @@ impl Ledger {
                 std::mem::take(&mut store.first_panic),
             )
         };
+        let mut stats = self.metrics.stats_with_total(elapsed);
+        stats.workers = seats_used;
         let report = Report {
             submitted: self.submitted(),
             spawned: self.spawned(),
@@ -360,7 +375,7 @@ impl Ledger {
             cancelled: self.token.is_cancelled(),
             stop_on_error: self.stop_on_error,
             elapsed,
-            stats: self.metrics.stats_with_total(elapsed),
+            stats,
         };
         (report, first_panic)
     }

@@ -174,6 +174,7 @@ mod progress;
 mod pull;
 mod queues;
 mod report;
+mod roster;
 mod scope;
 #[cfg(feature = "tower")]
 mod service;
@@ -191,8 +192,8 @@ pub use call::{Call, CallError, CallHandle, CallPanic, CallPool, CallWorker};
 pub use cancel::{CancelRegistration, CancelToken};
 pub use ctx::Ctx;
 pub use error::{
-    BoxError, BuildError, PanicPayload, PanicSite, PoolError, Rest, RunError, SendError,
-    SpawnError, SubmitError, TrySendError, TrySpawnError, TrySubmitError,
+    BoxError, BuildError, MakerError, PanicPayload, PanicSite, PoolError, ResizeError, Rest,
+    RunError, SendError, SpawnError, SubmitError, TrySendError, TrySpawnError, TrySubmitError,
 };
 pub use find::{SeeThrough, box_error, find_error, see_through};
 

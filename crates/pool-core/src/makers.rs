@@ -776,9 +776,11 @@ where
     }
 }
 
-/// What the workers of a pool left at the end, one slot per worker, filled
-/// on the workers' threads and emptied by [`Pool::join_with_workers`].
-pub(crate) struct States<S>(Mutex<Vec<Option<S>>>);
+/// What the workers of a pool left at the end, one slot per seat (a seat
+/// holds one state per worker that sat on it: `Pool::set_workers` retires
+/// workers and may later start others there), filled on the workers'
+/// threads and emptied by [`Pool::join_with_workers`].
+pub(crate) struct States<S>(Mutex<Vec<Vec<S>>>);
 
 impl<S> States<S> {
     /// No state yet (the slots grow as workers leave theirs).
@@ -786,16 +788,17 @@ impl<S> States<S> {
         Arc::new(States(Mutex::new(Vec::new())))
     }
 
-    /// Worker `index` leaves `state`; once per worker.
+    /// The worker on seat `index` leaves `state`; once per worker.
     fn put(&self, index: usize, state: S) {
         let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if slots.len() <= index {
-            slots.resize_with(index + 1, || None);
+            slots.resize_with(index + 1, Vec::new);
         }
-        slots[index] = Some(state);
+        slots[index].push(state);
     }
 
-    /// Every state left, in worker order; call once every worker has left.
+    /// Every state left, by seat, and on a seat in the order its workers
+    /// left; call once every worker has left.
     pub(crate) fn take(&self) -> Vec<S> {
         let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut *slots).into_iter().flatten().collect()

@@ -70,7 +70,7 @@ impl<T> Shared<T> {
     pub(crate) fn push_reserved(&self, item: T, target: Target) {
         // Counted before the push, as every item is.
         self.ledger.count_submitted(1);
-        self.queues.push(Parcel::One(item), target);
+        self.push(Parcel::One(item), target);
     }
 }
 

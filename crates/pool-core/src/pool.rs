@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use pool_batch::Batcher;
-use pool_chunk::Router;
+use pool_chunk::KeyHasher;
 
 use crate::cancel::OnCancel;
 use crate::capacity::{Capacity, Refusal, Wait};
@@ -30,11 +30,11 @@ use crate::scope::{Detached, Launch, Scope};
 use crate::shared::{Config, Shared};
 use crate::signal::Exits;
 use crate::thread::{
-    self, MakerFailure, Makers, Seats, Staff, Startup, WorkerDoneFn, WorkerDoneHook,
+    self, Crew, MakerFailure, Makers, Seats, Staff, Startup, WorkerDoneFn, WorkerDoneHook,
 };
 use crate::{
-    BatchWorker, BoxError, BuildError, Call, CancelToken, Ctx, ItemKey, PoolError, Report, Rest,
-    RunError, Sender, Snapshot, SubmitError, Submitter, Worker, WorkerId,
+    BatchWorker, BoxError, BuildError, Call, CancelToken, Ctx, ItemKey, PoolError, Report,
+    ResizeError, Rest, RunError, Sender, Snapshot, SubmitError, Submitter, Worker, WorkerId,
 };
 
 /// The default batch size: large enough to amortise the per-batch queue and
@@ -98,6 +98,7 @@ pub struct Builder<T, L = Identity, Lc = Detached> {
 /// Every setting of a [`Builder`] but its middleware stack.
 struct Settings<T> {
     workers: Option<usize>,
+    max_workers: Option<usize>,
     batch_size: usize,
     capacity: Option<usize>,
     stop_on_error: bool,
@@ -117,6 +118,7 @@ impl<T, L, Lc> fmt::Debug for Builder<T, L, Lc> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("workers", &self.settings.workers)
+            .field("max_workers", &self.settings.max_workers)
             .field("batch_size", &self.settings.batch_size)
             .field("capacity", &self.settings.capacity)
             .field("stop_on_error", &self.settings.stop_on_error)
@@ -133,6 +135,7 @@ impl<T: Send> Builder<T> {
         Builder {
             settings: Settings {
                 workers: None,
+                max_workers: None,
                 batch_size: DEFAULT_BATCH_SIZE,
                 capacity: None,
                 stop_on_error: true,
@@ -283,6 +286,33 @@ impl<T: Send, L, Lc> Builder<T, L, Lc> {
     /// The number of worker threads (required, at least 1).
     pub fn workers(mut self, n_workers: usize) -> Self {
         self.settings.workers = Some(n_workers);
+        self
+    }
+
+    /// The most workers [`Pool::set_workers`] may ask for (default: the
+    /// [`workers`](Self::workers) the pool starts with, so a pool does not
+    /// grow unless this is set; at least `workers`, at most
+    /// [`MAX_WORKERS`]).
+    ///
+    /// Every per-worker structure is made for this many seats when the pool
+    /// is built (each an empty deque pair, a parker, an inbox in a keyed
+    /// pool, a metrics shard: a few hundred bytes a seat); only the active
+    /// seats have threads. An idle seat costs the others nothing on the
+    /// item path; a worker looking for work to steal passes over its empty
+    /// deques.
+    ///
+    /// ```
+    /// use pool_core::{BuildError, Ctx, Pool};
+    ///
+    /// let work = |_ctx: &Ctx, _n: u32| Ok::<(), std::io::Error>(());
+    /// let pool = Pool::builder().workers(2).max_workers(8).build(work)?;
+    /// assert_eq!((pool.workers(), pool.max_workers()), (2, 8));
+    /// let refused = Pool::builder().workers(4).max_workers(2).build(work).unwrap_err();
+    /// assert_eq!(refused, BuildError::MaxWorkersBelowWorkers { max_workers: 2, workers: 4 });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_workers(mut self, max_workers: usize) -> Self {
+        self.settings.max_workers = Some(max_workers);
         self
     }
 
@@ -587,8 +617,8 @@ impl<T: Send, L, Lc> Builder<T, L, Lc> {
         K: Hash,
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
-        self.settings.route = Some(Box::new(move |item: &T, router: &Router| {
-            router.route(&key(item))
+        self.settings.route = Some(Box::new(move |item: &T, hasher: &KeyHasher| {
+            hasher.hash(&key(item))
         }));
         self
     }
@@ -683,6 +713,7 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
     {
         let Settings {
             workers,
+            max_workers,
             batch_size,
             capacity,
             stop_on_error,
@@ -698,7 +729,7 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
             on_dropped,
         } = self.settings;
         let route = route.map(|route| -> RouteFn<Call<T, R>> {
-            Box::new(move |call: &Call<T, R>, router: &Router| route(call.item(), router))
+            Box::new(move |call: &Call<T, R>, hasher: &KeyHasher| route(call.item(), hasher))
         });
         let item_key = item_key.map(|key| -> KeyFn<Call<T, R>> {
             Box::new(move |call: &Call<T, R>| key(call.item()))
@@ -714,6 +745,7 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
         Builder {
             settings: Settings {
                 workers,
+                max_workers,
                 batch_size,
                 capacity,
                 stop_on_error,
@@ -743,6 +775,19 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
             return Err(BuildError::TooManyWorkers {
                 workers: n_workers,
                 max: MAX_WORKERS,
+            });
+        }
+        let max_workers = self.settings.max_workers.unwrap_or(n_workers);
+        if max_workers > MAX_WORKERS {
+            return Err(BuildError::MaxWorkersTooLarge {
+                max_workers,
+                max: MAX_WORKERS,
+            });
+        }
+        if max_workers < n_workers {
+            return Err(BuildError::MaxWorkersBelowWorkers {
+                max_workers,
+                workers: n_workers,
             });
         }
         // The pool's own bound first: it is the tighter one for every item type
@@ -794,6 +839,7 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
         }
         Ok(Config {
             n_workers,
+            max_workers,
             batch_size: self.settings.batch_size,
             capacity,
             // Release often enough that a quarter of the capacity is never held
@@ -833,23 +879,15 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
     {
         let config = self.config().map_err(BuildError::widen)?;
         let n_workers = config.n_workers;
+        let max_workers = config.max_workers;
         let started = Instant::now();
-        let keyed = match self.settings.route {
-            Some(route) => {
-                let router =
-                    Router::with_buckets(n_workers).map_err(|_| BuildError::TooManyWorkers {
-                        workers: n_workers,
-                        max: MAX_WORKERS,
-                    })?;
-                Some((route, router))
-            }
-            None => None,
-        };
         let token = match &self.settings.token {
             Some(parent) => parent.child(),
             None => CancelToken::new(),
         };
-        let seats = Seats::new(n_workers);
+        // Every per-worker part is made for `max_workers` seats; the first
+        // `n_workers` get threads (`roster.rs`).
+        let seats = Seats::new(max_workers);
         // Enough spare batches for every batch that can be in flight, within
         // reason: more would only hold memory.
         let n_spares = (config.capacity / config.batch_size + 2 * n_workers).clamp(1, 1024);
@@ -857,12 +895,14 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
             queues: Queues::new(
                 seats.stealers(),
                 seats.spawn_stealers(),
-                keyed,
+                self.settings.route,
+                n_workers,
                 n_spares,
                 seats.sleep(),
             ),
-            capacity: Capacity::new(config.capacity, config.batch_size, n_workers),
+            capacity: Capacity::new(config.capacity, config.batch_size, max_workers),
             ledger: Ledger::new(
+                max_workers,
                 n_workers,
                 config.metrics_mode == MetricsMode::Latency,
                 config.error_limit,
@@ -872,7 +912,7 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
             worker_done: WorkerDoneHook::new(self.settings.on_worker_done),
             item_key: self.settings.item_key,
             on_dropped: DroppedHook::new(self.settings.on_dropped),
-            exits: Exits::new(n_workers),
+            exits: Exits::new(),
             progress: Progress::new(),
             token,
             config,
@@ -885,8 +925,38 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
                 message: format!("the scope's watcher thread: {error}"),
             })?;
 
-        let mut pool = Pool {
-            threads: thread::Threads::with_capacity(n_workers),
+        let staff = Arc::new(staff);
+        let thread_name = self.settings.thread_name;
+        let hire = Lc::hiring(&staff, &thread_name);
+        let in_scope = hire.is_none();
+        let mut crew = Crew::new(seats.into_seats(&shared), hire);
+        let first = crew
+            .take_free(0, n_workers)
+            .map_err(|_| BuildError::TooManyWorkers {
+                workers: n_workers,
+                max: max_workers,
+            })?;
+        let startup = checked.then(|| Arc::new(Startup::new()));
+        let mut threads = Vec::with_capacity(n_workers);
+        let spawned = thread::spawn(
+            &self.launch,
+            &shared,
+            first,
+            &thread_name,
+            &staff,
+            startup.as_ref(),
+            &mut threads,
+        );
+        let n_started = threads.len();
+        crew.seat(
+            threads
+                .into_iter()
+                .map(|(index, handle)| (index, Lc::joinable(handle)))
+                .collect(),
+        );
+        let pool = Pool {
+            crew: Mutex::new(crew),
+            in_scope,
             shared,
             started,
             on_pool_done: Mutex::new(self.settings.on_pool_done),
@@ -894,21 +964,10 @@ impl<'env, T: Send + 'env, Lc: Launch<'env>> Builder<T, Identity, Lc> {
             next_hint: AtomicUsize::new(0),
             states,
         };
-        let shared = Arc::clone(&pool.shared);
-        let startup = checked.then(|| Arc::new(Startup::new()));
         // On a failed spawn, the pool's drop closes it and joins the threads
         // started so far.
-        let spawned = thread::spawn(
-            &self.launch,
-            &shared,
-            seats,
-            &self.settings.thread_name,
-            staff,
-            startup.as_ref(),
-            &mut pool.threads,
-        );
         if let Some(startup) = startup {
-            let failures = startup.outcomes(pool.threads.started());
+            let failures = startup.outcomes(n_started);
             let go = spawned.is_ok() && failures.is_empty();
             startup.decide(go);
             if !go {
@@ -965,7 +1024,11 @@ fn run_refused<I: Iterator>(refusal: Refusal, rest: Rest<I>) -> RunError<I> {
 /// ```
 pub struct Pool<T: Send, S = ()> {
     shared: Arc<Shared<T>>,
-    threads: thread::Threads,
+    /// Each seat's thread or free parts; the lock also makes resizes one
+    /// at a time.
+    crew: Mutex<Crew<T>>,
+    /// Whether the threads run in a [`scope`](crate::scope).
+    in_scope: bool,
     started: Instant,
     /// Behind a mutex only so that `Pool` is `Sync` (producers share `&Pool`
     /// across threads) without asking the callback to be `Sync`.
@@ -980,7 +1043,8 @@ pub struct Pool<T: Send, S = ()> {
 impl<T: Send, S> fmt::Debug for Pool<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
-            .field("workers", &self.shared.config.n_workers)
+            .field("workers", &self.shared.queues.roster().active())
+            .field("max_workers", &self.shared.config.max_workers)
             .field("batch_size", &self.shared.config.batch_size)
             .field("capacity", &self.shared.config.capacity)
             .field("in_flight", &self.shared.capacity.in_flight())
@@ -1007,7 +1071,7 @@ impl<T: Send, S> Pool<T, S> {
     pub fn submitter(&self) -> Submitter<'_, T> {
         let batch_size = self.shared.config.batch_size;
         let open_batches = if self.shared.queues.is_keyed() && batch_size > 1 {
-            self.shared.config.n_workers
+            self.shared.queues.seats()
         } else {
             1
         };
@@ -1115,7 +1179,7 @@ impl<T: Send, S> Pool<T, S> {
         }
         let source = Arc::new(Source::new(items));
         let hint = self.next_hint.fetch_add(1, Relaxed);
-        shared.queues.push(
+        shared.push(
             Parcel::Pull(Arc::clone(&source) as Arc<dyn Pull<T>>),
             Target::Any(hint),
         );
@@ -1173,7 +1237,7 @@ impl<T: Send, S> Pool<T, S> {
     /// items as `Cancelled`. Idempotent.
     pub fn cancel(&self) {
         self.shared.token.cancel();
-        if self.threads.in_scope() {
+        if self.in_scope {
             // A scoped pool's token reaches it through its scope's watcher
             // thread, a moment later; its own cancel takes effect here.
             self.shared.on_cancel();
@@ -1191,9 +1255,131 @@ impl<T: Send, S> Pool<T, S> {
         self.shared.capacity.is_closed()
     }
 
-    /// The number of worker threads.
+    /// The number of worker threads now (see [`set_workers`](Pool::set_workers)).
     pub fn workers(&self) -> usize {
-        self.shared.config.n_workers
+        self.shared.queues.roster().active()
+    }
+
+    /// The most workers [`set_workers`](Pool::set_workers) may ask for
+    /// ([`Builder::max_workers`]).
+    pub fn max_workers(&self) -> usize {
+        self.shared.config.max_workers
+    }
+
+    /// Changes the number of worker threads of the running pool to
+    /// `n_workers` (1 to [`max_workers`](Pool::max_workers)), and returns
+    /// once the change is in effect. Items keep flowing meanwhile; the
+    /// accounting, the capacity and the report are as for a pool that never
+    /// changed, and cover the workers that left.
+    ///
+    /// **Shrinking.** Workers `n_workers..` finish the item in hand (the
+    /// rest of their batch goes to the others), hand over what their queues
+    /// hold, run [`finish`](Worker::finish), their retirement (their state
+    /// is kept, with [`keep_workers`](Builder::keep_workers)) and
+    /// [`on_worker_done`](Builder::on_worker_done); `set_workers` returns
+    /// when their threads have ended.
+    ///
+    /// **Growing.** New workers take the lowest free seats (ids
+    /// `workers()..n_workers`); each thread runs the maker. `set_workers`
+    /// waits for every new maker and returns its error (a fallible maker's,
+    /// [`ResizeError::Maker`]) or panic ([`ResizeError::MakerPanicked`]):
+    /// then no new worker runs an item, and the pool keeps the workers it
+    /// had. A seat used again keeps its metrics shard, so a worker's counts
+    /// ([`Report::workers`], `on_worker_done`) are per seat.
+    ///
+    /// **Keyed pools** ([`Builder::chunk_by`]). Keys are routed by jump
+    /// consistent hashing, so only the keys whose worker changes move
+    /// (about `|new - old| / max(new, old)` of them), and each producer's
+    /// per-key order holds across the move: the resize waits until every
+    /// item routed with the old count has run (items workers spawn or send
+    /// meanwhile included; producers outside the pool wait for the switch
+    /// at their next push), then switches. Items buffered in a
+    /// [`Submitter`] are routed again, in order, at its next push. So a
+    /// keyed resize waits for the pool to drain what it already holds, and a
+    /// tree of spawned items keeps it waiting until the tree is done. The
+    /// key function is called again for buffered items: it must give an item
+    /// the same key every time.
+    ///
+    /// Call it from any thread that holds the pool, also one that holds a
+    /// `Submitter` with open batches; not from one of the pool's own workers
+    /// ([`ResizeError::FromWorker`]: the resize may wait for that worker).
+    /// Resizes are one at a time; a closed or cancelled pool is not resized
+    /// ([`ResizeError::Closed`], [`ResizeError::Cancelled`]), nor is a pool
+    /// built in a [`scope`](crate::scope) ([`ResizeError::InScope`]: its
+    /// threads are the scope's); asking for the current count does nothing.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use pool_core::{Ctx, Pool};
+    ///
+    /// static GROWN: AtomicUsize = AtomicUsize::new(0);
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .max_workers(8)
+    ///     .build_stateful(|ctx: &Ctx| {
+    ///         if ctx.worker_id().index() >= 2 {
+    ///             GROWN.fetch_add(1, Ordering::SeqCst); // a worker `set_workers` added
+    ///         }
+    ///         |_ctx: &Ctx, n: u64| { std::hint::black_box(n); Ok::<(), std::io::Error>(()) }
+    ///     })?;
+    /// let mut submitter = pool.submitter();
+    /// submitter.submit_iter(0..10_000)?;
+    /// pool.set_workers(6)?; // the load went up
+    /// assert_eq!(pool.workers(), 6);
+    /// assert_eq!(GROWN.load(Ordering::SeqCst), 4); // made before `set_workers` returned
+    /// submitter.submit_iter(10_000..20_000)?;
+    /// pool.set_workers(1)?; // and down again: five workers finished and left
+    /// assert_eq!(pool.workers(), 1);
+    /// drop(submitter);
+    /// let report = pool.wait()?;
+    /// assert_eq!(report.processed(), 20_000);
+    /// assert_eq!(report.workers().len(), 6); // every seat that had a worker
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ResizeError`]; on every error the pool keeps the workers it had.
+    pub fn set_workers(&self, n_workers: usize) -> Result<(), ResizeError> {
+        let shared = &self.shared;
+        let max_workers = shared.config.max_workers;
+        if n_workers == 0 {
+            return Err(ResizeError::Zero);
+        }
+        if n_workers > max_workers {
+            return Err(ResizeError::AboveMax {
+                requested: n_workers,
+                max_workers,
+            });
+        }
+        if thread::is_worker_of(shared) {
+            return Err(ResizeError::FromWorker);
+        }
+        if self.in_scope {
+            return Err(ResizeError::InScope);
+        }
+        let mut crew = self.crew.lock().unwrap_or_else(PoisonError::into_inner);
+        match shared.capacity.refuses() {
+            Some(Refusal::Cancelled) => return Err(ResizeError::Cancelled),
+            Some(Refusal::Closed | Refusal::Full) => return Err(ResizeError::Closed),
+            None => {}
+        }
+        let current = shared.queues.roster().active();
+        if n_workers > current {
+            crew.grow(shared, current, n_workers, &mut || {
+                shared.ledger.seats_used(n_workers);
+                shared.switch_workers(n_workers);
+            })?;
+            crate::trace::pool_resized(current, n_workers);
+        } else if n_workers < current {
+            shared.switch_workers(n_workers);
+            for index in n_workers..current {
+                shared.queues.wake_seat(index);
+            }
+            crew.shrink(shared, n_workers, current);
+            crate::trace::pool_resized(current, n_workers);
+        }
+        Ok(())
     }
 
     /// The configured batch size.
@@ -1409,7 +1595,12 @@ impl<T: Send, S> Pool<T, S> {
     /// finds no threads and returns an empty-handed report).
     pub(crate) fn shut_down(&mut self) -> (Report, Option<Box<dyn Any + Send>>) {
         self.shared.close();
-        thread::join(&self.shared, &mut self.threads);
+        let threads = self
+            .crew
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_threads();
+        thread::join(&self.shared, threads);
         let (mut report, first_panic) = self.shared.ledger.close_books(self.started.elapsed());
         let callback = self
             .on_pool_done
@@ -1436,7 +1627,8 @@ impl<T: Send, S> Drop for Pool<T, S> {
             .on_pool_done
             .get_mut()
             .map_or(true, |callback| callback.is_some());
-        if self.threads.started() > 0 || callback_pending {
+        let has_threads = self.crew.get_mut().map_or(true, |crew| crew.has_threads());
+        if has_threads || callback_pending {
             // Dropping must not panic, so a panic to resume is discarded here.
             let _ = self.shut_down();
         }

@@ -86,17 +86,33 @@ impl<T> Bench<'_, T> {
     /// shrinks by half again at each following item.
     /// Costs one load of the sleeper count per item while everyone is busy;
     /// keyed pools never split (a key's items stay on its worker, in order).
+    ///
+    /// Also, when the worker's seat is to be empty (`Pool::set_workers`), the
+    /// whole rest goes, so the worker leaves after the item in hand: one
+    /// relaxed load of the roster per item (a line only a resize writes).
+    /// A keyed worker is never told to leave while it runs a batch
+    /// (`roster.rs`).
     #[inline]
     fn share_rest(&mut self, items: &mut std::vec::Drain<'_, T>) {
         if items.len() >= 2 && self.queues.siblings_wait_for_work(self.index, self.local) {
-            self.hand_over(items);
+            self.hand_over(items, items.len() / 2);
+        } else if items.len() > 0 && self.queues.roster().retires(self.index) {
+            self.hand_over_all(items);
+        }
+    }
+
+    /// The seat is to be empty: the rest of the batch goes to siblings.
+    #[cold]
+    #[inline(never)]
+    fn hand_over_all(&mut self, items: &mut std::vec::Drain<'_, T>) {
+        if !self.queues.is_keyed() {
+            self.hand_over(items, items.len());
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn hand_over(&mut self, items: &mut std::vec::Drain<'_, T>) {
-        let give = items.len() / 2;
+    fn hand_over(&mut self, items: &mut std::vec::Drain<'_, T>, give: usize) {
         let mut rest = self.queues.take_spare().unwrap_or_default();
         rest.extend(items.by_ref().rev().take(give));
         rest.reverse();

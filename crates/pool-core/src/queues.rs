@@ -28,9 +28,10 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
-use pool_chunk::Router;
+use pool_chunk::KeyHasher;
 
 use crate::pull::{Lineage, Pull};
+use crate::roster::{self, Entries, Roster, Route};
 use crate::sleep::Sleep;
 
 /// A unit in the queues: a lone item (no allocation), a batch, or a source
@@ -55,8 +56,9 @@ pub(crate) enum Target {
     /// Any worker may take it (unkeyed pools). The number spreads wake-ups
     /// over the sleeping workers; any value works.
     Any(usize),
-    /// Only this worker may take it (keyed pools).
-    Worker(usize),
+    /// Only the route's worker may take it (keyed pools), if the route's
+    /// generation is still the pool's (see `roster.rs`).
+    Worker(Route),
 }
 
 impl Target {
@@ -66,21 +68,27 @@ impl Target {
     pub(crate) fn batch_index(self) -> usize {
         match self {
             Target::Any(_) => 0,
-            Target::Worker(index) => index,
+            Target::Worker(route) => route.index,
         }
     }
 }
 
-/// Routes an item: computes its key and asks the router for the worker. One
-/// monomorphised function, so the key function, the hash and the jump inline
-/// into a single dynamic call per item.
-pub(crate) type RouteFn<T> = Box<dyn Fn(&T, &Router) -> usize + Send + Sync>;
+/// Hashes an item's key: computes its key and hashes it. One monomorphised
+/// function, so the key function and the hash inline into a single dynamic
+/// call per item; the jump to a worker is `Route::of`, with the active count.
+pub(crate) type RouteFn<T> = Box<dyn Fn(&T, &KeyHasher) -> u64 + Send + Sync>;
 
-/// Key affinity (`Builder::chunk_by`): the route and one inbox per worker.
+/// Key affinity (`Builder::chunk_by`): the route and one inbox per seat.
 struct Keyed<T> {
     route: RouteFn<T>,
-    router: Router,
-    inboxes: Box<[CachePadded<Injector<Parcel<T>>>]>,
+    hasher: KeyHasher,
+    inboxes: Box<[Inbox<T>]>,
+}
+
+/// One seat's keyed inbox, and its counts for a resize's barrier.
+struct Inbox<T> {
+    queue: CachePadded<Injector<Parcel<T>>>,
+    entries: Entries,
 }
 
 /// The queues of one pool and the sleep slots of its workers.
@@ -94,6 +102,8 @@ pub(crate) struct Queues<T> {
     lineages: Box<[CachePadded<Lineage<T>>]>,
     /// Set for pools built with `chunk_by`: then every item is keyed.
     keyed: Option<Keyed<T>>,
+    /// How many seats have workers, and the generation of that count.
+    roster: Roster,
     /// Emptied batches, handed back to submitters so a steady stream of
     /// batches allocates nothing.
     spares: ArrayQueue<Vec<T>>,
@@ -101,22 +111,27 @@ pub(crate) struct Queues<T> {
 }
 
 impl<T> Queues<T> {
-    /// Queues for the workers whose deques `stealers` read (and whose
-    /// deques of spawned items `spawn_stealers` read), keyed when `keyed`
-    /// holds a route and its router, with room for `n_spares` spare batches.
+    /// Queues for the seats whose deques `stealers` read (and whose
+    /// deques of spawned items `spawn_stealers` read), `n_workers` of them
+    /// active, keyed when `route` is set, with room for `n_spares` spare
+    /// batches.
     pub(crate) fn new(
         stealers: Vec<Stealer<Parcel<T>>>,
         spawn_stealers: Vec<Stealer<Parcel<T>>>,
-        keyed: Option<(RouteFn<T>, Router)>,
+        route: Option<RouteFn<T>>,
+        n_workers: usize,
         n_spares: usize,
         sleep: Sleep,
     ) -> Self {
-        let keyed = keyed.map(|(route, router)| Keyed {
-            inboxes: (0..router.buckets())
-                .map(|_| CachePadded::new(Injector::new()))
+        let keyed = route.map(|route| Keyed {
+            inboxes: (0..stealers.len())
+                .map(|_| Inbox {
+                    queue: CachePadded::new(Injector::new()),
+                    entries: Entries::new(),
+                })
                 .collect(),
             route,
-            router,
+            hasher: KeyHasher::new(),
         });
         let lineages = (0..stealers.len())
             .map(|_| CachePadded::new(Lineage::new()))
@@ -127,6 +142,7 @@ impl<T> Queues<T> {
             stealers: stealers.into_boxed_slice(),
             spawn_stealers: spawn_stealers.into_boxed_slice(),
             keyed,
+            roster: Roster::new(n_workers),
             spares: ArrayQueue::new(n_spares.max(1)),
             sleep,
         }
@@ -138,59 +154,148 @@ impl<T> Queues<T> {
         self.keyed.is_some()
     }
 
-    /// The worker that must process `item` in a keyed pool.
+    /// The number of seats, active or not (`Builder::max_workers`).
+    #[inline]
+    pub(crate) fn seats(&self) -> usize {
+        self.stealers.len()
+    }
+
+    /// The active count and its generation (`roster.rs`).
+    #[inline(always)]
+    pub(crate) fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The worker that must process `item` in a keyed pool, now.
     #[inline]
     pub(crate) fn worker_for(&self, item: &T) -> Option<usize> {
         let keyed = self.keyed.as_ref()?;
-        Some((keyed.route)(item, &keyed.router))
+        Some(Route::of((keyed.route)(item, &keyed.hasher), self.roster.word()).index)
+    }
+
+    /// The route of `item` under `word` (keyed pools), the key function
+    /// run on the caller's thread; `None` in an unkeyed pool.
+    #[inline(always)]
+    pub(crate) fn route_in(&self, item: &T, word: u64) -> Option<Route> {
+        let keyed = self.keyed.as_ref()?;
+        Some(Route::of((keyed.route)(item, &keyed.hasher), word))
     }
 
     /// Where `item` goes: its key's worker in a keyed pool (the key function
-    /// runs here, on the caller's thread), anywhere otherwise.
+    /// runs here, on the caller's thread; the active count is one relaxed
+    /// load), anywhere otherwise.
     #[inline(always)]
     pub(crate) fn target(&self, item: &T, hint: usize) -> Target {
         match &self.keyed {
-            Some(keyed) => Target::Worker((keyed.route)(item, &keyed.router)),
+            Some(keyed) => Target::Worker(Route::of(
+                (keyed.route)(item, &keyed.hasher),
+                self.roster.word(),
+            )),
             None => Target::Any(hint),
         }
     }
 
-    /// Publishes a parcel and wakes a worker that can take it, if one sleeps
-    /// (in a keyed pool, exactly the target worker).
+    /// Publishes a parcel for any worker and wakes one, if one sleeps.
+    /// Keyed parcels go through `Shared::push`, which passes the resize
+    /// barrier first (`enter`) and then calls `push_entered`.
     #[inline(always)]
-    pub(crate) fn push(&self, parcel: Parcel<T>, target: Target) {
-        match target {
-            Target::Any(hint) => {
-                self.injector.push(parcel);
-                self.sleep.notify_one(hint);
-            }
-            Target::Worker(index) => self.push_to_inbox(parcel, index),
-        }
+    pub(crate) fn push_any(&self, parcel: Parcel<T>, hint: usize) {
+        self.injector.push(parcel);
+        self.sleep.notify_one(hint);
     }
 
-    /// Publishes a parcel into worker `index`'s inbox and wakes that worker
-    /// if it sleeps. Only routing in a keyed pool makes such a target.
+    /// Announces a push into seat `index`'s inbox and checks it against a
+    /// resize (`roster.rs`, step 2): `Err` with the word to route with
+    /// again if it may not go in (the announcement is then taken back).
     #[inline]
-    fn push_to_inbox(&self, parcel: Parcel<T>, index: usize) {
+    pub(crate) fn enter(
+        &self,
+        index: usize,
+        generation: u64,
+        from_worker: impl FnOnce() -> bool,
+    ) -> Result<(), u64> {
+        let Some(keyed) = &self.keyed else {
+            return Ok(());
+        };
+        let entries = &keyed.inboxes[index].entries;
+        entries.announce();
+        self.roster
+            .admits(generation, from_worker)
+            .inspect_err(|_| {
+                entries.withdraw();
+            })
+    }
+
+    /// Publishes an announced parcel into seat `index`'s inbox and wakes
+    /// that worker if it sleeps.
+    #[inline]
+    pub(crate) fn push_entered(&self, parcel: Parcel<T>, index: usize) {
         match &self.keyed {
             Some(keyed) => {
-                keyed.inboxes[index].push(parcel);
+                keyed.inboxes[index].queue.push(parcel);
                 self.sleep.notify_worker(index);
             }
             None => {
-                // Cannot happen (see above); the injector still takes the
-                // parcel rather than lose it.
+                // Cannot happen (only routing in a keyed pool makes such a
+                // target); the injector still takes the parcel rather than
+                // lose it.
                 debug_assert!(false, "a worker target in an unkeyed pool");
-                self.injector.push(parcel);
-                self.sleep.notify_one(index);
+                self.push_any(parcel, index);
             }
         }
+    }
+
+    /// Seat `index`'s worker finished a job: in a keyed pool, counted for a
+    /// resize's drain (a store to the seat's own count); otherwise, whether
+    /// the worker is to leave now (one relaxed load). A keyed worker leaves
+    /// only once its inbox is empty.
+    #[inline]
+    pub(crate) fn job_done(&self, index: usize) -> bool {
+        match &self.keyed {
+            Some(keyed) => {
+                keyed.inboxes[index].entries.job_done();
+                false
+            }
+            None => self.roster.retires(index),
+        }
+    }
+
+    /// Whether nothing pushed into a keyed inbox is queued or running
+    /// (`roster.rs`, step 3); always for an unkeyed pool.
+    pub(crate) fn drained(&self) -> bool {
+        match &self.keyed {
+            Some(keyed) => roster::drained(keyed.inboxes.iter().map(|inbox| &inbox.entries)),
+            None => true,
+        }
+    }
+
+    /// Hands what seat `index`'s own deques hold to the injector: its worker
+    /// retires. Wakes a sibling for it.
+    pub(crate) fn hand_off(
+        &self,
+        index: usize,
+        local: &LocalQueue<Parcel<T>>,
+        spawned: &LocalQueue<Parcel<T>>,
+    ) {
+        let mut any = false;
+        while let Some(parcel) = spawned.pop().or_else(|| local.pop()) {
+            self.injector.push(parcel);
+            any = true;
+        }
+        if any {
+            self.sleep.notify_one(index + 1);
+        }
+    }
+
+    /// Wakes the worker on seat `index` if it sleeps (it is to retire).
+    pub(crate) fn wake_seat(&self, index: usize) {
+        self.sleep.notify_worker(index);
     }
 
     /// Whether any queue worker `index` may take from holds a job.
     pub(crate) fn has_work(&self, index: usize) -> bool {
         match &self.keyed {
-            Some(keyed) => !keyed.inboxes[index].is_empty(),
+            Some(keyed) => !keyed.inboxes[index].queue.is_empty(),
             None => {
                 !self.injector.is_empty()
                     || self.stealers.iter().any(|stealer| !stealer.is_empty())
@@ -214,7 +319,7 @@ impl<T> Queues<T> {
         spawned: &LocalQueue<Parcel<T>>,
     ) -> Option<Parcel<T>> {
         if let Some(keyed) = &self.keyed {
-            return pop(&keyed.inboxes[index]);
+            return pop(&keyed.inboxes[index].queue);
         }
         // An empty deque costs two loads here: nothing is written.
         if let Some(parcel) = spawned.pop() {

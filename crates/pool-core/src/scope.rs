@@ -47,6 +47,7 @@ use std::thread::JoinHandle;
 
 use crate::CancelToken;
 use crate::cancel::OnCancel;
+use crate::thread::{Hire, Hiring, Staff};
 
 mod sealed {
     /// Only this crate launches threads.
@@ -58,12 +59,35 @@ mod sealed {
 /// workers, makers and items may borrow: `'static` for a detached pool, the
 /// scope's environment for a scoped one. Implemented by these two only.
 pub trait Launch<'env>: sealed::Sealed {
-    /// Starts one thread running `body`; its handle, if the thread is to be
-    /// joined by the pool (a scoped thread is joined by `std`).
+    /// What the pool keeps of a started thread: its handle (detached), or
+    /// nothing (scoped: `std` joins it).
     #[doc(hidden)]
-    fn spawn_thread<F>(&self, name: String, body: F) -> io::Result<Option<JoinHandle<()>>>
+    type Handle<R>;
+
+    /// Starts one thread running `body`.
+    #[doc(hidden)]
+    fn spawn_thread<F, R>(&self, name: String, body: F) -> io::Result<Self::Handle<R>>
     where
-        F: FnOnce() + Send + 'env;
+        F: FnOnce() -> R + Send + 'env,
+        R: Send + 'env;
+
+    /// The handle to join, if the pool joins the thread itself.
+    #[doc(hidden)]
+    fn joinable<R>(handle: Self::Handle<R>) -> Option<JoinHandle<R>>;
+
+    /// What starts threads on free seats when the pool grows
+    /// (`Pool::set_workers`): only a detached pool has it, since its staff
+    /// is `'static`.
+    #[doc(hidden)]
+    #[expect(
+        private_bounds,
+        private_interfaces,
+        reason = "sealed: only this crate implements or calls it"
+    )]
+    fn hiring<T, St>(staff: &Arc<St>, thread_name: &str) -> Option<Box<dyn Hire<T>>>
+    where
+        T: Send + 'env,
+        St: Staff<T> + 'env;
 
     /// The pool's state with its type erased, for `Ctx::spawner` (which
     /// looks it up by `TypeId`, so it must be `'static`); `None` in a scoped
@@ -100,11 +124,34 @@ pub struct Detached;
 impl sealed::Sealed for Detached {}
 
 impl Launch<'static> for Detached {
-    fn spawn_thread<F>(&self, name: String, body: F) -> io::Result<Option<JoinHandle<()>>>
+    type Handle<R> = JoinHandle<R>;
+
+    fn spawn_thread<F, R>(&self, name: String, body: F) -> io::Result<JoinHandle<R>>
     where
-        F: FnOnce() + Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
     {
-        std::thread::Builder::new().name(name).spawn(body).map(Some)
+        std::thread::Builder::new().name(name).spawn(body)
+    }
+
+    fn joinable<R>(handle: JoinHandle<R>) -> Option<JoinHandle<R>> {
+        Some(handle)
+    }
+
+    #[expect(
+        private_bounds,
+        private_interfaces,
+        reason = "sealed: only this crate implements or calls it"
+    )]
+    fn hiring<T, St>(staff: &Arc<St>, thread_name: &str) -> Option<Box<dyn Hire<T>>>
+    where
+        T: Send + 'static,
+        St: Staff<T> + 'static,
+    {
+        Some(Box::new(Hiring {
+            staff: Arc::clone(staff),
+            thread_name: thread_name.to_owned(),
+        }))
     }
 
     fn erase<X: Send + Sync + 'static>(pool: &Arc<X>) -> Option<Arc<dyn Any + Send + Sync>> {
@@ -268,16 +315,36 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 impl sealed::Sealed for Scope<'_, '_> {}
 
 impl<'scope, 'env> Launch<'env> for Scope<'scope, 'env> {
-    fn spawn_thread<F>(&self, name: String, body: F) -> io::Result<Option<JoinHandle<()>>>
+    type Handle<R> = ();
+
+    fn spawn_thread<F, R>(&self, name: String, body: F) -> io::Result<()>
     where
-        F: FnOnce() + Send + 'env,
+        F: FnOnce() -> R + Send + 'env,
+        R: Send + 'env,
     {
         // `std` joins the thread at the end of the scope; the pool waits for
         // it to count itself out (`Exits`) instead of joining a handle.
         std::thread::Builder::new()
             .name(name)
             .spawn_scoped(self.threads, body)
-            .map(|_handle| None)
+            .map(|_handle| ())
+    }
+
+    fn joinable<R>((): ()) -> Option<JoinHandle<R>> {
+        None
+    }
+
+    #[expect(
+        private_bounds,
+        private_interfaces,
+        reason = "sealed: only this crate implements or calls it"
+    )]
+    fn hiring<T, St>(_staff: &Arc<St>, _thread_name: &str) -> Option<Box<dyn Hire<T>>>
+    where
+        T: Send + 'env,
+        St: Staff<T> + 'env,
+    {
+        None
     }
 
     fn erase<X: Send + Sync + 'env>(_pool: &Arc<X>) -> Option<Arc<dyn Any + Send + Sync>> {

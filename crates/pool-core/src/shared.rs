@@ -16,14 +16,18 @@ use crate::capacity::{Capacity, Refusal, Wait};
 use crate::item::{DroppedHook, KeyFn};
 use crate::ledger::Ledger;
 use crate::progress::Progress;
-use crate::queues::Queues;
+use crate::queues::{Parcel, Queues, Target};
+use crate::roster::Route;
 use crate::signal::Exits;
 use crate::thread::WorkerDoneHook;
 use crate::{MetricsMode, PanicSite, WorkerId};
 
 /// Settings fixed at build time.
 pub(crate) struct Config {
+    /// Workers at the start (`Pool::workers` says how many now).
     pub(crate) n_workers: usize,
+    /// Seats: the most workers `Pool::set_workers` may ask for.
+    pub(crate) max_workers: usize,
     pub(crate) batch_size: usize,
     pub(crate) capacity: usize,
     /// A worker gives room back after this many finished items (and always
@@ -104,6 +108,77 @@ impl<T> Shared<T> {
         if self.capacity.give_back(index).1 {
             self.queues.wake_all();
         }
+    }
+
+    /// Publishes a parcel to `target`: to any worker, or to the route's
+    /// worker once the resize barrier lets it in (`roster.rs`, step 2),
+    /// routed again with the key's hash if the worker count changed since.
+    /// Keyed batches take [`Shared::push_batch`] instead.
+    #[inline]
+    pub(crate) fn push(&self, parcel: Parcel<T>, target: Target) {
+        match target {
+            Target::Any(hint) => self.queues.push_any(parcel, hint),
+            Target::Worker(mut route) => loop {
+                match self.queues.enter(route.index, route.generation, || {
+                    crate::thread::is_worker_of(self)
+                }) {
+                    Ok(()) => return self.queues.push_entered(parcel, route.index),
+                    Err(word) => route = Route::of(route.hash, self.held_back(word)),
+                }
+            },
+        }
+    }
+
+    /// Publishes a keyed batch its items were routed to seat `index` with
+    /// `generation` (a `Submitter`'s open batch), `count`ing it just before
+    /// the push; or, if the worker count changed since, hands it back with
+    /// the word to route its items with again.
+    #[inline]
+    pub(crate) fn push_batch(
+        &self,
+        batch: Vec<T>,
+        index: usize,
+        generation: u64,
+        count: impl FnOnce(usize),
+    ) -> Result<(), (Vec<T>, u64)> {
+        match self
+            .queues
+            .enter(index, generation, || crate::thread::is_worker_of(self))
+        {
+            Ok(()) => {
+                count(batch.len());
+                self.queues.push_entered(Parcel::Many(batch), index);
+                Ok(())
+            }
+            Err(word) => Err((batch, self.held_back(word))),
+        }
+    }
+
+    /// A push met a resize under way or a newer worker count: tells a
+    /// resizer waiting for the drain (the push took its announcement back),
+    /// waits for the switch if one is under way, and returns the word to
+    /// route with again. One of the pool's own workers never waits (the
+    /// drain may wait for it): it routes with the current word, whose
+    /// generation the barrier admits from a worker.
+    #[cold]
+    fn held_back(&self, word: u64) -> u64 {
+        self.progress.changed();
+        if crate::thread::is_worker_of(self) {
+            return self.queues.roster().word_now();
+        }
+        self.queues.roster().wait_for_switch(word)
+    }
+
+    /// Makes `n_workers` the active count (`roster.rs`): in a keyed pool
+    /// after the barrier, once nothing routed with the old count is queued
+    /// or running. Only `Pool::set_workers` calls it, one at a time.
+    pub(crate) fn switch_workers(&self, n_workers: usize) {
+        let roster = self.queues.roster();
+        if self.queues.is_keyed() {
+            roster.begin_resize();
+            self.progress.wait_until(None, || self.queues.drained());
+        }
+        roster.switch(n_workers);
     }
 
     #[cold]

@@ -157,9 +157,11 @@ pub(crate) struct Exits {
 }
 
 impl Exits {
-    pub(crate) fn new(n_workers: usize) -> Self {
+    /// No worker yet: each thread is counted in before it starts
+    /// ([`Exits::arrive`]).
+    pub(crate) fn new() -> Self {
         Exits {
-            running: AtomicUsize::new(n_workers),
+            running: AtomicUsize::new(0),
             #[cfg(feature = "async")]
             signal: Signal::new(),
         }
@@ -172,12 +174,10 @@ impl Exits {
         Leaving(self, progress)
     }
 
-    /// Counts out `n` workers whose thread never started (a failed
-    /// spawn), as their `Leaving` would have.
-    pub(crate) fn never_started(&self, n: usize, progress: &Progress) {
-        for _ in 0..n {
-            drop(Leaving(self, progress));
-        }
+    /// A worker thread is about to start (`Pool::set_workers`); it counts
+    /// itself out with [`Exits::leaving`] as any worker does.
+    pub(crate) fn arrive(&self) {
+        self.running.fetch_add(1, SeqCst);
     }
 
     /// Whether every worker has left.

@@ -83,6 +83,13 @@ pub(crate) fn enter(deque: Rc<dyn Any>) {
     OWN_DEQUE.with(|slot| *slot.borrow_mut() = Some(deque));
 }
 
+/// Called once by a worker thread before it ends: the thread's spawn slot
+/// lets go of its deque, which goes back to the seat (`Pool::set_workers`).
+pub(crate) fn leave() {
+    // `try_with`: during the thread's teardown the slot is gone already.
+    let _ = OWN_DEQUE.try_with(|slot| slot.borrow_mut().take());
+}
+
 /// Pushes `parcel` onto the deque of spawned items of the worker running
 /// on this thread, if this thread is one of `shared`'s workers; otherwise
 /// hands it back.
@@ -221,7 +228,7 @@ impl<T: Send + 'static> Spawner<'_, T> {
             },
             Target::Worker(_) => parcel,
         };
-        shared.queues.push(parcel, target);
+        shared.push(parcel, target);
     }
 }
 

@@ -11,6 +11,7 @@ use pool_batch::Batcher;
 use crate::capacity::{Refusal, Wait};
 use crate::held::Holding;
 use crate::queues::{Parcel, Target};
+use crate::roster::{Route, generation_of};
 use crate::shared::Shared;
 use crate::{SendError, SubmitError, TrySendError, TrySubmitError};
 
@@ -63,7 +64,7 @@ impl<T> Shared<T> {
         }
         // Counted before the push, so `submitted` is complete when it finishes.
         count();
-        self.queues.push(Parcel::One(item), target);
+        self.push(Parcel::One(item), target);
         Ok(())
     }
 }
@@ -128,6 +129,9 @@ pub struct Submitter<'pool, T> {
     /// on its thread's record so that a blocked reservation on the same
     /// thread may use it (`held.rs`).
     holding: Holding,
+    /// The generation of the worker count its open batches were routed
+    /// with (keyed pools: see `roster.rs`, "Items routed but not pushed").
+    generation: u64,
 }
 
 impl<T> fmt::Debug for Submitter<'_, T> {
@@ -156,6 +160,7 @@ impl<'pool, T> Submitter<'pool, T> {
             precounted: 0,
             hint,
             holding: Holding::default(),
+            generation: generation_of(shared.queues.roster().word()),
         }
     }
 
@@ -327,13 +332,29 @@ impl<'pool, T> Submitter<'pool, T> {
     }
 
     /// Adds an item whose room is reserved to the open batch of `target`,
-    /// and pushes that batch when it is full.
+    /// and pushes that batch when it is full. In a keyed pool whose worker
+    /// count changed since the open batches were routed, they are routed
+    /// again first (one comparison per item, of the submitter's own field).
     #[inline(always)]
     fn append(&mut self, target: Target, item: T) {
+        let target = match target {
+            Target::Worker(route) if route.generation != self.generation => self.regroup_for(route),
+            other => other,
+        };
         self.credits -= 1;
         if let Some(batch) = self.batchers[target.batch_index()].push(item) {
             self.push_batch(target, batch);
         }
+    }
+
+    /// A new item was routed with a newer worker count than the open
+    /// batches: routes them again, then the item (by its key's hash) with
+    /// the same count.
+    #[cold]
+    #[inline(never)]
+    fn regroup_for(&mut self, route: Route) -> Target {
+        let word = self.regroup(Vec::new());
+        Target::Worker(Route::of(route.hash, word))
     }
 
     /// Reserves room for a batch. If there is none right now, first pushes the
@@ -365,16 +386,23 @@ impl<'pool, T> Submitter<'pool, T> {
 
     /// Pushes every open batch that holds items.
     fn push_buffered(&mut self) {
-        for index in 0..self.batchers.len() {
-            if let Some(batch) = self.batchers[index].flush() {
-                // One open batch per worker in a keyed pool, one in all otherwise.
-                let target = if self.shared.queues.is_keyed() {
-                    Target::Worker(index)
-                } else {
-                    Target::Any(self.hint)
-                };
-                self.push_batch(target, batch);
+        if !self.shared.queues.is_keyed() {
+            if let Some(batch) = self.batchers[0].flush() {
+                self.push_batch(Target::Any(self.hint), batch);
             }
+            return;
+        }
+        // One open batch per seat. A push that finds the worker count
+        // changed routes everything buffered again: start over.
+        let mut index = 0;
+        while index < self.batchers.len() {
+            if let Some(batch) = self.batchers[index].flush()
+                && !self.push_keyed(index, batch)
+            {
+                index = 0;
+                continue;
+            }
+            index += 1;
         }
     }
 
@@ -383,16 +411,129 @@ impl<'pool, T> Submitter<'pool, T> {
     #[inline(never)]
     fn push_batch(&mut self, target: Target, batch: Vec<T>) {
         let shared = self.shared;
-        // Its room is held by the pool's queue from now on.
-        self.holding.release(batch.len());
-        // Counted before the push, so `submitted` is complete when they finish.
-        shared.ledger.count_submitted(batch.len() as u64);
-        // Pushed even when the pool was cancelled: the workers drop and count
-        // it (they are still there, its reserved room keeps them), on the one
-        // path that survives items whose `Drop` panics (see `Bench::drop_items`).
-        shared.queues.push(Parcel::Many(batch), target);
-        if let Some(spare) = shared.queues.take_spare() {
-            self.batchers[target.batch_index()].recycle(spare);
+        match target {
+            Target::Any(hint) => {
+                // Its room is held by the pool's queue from now on.
+                self.holding.release(batch.len());
+                // Counted before the push, so `submitted` is complete when
+                // they finish.
+                shared.ledger.count_submitted(batch.len() as u64);
+                // Pushed even when the pool was cancelled: the workers drop
+                // and count it (they are still there, its reserved room keeps
+                // them), on the one path that survives items whose `Drop`
+                // panics (see `Bench::drop_items`).
+                shared.push(Parcel::Many(batch), Target::Any(hint));
+                if let Some(spare) = shared.queues.take_spare() {
+                    self.batchers[0].recycle(spare);
+                }
+            }
+            Target::Worker(route) => {
+                self.push_keyed(route.index, batch);
+            }
+        }
+    }
+
+    /// Pushes a keyed open batch of seat `index`, counted as a batch is
+    /// above. `false` if the worker count changed since its items were
+    /// routed: then they and every open batch were routed again
+    /// ([`Submitter::regroup`]).
+    fn push_keyed(&mut self, index: usize, batch: Vec<T>) -> bool {
+        let shared = self.shared;
+        let holding = &mut self.holding;
+        let pushed = shared.push_batch(batch, index, self.generation, |n| {
+            holding.release(n);
+            shared.ledger.count_submitted(n as u64);
+        });
+        match pushed {
+            Ok(()) => {
+                if let Some(spare) = shared.queues.take_spare() {
+                    self.batchers[index].recycle(spare);
+                }
+                true
+            }
+            Err((batch, _word)) => {
+                self.regroup(batch);
+                false
+            }
+        }
+    }
+
+    /// Routes every buffered item again with the current worker count:
+    /// `first` (a batch a push handed back), then each open batch, into the
+    /// open batches (a group of a whole batch or more is pushed at once).
+    /// Returns the word it routed with. The items of one key were in one
+    /// batch (one key, one worker), `first` before the open one, and they
+    /// stay together and in order, so each key's order holds
+    /// (`roster.rs`). Room and counts do not change: the items keep the room
+    /// they hold, and are counted when pushed.
+    ///
+    /// The key function runs again for each item. It returned a key for
+    /// the item before; if it panics now, the item goes to the worker of
+    /// hash 0 rather than be lost.
+    #[cold]
+    #[inline(never)]
+    fn regroup(&mut self, first: Vec<T>) -> u64 {
+        let shared = self.shared;
+        let mut items = first;
+        for batcher in self.batchers.iter_mut() {
+            if let Some(batch) = batcher.flush() {
+                items.extend(batch);
+            }
+        }
+        loop {
+            let word = shared.queues.roster().word();
+            self.generation = generation_of(word);
+            let mut groups: Vec<Vec<T>> = (0..self.batchers.len()).map(|_| Vec::new()).collect();
+            for item in items.drain(..) {
+                let route = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    shared.queues.route_in(&item, word)
+                }));
+                let index = match route {
+                    Ok(Some(route)) => route.index,
+                    Ok(None) => 0,
+                    Err(payload) => {
+                        crate::thread::drop_payload(payload);
+                        Route::of(0, word).index
+                    }
+                };
+                groups[index].push(item);
+            }
+            let mut stale = None;
+            for (index, group) in groups.iter_mut().enumerate() {
+                let group = std::mem::take(group);
+                if group.len() < self.batch_size {
+                    for item in group {
+                        // The open batch is empty and gets less than a
+                        // batch: it does not fill.
+                        let full = self.batchers[index].push(item);
+                        debug_assert!(full.is_none(), "a regrouped batch never fills");
+                    }
+                    continue;
+                }
+                let holding = &mut self.holding;
+                let pushed = shared.push_batch(group, index, self.generation, |n| {
+                    holding.release(n);
+                    shared.ledger.count_submitted(n as u64);
+                });
+                if let Err((back, _word)) = pushed {
+                    stale = Some((index, back));
+                    break;
+                }
+            }
+            let Some((index, back)) = stale else {
+                return word;
+            };
+            // The count changed again meanwhile: all over, with everything
+            // still buffered.
+            items = back;
+            for group in &mut groups[index + 1..] {
+                items.append(group);
+            }
+            for batcher in self.batchers.iter_mut() {
+                if let Some(batch) = batcher.flush() {
+                    items.extend(batch);
+                }
+            }
         }
     }
 

@@ -21,7 +21,7 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize
 #[cfg(loom)]
 use loom::sync::{Condvar, Mutex, MutexGuard};
 
-pub(crate) use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+pub(crate) use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// Loom treats `SeqCst` loads and stores as `AcqRel` (its README, "Unsupported
 /// features"), and a `SeqCst` load may even read around the newest write of a

@@ -19,13 +19,15 @@ use pool_metrics::ShardWriter;
 
 use crate::process::{Bench, Processor};
 use crate::pull::Pull;
-use crate::queues::{Parcel, Target};
+use crate::queues::Parcel;
 use crate::report::WorkerCounts;
-use crate::scope::Launch;
+use crate::scope::{Detached, Launch};
 use crate::shared::Shared;
 use crate::sleep::{Parker, Sleep, unparker_of};
 use crate::trace;
-use crate::{BuildError, Ctx, MetricsMode, PanicSite, PoolError, WorkerId};
+use crate::{
+    BuildError, Ctx, MakerError, MetricsMode, PanicSite, PoolError, ResizeError, WorkerId,
+};
 
 thread_local! {
     /// The shared state of the pool this thread works for (its address), or
@@ -69,23 +71,24 @@ impl WorkerDoneHook {
     }
 }
 
-/// The parts of a new pool's threads that must exist before the shared
-/// state: each worker's deques and parker. [`Sleep`] and the stealers go into
-/// the shared state; the rest into [`spawn`].
+/// The parts of a new pool's seats that must exist before the shared
+/// state: each seat's deques and parker. [`Sleep`] and the stealers go into
+/// the shared state; the rest, with each seat's metrics writer, into the
+/// [`Seat`]s ([`Seats::into_seats`]).
 pub(crate) struct Seats<T> {
     locals: Vec<LocalQueue<Parcel<T>>>,
-    /// Each worker's deque of the items it spawns (`Ctx::spawn`): last in,
-    /// first out, so a tree is walked depth first.
+    /// Each seat's deque of the items its worker spawns (`Ctx::spawn`): last
+    /// in, first out, so a tree is walked depth first.
     spawned: Vec<LocalQueue<Parcel<T>>>,
     parkers: Vec<Parker>,
 }
 
 impl<T> Seats<T> {
-    pub(crate) fn new(n_workers: usize) -> Self {
+    pub(crate) fn new(n_seats: usize) -> Self {
         Seats {
-            locals: (0..n_workers).map(|_| LocalQueue::new_fifo()).collect(),
-            spawned: (0..n_workers).map(|_| LocalQueue::new_lifo()).collect(),
-            parkers: (0..n_workers).map(|_| Parker::new()).collect(),
+            locals: (0..n_seats).map(|_| LocalQueue::new_fifo()).collect(),
+            spawned: (0..n_seats).map(|_| LocalQueue::new_lifo()).collect(),
+            parkers: (0..n_seats).map(|_| Parker::new()).collect(),
         }
     }
 
@@ -102,6 +105,273 @@ impl<T> Seats<T> {
     /// The handles siblings steal with.
     pub(crate) fn stealers(&self) -> Vec<crossbeam_deque::Stealer<Parcel<T>>> {
         self.locals.iter().map(LocalQueue::stealer).collect()
+    }
+
+    /// Each seat's parts, with its shard's one writer from `shared`'s ledger.
+    pub(crate) fn into_seats(self, shared: &Shared<T>) -> Vec<Seat<T>> {
+        let deques = self.locals.into_iter().zip(self.spawned);
+        deques
+            .zip(self.parkers)
+            .enumerate()
+            .map(|(index, ((local, spawned), parker))| Seat {
+                local,
+                spawned,
+                parker,
+                out: shared.ledger.writer(index),
+                finished: 0,
+            })
+            .collect()
+    }
+}
+
+/// What a seat keeps from one worker thread to the next (`Pool::set_workers`
+/// retires a thread and may later start another on the same seat): the
+/// deques siblings steal from (their stealers are in the shared state), the
+/// parker its sleep slot wakes, its shard's one writer, and its running
+/// total of finished reserved items (the capacity watermarks are per seat).
+pub(crate) struct Seat<T> {
+    local: LocalQueue<Parcel<T>>,
+    spawned: LocalQueue<Parcel<T>>,
+    parker: Parker,
+    out: ShardWriter,
+    finished: u64,
+}
+
+/// Where each seat of a pool is: a thread working on it, or its parts,
+/// free for the next grow. Held by the `Pool`, behind a lock that also
+/// makes resizes one at a time.
+pub(crate) struct Crew<T> {
+    seats: Vec<SeatState<T>>,
+    /// Starts threads on free seats with the pool's staff; `None` in a
+    /// scoped pool (its staff borrows from the scope, and its threads'
+    /// parts never come back: it cannot resize).
+    hire: Option<Box<dyn Hire<T>>>,
+}
+
+enum SeatState<T> {
+    Working(JoinHandle<Seat<T>>),
+    /// Its thread runs in a scope, which joins it: the parts do not come
+    /// back.
+    Scoped,
+    Free(Seat<T>),
+    /// Its thread could not start, or ended in a panic of the pool's own
+    /// code: the parts are gone.
+    Lost,
+}
+
+impl<T: Send> Crew<T> {
+    /// Every seat is free; `hire` starts threads on them.
+    pub(crate) fn new(seats: Vec<Seat<T>>, hire: Option<Box<dyn Hire<T>>>) -> Self {
+        Crew {
+            seats: seats.into_iter().map(SeatState::Free).collect(),
+            hire,
+        }
+    }
+
+    /// Whether any thread was started and not yet joined.
+    pub(crate) fn has_threads(&self) -> bool {
+        self.seats
+            .iter()
+            .any(|seat| matches!(seat, SeatState::Working(_) | SeatState::Scoped))
+    }
+
+    /// The free parts of seats `from..to`, for a grow; `Err` names the
+    /// first seat whose parts are lost.
+    pub(crate) fn take_free(
+        &mut self,
+        from: usize,
+        to: usize,
+    ) -> Result<Vec<(usize, Seat<T>)>, usize> {
+        if let Some(lost) =
+            (from..to).find(|&index| !matches!(self.seats[index], SeatState::Free(_)))
+        {
+            return Err(lost);
+        }
+        Ok((from..to)
+            .map(
+                |index| match std::mem::replace(&mut self.seats[index], SeatState::Lost) {
+                    SeatState::Free(seat) => (index, seat),
+                    _ => unreachable!("checked above"),
+                },
+            )
+            .collect())
+    }
+
+    /// Starts threads on seats `from..to` (free), each making its worker;
+    /// once every worker is made, runs `go` and lets them run. If a maker
+    /// fails or a thread does not start, no new worker runs an item, the
+    /// new threads are joined, and the seats are free again.
+    pub(crate) fn grow(
+        &mut self,
+        shared: &Arc<Shared<T>>,
+        from: usize,
+        to: usize,
+        go: &mut dyn FnMut(),
+    ) -> Result<(), ResizeError> {
+        if self.hire.is_none() {
+            return Err(ResizeError::InScope);
+        }
+        let seats = self
+            .take_free(from, to)
+            .map_err(|index| ResizeError::Spawn {
+                worker: WorkerId(index),
+                message: "an earlier thread on this seat failed to start".to_owned(),
+            })?;
+        let Some(hire) = &self.hire else {
+            return Err(ResizeError::InScope);
+        };
+        match hire.hire(shared, seats, go) {
+            Ok(threads) => {
+                for (index, handle) in threads {
+                    self.seats[index] = SeatState::Working(handle);
+                }
+                Ok(())
+            }
+            Err((threads, error)) => {
+                for (index, handle) in threads {
+                    self.seats[index] = match handle.join() {
+                        Ok(seat) => SeatState::Free(seat),
+                        Err(_) => SeatState::Lost,
+                    };
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Records started threads on their seats.
+    pub(crate) fn seat(&mut self, threads: Vec<(usize, Option<JoinHandle<Seat<T>>>)>) {
+        for (index, handle) in threads {
+            self.seats[index] = handle.map_or(SeatState::Scoped, SeatState::Working);
+        }
+    }
+
+    /// Joins the threads of seats `from..to` (told to retire), keeping
+    /// their parts for a later grow.
+    pub(crate) fn shrink(&mut self, shared: &Shared<T>, from: usize, to: usize) {
+        for index in from..to {
+            let state = std::mem::replace(&mut self.seats[index], SeatState::Lost);
+            self.seats[index] = match state {
+                SeatState::Working(handle) => match handle.join() {
+                    Ok(seat) => SeatState::Free(seat),
+                    Err(payload) => {
+                        shared.ledger.record_panic(None, PanicSite::Work, payload);
+                        SeatState::Lost
+                    }
+                },
+                other => other,
+            };
+        }
+    }
+
+    /// Every thread started and not yet joined, for the pool's end.
+    pub(crate) fn take_threads(&mut self) -> Vec<JoinHandle<Seat<T>>> {
+        let mut threads = Vec::new();
+        for seat in &mut self.seats {
+            if matches!(seat, SeatState::Working(_))
+                && let SeatState::Working(handle) = std::mem::replace(seat, SeatState::Lost)
+            {
+                threads.push(handle);
+            }
+        }
+        threads
+    }
+}
+
+/// Starts worker threads on free seats with a pool's staff: the staff's
+/// type erased, since a `Pool` does not name it.
+pub(crate) trait Hire<T>: Send + Sync {
+    /// See [`Crew::grow`]. On failure, the threads that did start (told to
+    /// leave) and the error.
+    #[expect(clippy::type_complexity, reason = "a pair of plain parts, used once")]
+    fn hire(
+        &self,
+        shared: &Arc<Shared<T>>,
+        seats: Vec<(usize, Seat<T>)>,
+        go: &mut dyn FnMut(),
+    ) -> Result<Vec<(usize, JoinHandle<Seat<T>>)>, (Vec<(usize, JoinHandle<Seat<T>>)>, ResizeError)>;
+}
+
+/// The [`Hire`] of every pool: its staff and its threads' name prefix.
+pub(crate) struct Hiring<St> {
+    pub(crate) staff: Arc<St>,
+    pub(crate) thread_name: String,
+}
+
+impl<T: Send + 'static, St: Staff<T> + 'static> Hire<T> for Hiring<St> {
+    fn hire(
+        &self,
+        shared: &Arc<Shared<T>>,
+        seats: Vec<(usize, Seat<T>)>,
+        go: &mut dyn FnMut(),
+    ) -> Result<Vec<(usize, JoinHandle<Seat<T>>)>, (Vec<(usize, JoinHandle<Seat<T>>)>, ResizeError)>
+    {
+        let startup = Arc::new(Startup::new());
+        let mut threads = Vec::with_capacity(seats.len());
+        let mut spawn_error = None;
+        for (index, seat) in seats {
+            match start_thread(
+                &Detached,
+                shared,
+                index,
+                seat,
+                &self.thread_name,
+                &self.staff,
+                Some(&startup),
+            ) {
+                Ok(handle) => threads.push((index, handle)),
+                Err(BuildError::Spawn { worker, message }) => {
+                    spawn_error = Some(ResizeError::Spawn { worker, message });
+                    break;
+                }
+                Err(other) => {
+                    spawn_error = Some(ResizeError::Spawn {
+                        worker: WorkerId(index),
+                        message: other.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        let mut failures = startup.outcomes(threads.len());
+        let error = match (spawn_error, failures.is_empty()) {
+            (None, true) => None,
+            (Some(error), _) => Some(error),
+            (None, false) => {
+                let (index, failure) = failures.remove(0);
+                Some(match failure {
+                    MakerFailure::Failed(error) => ResizeError::Maker {
+                        worker: WorkerId(index),
+                        error: MakerError::new(Box::new(error)),
+                    },
+                    MakerFailure::Panicked(payload) => {
+                        let message = crate::error::panic_message(&*payload);
+                        drop_payload(payload);
+                        ResizeError::MakerPanicked {
+                            worker: WorkerId(index),
+                            message,
+                        }
+                    }
+                })
+            }
+        };
+        // Only the first failure is reported; a payload's `Drop` is user code.
+        for (_, failure) in failures {
+            if let MakerFailure::Panicked(payload) = failure {
+                drop_payload(payload);
+            }
+        }
+        match error {
+            None => {
+                go();
+                startup.decide(true);
+                Ok(threads)
+            }
+            Some(error) => {
+                startup.decide(false);
+                Err((threads, error))
+            }
+        }
     }
 }
 
@@ -235,112 +505,85 @@ impl<E> Startup<E> {
     }
 }
 
-/// A pool's threads: how many were started, and the handles of those the
-/// pool joins itself (a scoped pool's threads are joined by `std` at the
-/// end of their scope, so it has none).
-pub(crate) struct Threads {
-    handles: Vec<JoinHandle<()>>,
-    started: usize,
-    /// Whether the threads run in a scope (`scope.rs`).
-    in_scope: bool,
-}
-
-impl Threads {
-    pub(crate) fn with_capacity(n_workers: usize) -> Self {
-        Threads {
-            handles: Vec::with_capacity(n_workers),
-            started: 0,
-            in_scope: false,
-        }
-    }
-
-    /// Whether the threads run in a scope, joined by `std` at its end.
-    pub(crate) fn in_scope(&self) -> bool {
-        self.in_scope
-    }
-
-    /// Threads started and not yet waited for.
-    pub(crate) fn started(&self) -> usize {
-        self.started
-    }
-}
-
-/// Starts one thread per seat through `launch`, each running
-/// [`WorkerThread::main`] with a worker from `staff`, and counts them in
-/// `threads`. With a `startup`, each thread reports its maker's outcome
-/// there and waits for the verdict before it runs. On a failed spawn the
-/// threads started so far are in `threads`, for the caller to stop
-/// (`startup`), close the pool and join; the seats that got no thread are
-/// counted out of `Exits` here.
+/// Starts one thread on each of `seats` through `launch`, running
+/// [`WorkerThread::main`] with a worker from `staff`, and adds them to
+/// `threads` (with their handles; a scoped thread has none: `std` joins
+/// it). With a `startup`, each thread reports its maker's outcome there and
+/// waits for the verdict before it runs. On a failed spawn the threads
+/// started so far are in `threads`, for the caller to stop (`startup`),
+/// close the pool and join.
 pub(crate) fn spawn<'env, T, St, Lc>(
     launch: &Lc,
     shared: &Arc<Shared<T>>,
-    seats: Seats<T>,
+    seats: Vec<(usize, Seat<T>)>,
     thread_name: &str,
-    staff: St,
+    staff: &Arc<St>,
     startup: Option<&Arc<Startup<St::Error>>>,
-    threads: &mut Threads,
+    threads: &mut Vec<(usize, Lc::Handle<Seat<T>>)>,
 ) -> Result<(), BuildError>
 where
     T: Send + 'env,
     St: Staff<T> + 'env,
     Lc: Launch<'env>,
 {
-    let staff = Arc::new(staff);
-    let n_workers = seats.locals.len();
-    let deques = seats.locals.into_iter().zip(seats.spawned);
-    for (index, ((local, spawned), parker)) in deques.zip(seats.parkers).enumerate() {
-        let thread_shared = Arc::clone(shared);
-        let staff = Arc::clone(&staff);
-        let startup = startup.map(Arc::clone);
-        let pool = Lc::erase(shared);
-        let spawned = launch
-            .spawn_thread(format!("{thread_name}-{index}"), move || {
-                let spawned = Rc::new(spawned);
-                let own_deque = Lc::erase_local(&spawned);
-                WorkerThread::new(thread_shared, index, (local, spawned), parker, pool).main(
-                    staff,
-                    startup.as_deref(),
-                    own_deque,
-                );
-            })
-            .map_err(|error| BuildError::Spawn {
-                worker: WorkerId(index),
-                message: error.to_string(),
-            });
-        match spawned {
-            Ok(handle) => {
-                threads.in_scope = handle.is_none();
-                threads.handles.extend(handle);
-                threads.started += 1;
-            }
-            Err(error) => {
-                shared
-                    .exits
-                    .never_started(n_workers - index, &shared.progress);
-                return Err(error);
-            }
-        }
+    for (index, seat) in seats {
+        let handle = start_thread(launch, shared, index, seat, thread_name, staff, startup)?;
+        threads.push((index, handle));
     }
     Ok(())
+}
+
+/// Starts the thread of seat `index` through `launch`, counted in `Exits`
+/// before it starts; its handle, if the pool joins it (detached).
+fn start_thread<'env, T, St, Lc>(
+    launch: &Lc,
+    shared: &Arc<Shared<T>>,
+    index: usize,
+    seat: Seat<T>,
+    thread_name: &str,
+    staff: &Arc<St>,
+    startup: Option<&Arc<Startup<St::Error>>>,
+) -> Result<Lc::Handle<Seat<T>>, BuildError>
+where
+    T: Send + 'env,
+    St: Staff<T> + 'env,
+    Lc: Launch<'env>,
+{
+    let thread_shared = Arc::clone(shared);
+    let staff = Arc::clone(staff);
+    let startup = startup.map(Arc::clone);
+    let pool = Lc::erase(shared);
+    shared.exits.arrive();
+    launch
+        .spawn_thread(format!("{thread_name}-{index}"), move || {
+            let worker = WorkerThread::new(thread_shared, index, seat, pool);
+            let own_deque = Lc::erase_local(&worker.spawned);
+            worker.main(staff, startup.as_deref(), own_deque)
+        })
+        .map_err(|error| {
+            // Counted out as the thread would have done.
+            drop(shared.exits.leaving(&shared.progress));
+            BuildError::Spawn {
+                worker: WorkerId(index),
+                message: error.to_string(),
+            }
+        })
 }
 
 /// Waits for every worker thread to leave, then drops the `on_worker_done`
 /// and `on_dropped` callbacks (only workers drop items). Call after closing
 /// the pool. A thread counts itself out of `Exits` as its last act on the
-/// pool; the handles of detached threads are joined after that.
-pub(crate) fn join<T>(shared: &Shared<T>, threads: &mut Threads) {
-    if threads.started > 0 {
-        shared.progress.wait_until(None, || shared.exits.all_left());
-    }
-    for handle in threads.handles.drain(..) {
+/// pool (a scoped pool's threads have no handles: `std` joins them at the
+/// end of their scope); the handles of detached threads are joined after.
+pub(crate) fn join<T>(shared: &Shared<T>, threads: Vec<JoinHandle<Seat<T>>>) {
+    shared.progress.wait_until(None, || shared.exits.all_left());
+    for handle in threads {
         // Worker threads catch every panic of user code, so a join error would
         // be a bug in the pool itself; the report still shows it.
         if let Err(payload) = handle.join() {
             shared.ledger.record_panic(None, PanicSite::Work, payload);
         }
     }
-    threads.started = 0;
     shared.worker_done.take_out();
     shared.on_dropped.take_out();
 }
@@ -435,17 +678,22 @@ impl<T: Send> WorkerThread<T> {
     fn new(
         shared: Arc<Shared<T>>,
         index: usize,
-        (local, spawned): (LocalQueue<Parcel<T>>, Rc<LocalQueue<Parcel<T>>>),
-        parker: Parker,
+        seat: Seat<T>,
         pool: Option<Arc<dyn Any + Send + Sync>>,
     ) -> Self {
+        let Seat {
+            local,
+            spawned,
+            parker,
+            out,
+            finished,
+        } = seat;
         let mut ctx = Ctx::new(
             WorkerId(index),
             shared.token.clone(),
             Arc::clone(shared.ledger.metrics()),
         );
         ctx.pool = pool;
-        let out = shared.ledger.writer(index);
         let timer = BusyTimer {
             on: shared.config.metrics_mode != MetricsMode::Off,
             since: Instant::now(),
@@ -456,30 +704,46 @@ impl<T: Send> WorkerThread<T> {
             shared,
             index,
             local,
-            spawned,
+            spawned: Rc::new(spawned),
             parker,
             ctx,
             out,
             timer,
-            finished: 0,
-            given_back_at: 0,
+            finished,
+            given_back_at: finished,
             lineage_at: 0,
         }
     }
 
-    /// The thread's body. `own_deque` is this worker's deque of spawned
-    /// items with its type erased, for `Ctx::spawn` (`None` in a scoped
-    /// pool).
+    /// The seat's parts, for the next thread on it; call last.
+    fn into_seat(self) -> Seat<T> {
+        // The thread's spawn slot holds the only other handle.
+        crate::spawn::leave();
+        let spawned = Rc::try_unwrap(self.spawned)
+            .expect("the spawn slot was emptied, so the worker holds the only handle");
+        Seat {
+            local: self.local,
+            spawned,
+            parker: self.parker,
+            out: self.out,
+            finished: self.finished,
+        }
+    }
+
+    /// The thread's body; hands the seat's parts back at the end.
+    /// `own_deque` is this worker's deque of spawned items with its type
+    /// erased, for `Ctx::spawn` (`None` in a scoped pool).
     fn main<St: Staff<T>>(
         mut self,
         staff: Arc<St>,
         startup: Option<&Startup<St::Error>>,
         own_deque: Option<Rc<dyn Any>>,
-    ) {
+    ) -> Seat<T> {
         // Dropped last, after `wrap_up` and after this thread's hold on the
         // staff (also when unwinding): counts this worker out for
-        // `Pool::join`, `Pool::join_async` and `Pool::join_until`, which
-        // then find every maker and worker of this thread dropped.
+        // `Pool::join`, `Pool::join_async`, `Pool::join_until` and a
+        // resize, which then find every maker and worker of this thread
+        // dropped.
         let shared = Arc::clone(&self.shared);
         let _leaving = shared.exits.leaving(&shared.progress);
         let staff = staff;
@@ -493,15 +757,40 @@ impl<T: Send> WorkerThread<T> {
             crate::spawn::enter(own_deque);
         }
         let Some(mut processor) = self.start(staff, startup) else {
-            // The build failed: nothing runs here, nothing is reported.
-            return;
+            // The build (or grow) failed: nothing runs here, nothing is
+            // reported.
+            return self.into_seat();
         };
         // Items may be spawned only while the worker runs items: then the
         // pool cannot finish under them (see `spawn.rs`).
         self.ctx.set_running(true);
         self.run(processor.as_mut());
         self.ctx.set_running(false);
+        if self.shared.queues.roster().retires(self.index) {
+            self.step_down();
+        }
         self.wrap_up(staff, processor);
+        self.into_seat()
+    }
+
+    /// The seat is to be empty (`Pool::set_workers`): gives back its room
+    /// and spawn credits, hands what its deques hold to the injector for
+    /// the siblings, and tells progress waiters (a resize waits for them).
+    fn step_down(&mut self) {
+        if self.finished > self.given_back_at {
+            self.give_back();
+        }
+        if self.shared.capacity.return_spawn_credits(self.index) {
+            self.shared.queues.wake_all();
+        }
+        self.descend_from(None);
+        let shared = &*self.shared;
+        shared
+            .queues
+            .hand_off(self.index, &self.local, &self.spawned);
+        shared.capacity.wake_producers_if_waiting();
+        self.timer.mark_idle(&mut self.out);
+        shared.progress.changed();
     }
 
     /// Makes the worker. A maker that panics leaves this thread without one;
@@ -572,7 +861,8 @@ impl<T: Send> WorkerThread<T> {
             .find_job(self.index, &self.local, &self.spawned)
     }
 
-    /// Runs jobs until the pool is closed and drained.
+    /// Runs jobs until the pool is closed and drained, or the seat is to
+    /// be empty (after the job in hand).
     fn run<P: Processor<T>>(&mut self, mut processor: Option<&mut P>) {
         loop {
             if let Some(parcel) = self.find() {
@@ -582,8 +872,15 @@ impl<T: Send> WorkerThread<T> {
                     self.give_back();
                     self.timer.publish(&mut self.out);
                 }
+                // Keyed: a store to the seat's own count (a resize's drain
+                // reads it). Otherwise: one relaxed load of the roster; a
+                // keyed worker leaves only with its inbox empty (`idle`).
+                let retires = self.shared.queues.job_done(self.index);
                 // One relaxed load unless a thread waits for progress.
                 self.shared.progress.job_done();
+                if retires {
+                    return;
+                }
                 continue;
             }
             if !self.idle() {
@@ -710,10 +1007,9 @@ impl<T: Send> WorkerThread<T> {
             // Counted before it is queued, so the run cannot look finished
             // while it waits.
             source.parcel_pushed();
-            shared.queues.push(
-                Parcel::Pull(Arc::clone(&source)),
-                Target::Any(self.index + 1),
-            );
+            shared
+                .queues
+                .push_any(Parcel::Pull(Arc::clone(&source)), self.index + 1);
         }
         if !chunk.is_empty() {
             // Counted before they run, as every pushed item is.
@@ -748,7 +1044,8 @@ impl<T: Send> WorkerThread<T> {
         // Everything this worker finished is counted and its room given
         // back: a progress waiter must see it now (see `progress.rs`).
         shared.progress.changed();
-        if shared.capacity.is_done() {
+        let roster = shared.queues.roster();
+        if shared.capacity.is_done() || roster.retires(self.index) {
             return false;
         }
         let sleep = shared.queues.sleep();
@@ -756,16 +1053,22 @@ impl<T: Send> WorkerThread<T> {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
             backoff.snooze();
-            if shared.queues.has_work(self.index) || shared.capacity.is_done() {
+            if shared.queues.has_work(self.index)
+                || shared.capacity.is_done()
+                || roster.retires(self.index)
+            {
                 sleep.stop_searching();
                 return true;
             }
         }
+        // The roster is re-checked after the announcement: a resize stores
+        // the word, then wakes the seat (store buffering, as for work).
         sleep.sleep(self.index, &self.parker, || {
             !self.local.is_empty()
                 || !self.spawned.is_empty()
                 || shared.queues.has_work(self.index)
                 || shared.capacity.is_done()
+                || roster.retires(self.index)
         });
         true
     }
@@ -773,7 +1076,7 @@ impl<T: Send> WorkerThread<T> {
     /// The worker's `finish`, its retirement (its `Drop`, or its state
     /// handed to the pool), the `on_worker_done` callback, and the last
     /// figures of its shard.
-    fn wrap_up<St: Staff<T>>(mut self, staff: &St, mut processor: Option<St::Processor>) {
+    fn wrap_up<St: Staff<T>>(&mut self, staff: &St, mut processor: Option<St::Processor>) {
         self.timer.finish_idle(&mut self.out);
         let shared = &*self.shared;
         let ctx = &self.ctx;

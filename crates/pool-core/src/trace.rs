@@ -148,6 +148,11 @@ mod on {
     pub(crate) fn pool_closed(submitted: u64) {
         tracing::debug!(target: target!(), submitted, "pool closed");
     }
+
+    /// `Pool::set_workers` changed the number of workers.
+    pub(crate) fn pool_resized(from: usize, to: usize) {
+        tracing::debug!(target: target!(), from, to, "pool resized");
+    }
 }
 
 /// The same hooks doing nothing: what the pool compiles to without the feature.
@@ -182,4 +187,5 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn pool_closed(_submitted: u64) {}
+    pub(crate) fn pool_resized(_from: usize, _to: usize) {}
 }

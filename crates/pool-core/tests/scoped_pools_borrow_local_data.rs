@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 
-use pool_core::{BuildError, CancelToken, Ctx, Pool, Worker};
+use pool_core::{BuildError, CancelToken, Ctx, Pool, ResizeError, Worker};
 
 /// A log of `n_lines` lines, `status` cycling through four codes.
 fn log(n_lines: usize) -> String {
@@ -451,6 +451,30 @@ fn spawning_is_not_available_in_a_scoped_pool() {
         assert_eq!(pool.wait().unwrap().processed(), 1);
     });
     assert_eq!(spawners.load(SeqCst), 0);
+}
+
+#[test]
+fn a_scoped_pool_keeps_its_number_of_workers() {
+    let seen = AtomicUsize::new(0);
+    pool_core::scope(|s| {
+        let pool = s
+            .builder()
+            .workers(2)
+            .max_workers(4)
+            .build(|_ctx: &Ctx, _n: u64| {
+                seen.fetch_add(1, SeqCst);
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .unwrap();
+        assert!(matches!(pool.set_workers(4), Err(ResizeError::InScope)));
+        assert!(matches!(pool.set_workers(1), Err(ResizeError::InScope)));
+        assert_eq!(pool.workers(), 2);
+        pool.submitter().submit_iter(0..100).unwrap();
+        let report = pool.wait().unwrap();
+        assert_eq!(report.processed(), 100);
+        assert!(report.is_balanced());
+    });
+    assert_eq!(seen.load(SeqCst), 100);
 }
 
 #[test]

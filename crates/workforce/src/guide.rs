@@ -20,6 +20,7 @@
 //! 13. [A job runner: ids, typed retries, a shutdown report](#13-a-job-runner-ids-typed-retries-a-shutdown-report)
 //! 14. [Tree-shaped work](#14-tree-shaped-work)
 //! 15. [Scoped pools: borrowing local data](#15-scoped-pools-borrowing-local-data)
+//! 16. [Resizing a running pool](#16-resizing-a-running-pool)
 //!
 //! The promise behind every chapter: each item you hand to a pool ends up
 //! **processed**, **failed** or **dropped**, and the [`Report`](crate::Report)
@@ -1244,3 +1245,90 @@
 //! parent token reaches a scoped pool through a watcher thread of the scope,
 //! a moment after the workers see it; [`Pool::cancel`](crate::Pool::cancel)
 //! itself takes effect at once.
+//!
+//! # 16. Resizing a running pool
+//!
+//! `pool.set_workers(n)` changes the number of worker threads while items
+//! flow. Give the builder room to grow with
+//! [`max_workers`](crate::Builder::max_workers) (the default is the
+//! starting `workers`: no growth); every per-worker structure is made for
+//! that many seats up front, so the item path pays nothing for it (a
+//! relaxed load of a line only a resize writes, per job and per item of a
+//! batch).
+//!
+//! - **Shrinking**: the workers that leave finish the item in hand (the
+//!   rest of their batch goes to the others), run `finish`, their
+//!   [`keep_workers`](crate::Builder::keep_workers) retirement and
+//!   [`on_worker_done`](crate::Builder::on_worker_done), and their threads
+//!   end before `set_workers` returns.
+//! - **Growing**: the new threads run the maker; `set_workers` returns once
+//!   every new worker is made, or with the maker's error and the old count.
+//! - **Keys**: jump hashing moves only the keys whose worker changes, and
+//!   each producer's per-key order holds across the move: the resize lets
+//!   what was routed with the old count finish first, and submitters route
+//!   their open batches again. No other pool resizes with key affinity.
+//! - The accounting, the capacity and the report are as for a pool that
+//!   never changed; [`Report::workers`](crate::Report::workers) lists every
+//!   seat that had a worker, and `join_with_workers` returns the states of
+//!   the retired workers too (by seat, then in the order they left).
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use workforce::prelude::*;
+//!
+//! /// The last balance per account this worker saw: it sees each account's
+//! /// payments in order, so the running balance is right.
+//! #[derive(Default)]
+//! struct Ledger { balances: HashMap<u32, i64>, out_of_order: u32, last: HashMap<u32, u32> }
+//!
+//! impl Worker<(u32, u32, i64)> for Ledger {
+//!     type Error = std::convert::Infallible;
+//!     fn work(&mut self, _ctx: &Ctx, (account, seq, cents): (u32, u32, i64)) -> Result<(), Self::Error> {
+//!         if self.last.get(&account).is_some_and(|&last| last >= seq) {
+//!             self.out_of_order += 1;
+//!         }
+//!         self.last.insert(account, seq);
+//!         *self.balances.entry(account).or_default() += cents;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .max_workers(6)
+//!     .chunk_by(|payment: &(u32, u32, i64)| payment.0)
+//!     .keep_workers()
+//!     .build_stateful(|_ctx: &Ctx| Ledger::default())?;
+//! let mut submitter = pool.submitter();
+//! for seq in 0..300 {
+//!     for account in 0..20 {
+//!         submitter.submit((account, seq, 1))?;
+//!     }
+//!     match seq {
+//!         100 => pool.set_workers(6)?, // busy: more workers
+//!         200 => pool.set_workers(3)?, // quiet again
+//!         _ => {}
+//!     }
+//! }
+//! drop(submitter);
+//! let (report, ledgers) = pool.wait_with_workers()?;
+//! assert_eq!(report.processed(), 6_000);
+//! // Accounts moved between workers at each resize, in order every time:
+//! // a moved account's payments were split over workers, and each part
+//! // came after the last.
+//! assert!(ledgers.iter().all(|ledger| ledger.out_of_order == 0));
+//! // Six workers ran (2, then 4 more); the three retired ones came back too.
+//! assert_eq!(ledgers.len(), 6);
+//! let total: i64 = ledgers.iter().flat_map(|ledger| ledger.balances.values()).sum();
+//! assert_eq!(total, 6_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A keyed resize waits until the items routed with the old count have
+//! run, so it takes about as long as the pool needs to drain what it holds
+//! (`cargo xtask bench` measures it, W11); an unkeyed one waits only for the
+//! leaving workers' items in hand. Call `set_workers` from any thread that
+//! holds the pool, not from one of its workers
+//! ([`ResizeError::FromWorker`](crate::ResizeError::FromWorker)).
+//! A scoped pool (chapter 15) keeps its starting number of workers:
+//! `set_workers` on it returns [`ResizeError::InScope`](crate::ResizeError::InScope).

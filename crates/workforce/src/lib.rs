@@ -180,10 +180,11 @@ pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
     CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Detached,
     Identity, KeepBuilder, KeepState, KeepWorker, Launch, Layer, LayerFn, LayerFnWorker,
-    MetricsHandle, MetricsMode, Next, PanicPayload, PanicSite, Percentiles, Pool, PoolError,
-    Report, Scope, SeeThrough, SendError, Sender, Shard, Snapshot, SpawnError, Spawner, Stack,
-    Stats, SubmitError, Submitter, TrySendError, TrySpawnError, TrySubmitError, Worker,
-    WorkerCounts, WorkerId, WorkerReport, box_error, find_error, layer_fn, scope, see_through,
+    MakerError, MetricsHandle, MetricsMode, Next, PanicPayload, PanicSite, Percentiles, Pool,
+    PoolError, Report, ResizeError, Scope, SeeThrough, SendError, Sender, Shard, Snapshot,
+    SpawnError, Spawner, Stack, Stats, SubmitError, Submitter, TrySendError, TrySpawnError,
+    TrySubmitError, Worker, WorkerCounts, WorkerId, WorkerReport, box_error, find_error, layer_fn,
+    scope, see_through,
 };
 /// Item identity and outcomes: keys that name failed items, and the error of
 /// [`Ctx::check`] that counts an item as interrupted.
@@ -207,7 +208,7 @@ struct ReadmeExamples;
 pub mod prelude {
     pub use pool_core::{
         BatchWorker, CallError, CallHandle, CallPool, CallWorker, CancelToken, Ctx, MetricsMode,
-        Pool, PoolError, Report, Scope, SendError, Sender, SpawnError, SubmitError, Submitter,
-        TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerId, scope,
+        Pool, PoolError, Report, ResizeError, Scope, SendError, Sender, SpawnError, SubmitError,
+        Submitter, TrySendError, TrySpawnError, TrySubmitError, Worker, WorkerId, scope,
     };
 }

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use crossbeam_deque::Worker as LocalQueue;
-use pool_chunk::Router;
+use pool_chunk::KeyHasher;
 
 use super::{Bench, ItemProcessor, Processor};
 use crate::capacity::Capacity;
@@ -24,12 +24,13 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
     let sleep = Sleep::new(parkers.iter().map(unparker_of).collect());
     let locals: Vec<LocalQueue<Parcel<u32>>> = (0..2).map(|_| LocalQueue::new_fifo()).collect();
     let spawned: Vec<LocalQueue<Parcel<u32>>> = (0..2).map(|_| LocalQueue::new_lifo()).collect();
-    let route: RouteFn<u32> = Box::new(|item: &u32, router: &Router| router.route(item));
-    let keyed = keyed.then(|| (route, Router::with_buckets(2).expect("two buckets")));
+    let route: RouteFn<u32> = Box::new(|item: &u32, hasher: &KeyHasher| hasher.hash(item));
+    let keyed = keyed.then_some(route);
     let queues = Queues::new(
         locals.iter().map(LocalQueue::stealer).collect(),
         spawned.iter().map(LocalQueue::stealer).collect(),
         keyed,
+        2,
         4,
         sleep,
     );
@@ -37,7 +38,7 @@ fn run_batch(batch: Vec<u32>, idle_sibling: bool, keyed: bool) -> (Vec<u32>, Vec
         queues.sleep().pretend_one_sleeps();
     }
     let token = CancelToken::new();
-    let ledger = Ledger::new(2, false, 10, false, token.clone());
+    let ledger = Ledger::new(2, 2, false, 10, false, token.clone());
     let ctx = Ctx::new(WorkerId(0), token.clone(), Arc::clone(ledger.metrics()));
     let mut out = ledger.writer(0);
     let capacity = Capacity::new(64, 8, 2);
