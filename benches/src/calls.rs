@@ -492,53 +492,13 @@ impl CallsTable {
     /// The table as aligned text.
     pub(crate) fn to_text(&self) -> String {
         let (header, rows) = self.cells();
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let mut out = format!("{}\n", self.title());
-        let line = |cells: Vec<String>| {
-            cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (cell, width))| {
-                    let pad = width.saturating_sub(cell.chars().count());
-                    if i == 0 {
-                        format!("{cell}{}", " ".repeat(pad))
-                    } else {
-                        format!("{}{cell}", " ".repeat(pad))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        out.push_str(&format!(
-            "  {}\n",
-            line(header.iter().map(|h| (*h).to_owned()).collect())
-        ));
-        for row in rows {
-            out.push_str(&format!("  {}\n", line(row)));
-        }
-        out
+        crate::table::aligned(&self.title(), &header, &rows)
     }
 
     /// The table as Markdown.
     pub(crate) fn to_markdown(&self) -> String {
         let (header, rows) = self.cells();
-        let mut out = format!(
-            "### {}\n\n| {} |\n|{}\n",
-            self.title(),
-            header.join(" | "),
-            "---|".repeat(header.len())
-        );
-        for row in rows {
-            out.push_str(&format!("| {} |\n", row.join(" | ")));
-        }
-        out.push('\n');
-        out
+        crate::table::markdown(&self.title(), &header, &rows)
     }
 
     /// The row of `implementation`, if it ran.

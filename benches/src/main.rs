@@ -39,6 +39,7 @@ mod resources;
 mod rng;
 mod rusage;
 mod system;
+mod table;
 mod tree;
 mod workload;
 
