@@ -28,6 +28,9 @@ pub(crate) enum Command {
     /// rustfmt check, clippy and rustdoc (-D warnings), the code map check, cargo-deny if installed
     #[command(long_about = LINT_HELP)]
     Lint,
+    /// redis-server (installed when possible), then cargo test --workspace --all-features
+    #[command(long_about = TEST_HELP)]
+    Test,
     /// exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
     #[command(long_about = LOOM_HELP)]
     Loom,
@@ -59,6 +62,20 @@ Steps (each runs even when an earlier one failed):
   4. cargo doc --workspace --no-deps            (RUSTDOCFLAGS=\"-D warnings\")
   5. cargo deny check licenses bans sources     (with the root deny.toml; skipped when
                                                 cargo-deny is not installed)";
+
+/// Help for `cargo xtask test`.
+const TEST_HELP: &str = "\
+Run every test of the workspace, with the broker the pool-source tests need.
+
+Steps:
+  1. redis-server: passes when `redis-server --version` runs. Otherwise, as root
+     with apt-get, runs `apt-get update` and `apt-get install -y redis-server`;
+     else fails and says exactly what to install (the tests still run).
+  2. cargo test --workspace --all-features   (unit, behaviour and doc tests)
+
+pool-source's tests start their own redis-server on free loopback ports (no
+persistence) and stop it after; without redis-server they fail, each saying how
+to install it. Nothing else needs installing.";
 
 /// Help for `cargo xtask loom`.
 const LOOM_HELP: &str = "\
@@ -168,6 +185,7 @@ non-zero if any step failed.
 Steps:
   lint (fmt, code map, clippy,    see `cargo xtask lint --help`
         doc, deny)
+  redis-server                    installed when possible (see `cargo xtask test --help`)
   cargo test --workspace --all-features
   cargo test --workspace --all-features --doc
   cargo check --workspace --all-targets   (the default build, features off)
@@ -321,6 +339,7 @@ mod tests {
         assert_eq!(parse(&[]).expect("no command parses"), None);
         let simple = [
             ("lint", Command::Lint),
+            ("test", Command::Test),
             ("loom", Command::Loom),
             ("valgrind", Command::Valgrind),
             ("ci", Command::Ci),
@@ -382,7 +401,7 @@ mod tests {
 
     #[test]
     fn help_is_offered_for_every_command() {
-        for name in ["lint", "loom", "valgrind", "stress", "bench", "ci"] {
+        for name in ["lint", "test", "loom", "valgrind", "stress", "bench", "ci"] {
             let (kind, text) = error(&[name, "--help"]);
             assert_eq!(kind, ErrorKind::DisplayHelp, "{name}");
             assert!(
