@@ -17,6 +17,8 @@ Run `cargo xtask test` (it installs it when it can), or install it yourself: \
 pub struct RedisServer {
     pub port: u16,
     child: Child,
+    /// The append-only file's folder of a persistent server.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
@@ -28,14 +30,39 @@ impl RedisServer {
 
     /// Starts a server on `port` (again, after `stop`), no persistence.
     pub fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command.args(["--save", "", "--appendonly", "no"]);
+        Self::spawn(port, command, None)
+    }
+
+    /// Starts a server on `port` that keeps its data in `dir` across a
+    /// restart (append-only file, fsync on every write), so a restart test
+    /// finds its stream again.
+    pub fn start_persistent(port: u16, dir: &std::path::Path) -> Self {
+        std::fs::create_dir_all(dir).expect("a folder for the append-only file");
+        let mut command = Command::new("redis-server");
+        command
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(dir);
+        Self::spawn(port, command, Some(dir.to_owned()))
+    }
+
+    fn spawn(port: u16, mut command: Command, dir: Option<std::path::PathBuf>) -> Self {
+        let child = command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("{INSTALL} ({error})"));
-        let server = Self { port, child };
+        let server = Self { port, child, dir };
         server.wait_ready();
         server
     }
@@ -71,10 +98,11 @@ impl RedisServer {
         }
     }
 
-    /// Kills the server (the data is gone: no persistence).
-    pub fn stop(mut self) -> u16 {
+    /// Kills the server (SIGKILL); a persistent one keeps its folder.
+    pub fn kill(mut self) -> u16 {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.dir = None;
         self.port
     }
 }
@@ -83,7 +111,29 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// The pending count of one consumer of the group.
+pub fn pending_of(
+    connection: &mut redis::Connection,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+) -> usize {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(1_000_000)
+        .arg(consumer)
+        .query(connection)
+        .expect("XPENDING");
+    reply.ids.len()
 }
 
 /// A port nobody listens on now.
