@@ -593,6 +593,16 @@ impl<S: Source> Run<S> {
                 Err(error) if S::is_connection_error(&error) => error,
                 Err(error) => return Err(Stop::Broker(error)),
             };
+            if S::is_interrupted(&error) {
+                // A signal (Ctrl-C) cut a blocking read short: the connection
+                // may hold half a reply, so it is made anew, but nothing was
+                // lost and nothing is counted.
+                match self.source.reconnect() {
+                    Ok(()) => continue,
+                    Err(error) if S::is_connection_error(&error) => {}
+                    Err(error) => return Err(Stop::Broker(error)),
+                }
+            }
             let mut last = error;
             let since = *lost_since.get_or_insert_with(Instant::now);
             loop {

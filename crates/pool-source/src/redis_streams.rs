@@ -267,6 +267,17 @@ impl Source for RedisStreams {
             || error.is_unrecoverable_error()
     }
 
+    fn is_interrupted(error: &redis::RedisError) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = cause {
+            if let Some(io) = current.downcast_ref::<std::io::Error>() {
+                return io.kind() == std::io::ErrorKind::Interrupted;
+            }
+            cause = current.source();
+        }
+        error.is_io_error() && error.to_string().contains("os error 4")
+    }
+
     fn reconnect(&mut self) -> Result<(), redis::RedisError> {
         self.connection = open(&self.client)?;
         if self.settings.create_group {

@@ -76,6 +76,13 @@ pub trait Source {
     /// rather than a refused command (the loop stops with it).
     fn is_connection_error(error: &Self::Error) -> bool;
 
+    /// Whether `error` is a system call cut short by a signal (Ctrl-C during a
+    /// blocking read): the loop reconnects at once, without counting it.
+    fn is_interrupted(error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
+
     /// Opens a new connection after a connection error.
     fn reconnect(&mut self) -> Result<(), Self::Error>;
 }
