@@ -161,6 +161,10 @@ What it runs (default: everything, at workers = cores and workers = 8):
                      calls issued at once (peak RSS)
   W11 resize         Pool::set_workers between 1 and N workers, 400 times (--quick 40),
                      while 2 producers submit: mean/p50/p99/max us, unkeyed and keyed
+  W12 broker         200,000 entries of a Redis stream (--quick 10,000) through a bare
+                     XREADGROUP+XACK loop (floor), one pool-source consumer process
+                     (work(x, 200)), one and two (work(x, 20000)); entries/s and ratios;
+                     skipped with a line when redis-server is not installed
   idle               CPU used by 8 idle workers over 2 s (target < 20 ms)
   wakeup             one item into an idle pool: p50/p99 latency over 10,000 tries
                      (target p99 <= 50 us)
@@ -202,9 +206,9 @@ pub(crate) struct BenchArgs {
     /// asserts nothing about speed
     #[arg(long, verbatim_doc_comment)]
     pub(crate) quick: bool,
-    /// run only W: W1..W9, W11 or a name above (overhead, cpu, seed, keyed,
-    /// skewed, multi-producer, lines, heavy-tail, calls, resize, idle, wakeup,
-    /// memory); default: all
+    /// run only W: W1..W9, W11, W12 or a name above (overhead, cpu, seed,
+    /// keyed, skewed, multi-producer, lines, heavy-tail, calls, resize,
+    /// broker, idle, wakeup, memory); default: all
     #[arg(long, value_name = "W", value_parser = normalise_workload, verbatim_doc_comment)]
     pub(crate) workload: Option<String>,
     /// run only at N workers (also the pool size for idle, wakeup and
@@ -286,6 +290,7 @@ fn normalise_workload(value: &str) -> Result<String, String> {
         "w8" | "heavy-tail" | "heavytail" => "W8",
         "w9" | "calls" => "W9",
         "w11" | "resize" => "W11",
+        "w12" | "broker" => "W12",
         "idle" => "idle",
         "wakeup" | "wake-up" => "wakeup",
         "memory" => "memory",
@@ -293,7 +298,7 @@ fn normalise_workload(value: &str) -> Result<String, String> {
             return Err(
                 "expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), W5 (skewed), \
                         W6 (multi-producer), W7 (lines), W8 (heavy-tail), W9 (calls), W11 (resize), \
-                        idle, wakeup or memory"
+                        W12 (broker), idle, wakeup or memory"
                     .to_owned(),
             );
         }
@@ -393,6 +398,7 @@ mod tests {
             ("memory", "memory"),
             ("calls", "W9"),
             ("resize", "W11"),
+            ("broker", "W12"),
         ];
         for (given, expected) in cases {
             assert_eq!(normalise_workload(given).as_deref(), Ok(expected));
