@@ -623,6 +623,23 @@ impl<S: Source> Run<S> {
         }
     }
 
+    /// Waits for at least `wanted` outcomes, at most `read_block` in all
+    /// (a stop is seen within that time).
+    fn gather(&mut self, outcomes: &mpsc::Receiver<Outcome>, wanted: usize) {
+        let deadline = Instant::now() + self.settings.read_block;
+        let mut gathered = 0;
+        while gathered < wanted && !self.stop.is_stopped() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match outcomes.recv_timeout(left) {
+                Ok(outcome) => {
+                    self.take_outcomes(std::iter::once(outcome));
+                    gathered += 1;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
     fn take_outcomes(&mut self, outcomes: impl Iterator<Item = Outcome>) {
         for outcome in outcomes {
             match outcome.result {
@@ -721,8 +738,12 @@ impl<S: Source> Run<S> {
                 self.report.claimed += self.report.read - before;
             }
             let room = capacity.saturating_sub(self.in_flight.len());
+            // Read when half the room is free (or nothing is in flight): a
+            // read, like an ack, is a round trip, so each should carry many
+            // entries; the pool still has the other half to work on.
+            let low_water = (capacity / 2).max(1);
             let mut fetched = 0;
-            if room > 0 {
+            if room >= low_water || self.in_flight.is_empty() {
                 let wait = if self.in_flight.is_empty() {
                     self.settings.read_block
                 } else {
@@ -733,10 +754,9 @@ impl<S: Source> Run<S> {
                 self.hand_over(sender, entries, true);
             }
             if fetched == 0 && !self.in_flight.is_empty() {
-                // Nothing new to read, or no room: wait for an outcome.
-                if let Ok(outcome) = outcomes.recv_timeout(self.settings.read_block) {
-                    self.take_outcomes(std::iter::once(outcome));
-                }
+                // Nothing new to read, or too little room: gather outcomes
+                // until half the room is free or `read_block` has passed.
+                self.gather(outcomes, low_water.saturating_sub(room).max(1));
             }
         }
     }
