@@ -226,8 +226,7 @@ pub const DEFAULT_READ_BLOCK: Duration = Duration::from_millis(100);
 pub const DEFAULT_RECONNECT_FOR: Duration = Duration::from_secs(60);
 
 /// The closure that builds a consumer's pool.
-type MakePool<M> =
-    Box<dyn FnOnce(PoolBuilder<M>) -> Result<Pool<Delivery<M>>, pool_core::BuildError>>;
+type MakePool<M> = Box<dyn FnOnce(Settle) -> Result<Pool<Delivery<M>>, pool_core::BuildError>>;
 
 /// Sets up a Redis Streams consumer; see [`Consumer::redis`].
 pub struct ConsumerBuilder {
@@ -328,7 +327,30 @@ impl ConsumerBuilder {
             ) -> Result<Pool<Delivery<StreamEntry>>, pool_core::BuildError>
             + 'static,
     {
-        self.pool = Some(Box::new(make));
+        self.pool = Some(Box::new(move |settle: Settle| {
+            make(Pool::builder().layer(settle))
+        }));
+        self
+    }
+
+    /// Builds a batch pool instead (one of `pool` and `batch_pool` is
+    /// required): `configure` sets the pool up (workers, capacity, batch
+    /// size, key, error policy) and `work` gets a batch at a time. A batch
+    /// settles as a whole, as a batch pool counts it: `Ok` acknowledges every
+    /// entry of it, `Err` fails every entry (each is redelivered, then
+    /// dead-lettered, on its own).
+    pub fn batch_pool<C, F, E>(mut self, configure: C, work: F) -> Self
+    where
+        C: FnOnce(
+                pool_core::Builder<Delivery<StreamEntry>>,
+            ) -> pool_core::Builder<Delivery<StreamEntry>>
+            + 'static,
+        F: Fn(&Ctx, &mut Vec<Delivery<StreamEntry>>) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.pool = Some(Box::new(move |settle: Settle| {
+            configure(Pool::builder()).build_batch(settled_batch(settle, work))
+        }));
         self
     }
 
@@ -413,11 +435,56 @@ fn check_settings(settings: &LoopSettings) -> Result<(), BuildError> {
 /// The user's pool, built with the [`Settle`] layer outermost, and the
 /// receiving end of its outcomes.
 fn settled_pool<M: Send + 'static>(
-    make_pool: impl FnOnce(PoolBuilder<M>) -> Result<Pool<Delivery<M>>, pool_core::BuildError>,
+    make_pool: impl FnOnce(Settle) -> Result<Pool<Delivery<M>>, pool_core::BuildError>,
 ) -> Result<(Pool<Delivery<M>>, mpsc::Receiver<Outcome>), BuildError> {
     let (sender, outcomes) = mpsc::channel();
-    let pool = make_pool(Pool::builder().layer(Settle { outcomes: sender }))?;
+    let pool = make_pool(Settle { outcomes: sender })?;
     Ok((pool, outcomes))
+}
+
+/// A batch function that reports the outcome of every entry of its batch
+/// (the whole batch's, as a batch pool counts it) to the consumer loop.
+fn settled_batch<M, F, E>(
+    settle: Settle,
+    work: F,
+) -> impl Fn(&Ctx, &mut Vec<Delivery<M>>) -> Result<(), BoxError> + Send + Sync
+where
+    F: Fn(&Ctx, &mut Vec<Delivery<M>>) -> Result<(), E> + Send + Sync,
+    E: Into<BoxError> + 'static,
+{
+    let outcomes = settle.outcomes;
+    move |ctx: &Ctx, batch: &mut Vec<Delivery<M>>| {
+        let ids: Vec<String> = batch.iter().map(|delivery| delivery.id.clone()).collect();
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(ctx, batch)));
+        let send = |result: Result<(), String>| {
+            for id in &ids {
+                let _ = outcomes.send(Outcome {
+                    id: id.clone(),
+                    result: result.clone(),
+                });
+            }
+        };
+        match outcome {
+            Ok(Ok(())) => {
+                send(Ok(()));
+                Ok(())
+            }
+            Ok(Err(error)) => {
+                let error: BoxError = error.into();
+                if !Interrupted::is_in(error.as_ref()) {
+                    send(Err(error.to_string()));
+                }
+                Err(error)
+            }
+            Err(payload) => {
+                send(Err(format!(
+                    "panicked: {}",
+                    pool_core::__private::panic_message(&*payload)
+                )));
+                resume_unwind(payload)
+            }
+        }
+    }
 }
 
 /// A pool fed from a [`Source`], ready to [`run`](Consumer::run).
@@ -465,7 +532,8 @@ impl<S: Source> Consumer<S> {
         ) -> Result<Pool<Delivery<S::Message>>, pool_core::BuildError>,
     ) -> Result<Self, BuildError> {
         check_settings(&settings)?;
-        let (pool, outcomes) = settled_pool(make_pool)?;
+        let (pool, outcomes) =
+            settled_pool(|settle: Settle| make_pool(Pool::builder().layer(settle)))?;
         Ok(Self::assemble(source, settings, pool, outcomes))
     }
 

@@ -10,9 +10,16 @@
 //! Entries a dead consumer left pending are claimed (`XAUTOCLAIM`) after
 //! `min_idle`. Delivery is at least once: make workers idempotent.
 //!
-//! What it is not for: exactly-once processing, or order across consumers
-//! (there is none; within one consumer a keyed pool keeps per-key order of
-//! the entries it reads, except for redeliveries).
+//! What it is not for: exactly-once processing, or order across consumers.
+//! Order guarantees: none across consumers (each reads its own share); within
+//! one consumer, a keyed pool (`chunk_by`) runs the entries of one key in the
+//! order they were read, except an entry delivered again after a failure or
+//! claimed from another consumer, which runs when it comes back.
+//!
+//! Any pool kind works: `pool` takes a per-item pool (`build`,
+//! `build_stateful`, with `chunk_by`, layers and an error policy: choose
+//! `continue_on_error`, since the default stops the pool at the first
+//! failure), `batch_pool` a batch pool (a batch settles whole).
 //!
 //! The engine is behind the [`Source`] trait; [`RedisStreams`] is the one
 //! implemented (sync `redis` API, the consumer loop on its own thread).
