@@ -332,7 +332,7 @@ fn consumers_row(
         if group.lag == Some(0) && group.pending == 0 {
             break;
         }
-        std::thread::sleep(Duration::from_micros(500));
+        std::thread::sleep(Duration::from_millis(2));
     }
     let elapsed = started.elapsed();
     let mut acked = 0u64;

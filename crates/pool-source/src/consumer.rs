@@ -15,8 +15,9 @@
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{OnceLock, mpsc};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use pool_core::{BoxError, Ctx, Identity, Interrupted, Layer, Pool, Report, Stack, Worker};
@@ -29,6 +30,13 @@ use crate::source::{Delivery, Source};
 /// layer is already on it, outermost.
 pub type PoolBuilder<M> = pool_core::Builder<Delivery<M>, Stack<Settle, Identity>>;
 
+/// The loop's end of the outcomes: the channel and the wake-up.
+#[derive(Debug)]
+struct Inbox {
+    outcomes: mpsc::Receiver<Outcome>,
+    wake: Arc<Wake>,
+}
+
 /// What one item came to, sent by [`Settle`] to the consumer loop.
 #[derive(Debug)]
 struct Outcome {
@@ -37,20 +45,68 @@ struct Outcome {
     result: Result<(), String>,
 }
 
+/// Where workers send outcomes: the channel to the consumer loop, and the
+/// wake-up that lets the loop sleep until many outcomes are in instead of
+/// waking for each (one wake-up per outcome cost W12 a context switch per
+/// entry).
+#[derive(Debug, Clone)]
+struct Outbox {
+    sender: mpsc::Sender<Outcome>,
+    wake: Arc<Wake>,
+}
+
+/// The loop's side of the wake-up. A worker sends, then counts; the loop
+/// announces the count it waits for, then looks at the channel, then parks.
+/// Either the worker's count comes after the announcement (it unparks the
+/// loop) or its outcome is already in the channel when the loop looks: no
+/// wake-up is lost, and `park_timeout` bounds the wait anyway.
+#[derive(Debug)]
+struct Wake {
+    /// Outcomes sent so far.
+    sent: AtomicUsize,
+    /// The `sent` count the loop waits for (`usize::MAX`: not waiting).
+    wanted: AtomicUsize,
+    /// The loop's thread, set when `run` starts.
+    thread: OnceLock<Thread>,
+}
+
+impl Wake {
+    fn new() -> Self {
+        Self {
+            sent: AtomicUsize::new(0),
+            wanted: AtomicUsize::new(usize::MAX),
+            thread: OnceLock::new(),
+        }
+    }
+}
+
+impl Outbox {
+    fn send(&self, outcome: Outcome) -> Result<(), mpsc::SendError<Outcome>> {
+        self.sender.send(outcome)?;
+        let sent = self.wake.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        if sent >= self.wake.wanted.load(Ordering::SeqCst)
+            && let Some(thread) = self.wake.thread.get()
+        {
+            thread.unpark();
+        }
+        Ok(())
+    }
+}
+
 /// The outermost layer of a consumer's pool: tells the consumer loop how each
 /// item ended (success, or failure with the error's text; a panic is a
 /// failure). Public because it is part of [`PoolBuilder`]; made only by the
 /// consumer.
 #[derive(Debug, Clone)]
 pub struct Settle {
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: Outbox,
 }
 
 /// The worker [`Settle`] wraps around the rest of the stack.
 #[derive(Debug)]
 pub struct Settled<W> {
     inner: W,
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: Outbox,
 }
 
 impl<W> Layer<W> for Settle {
@@ -127,6 +183,7 @@ pub struct StopHandle {
     state: Arc<AtomicU8>,
     token: pool_core::CancelToken,
     policy: StopPolicy,
+    wake: Arc<Wake>,
 }
 
 /// `StopHandle::state` values.
@@ -140,12 +197,21 @@ impl StopHandle {
         if self.policy == StopPolicy::Cancel {
             self.token.cancel();
         }
+        self.wake_loop();
     }
 
     /// Stops reading and cancels the pool, whatever the policy.
     pub fn cancel(&self) {
         self.state.store(STOPPING, Ordering::SeqCst);
         self.token.cancel();
+        self.wake_loop();
+    }
+
+    /// Wakes the loop if it waits for outcomes, so it sees the stop now.
+    fn wake_loop(&self) {
+        if let Some(thread) = self.wake.thread.get() {
+            thread.unpark();
+        }
     }
 
     /// Whether a stop was asked for.
@@ -436,10 +502,16 @@ fn check_settings(settings: &LoopSettings) -> Result<(), BuildError> {
 /// receiving end of its outcomes.
 fn settled_pool<M: Send + 'static>(
     make_pool: impl FnOnce(Settle) -> Result<Pool<Delivery<M>>, pool_core::BuildError>,
-) -> Result<(Pool<Delivery<M>>, mpsc::Receiver<Outcome>), BuildError> {
+) -> Result<(Pool<Delivery<M>>, Inbox), BuildError> {
     let (sender, outcomes) = mpsc::channel();
-    let pool = make_pool(Settle { outcomes: sender })?;
-    Ok((pool, outcomes))
+    let wake = Arc::new(Wake::new());
+    let pool = make_pool(Settle {
+        outcomes: Outbox {
+            sender,
+            wake: Arc::clone(&wake),
+        },
+    })?;
+    Ok((pool, Inbox { outcomes, wake }))
 }
 
 /// A batch function that reports the outcome of every entry of its batch
@@ -491,7 +563,7 @@ where
 pub struct Consumer<S: Source> {
     source: S,
     pool: Pool<Delivery<S::Message>>,
-    outcomes: mpsc::Receiver<Outcome>,
+    outcomes: Inbox,
     settings: LoopSettings,
     stop: StopHandle,
 }
@@ -541,12 +613,13 @@ impl<S: Source> Consumer<S> {
         source: S,
         settings: LoopSettings,
         pool: Pool<Delivery<S::Message>>,
-        outcomes: mpsc::Receiver<Outcome>,
+        outcomes: Inbox,
     ) -> Self {
         let stop = StopHandle {
             state: Arc::new(AtomicU8::new(RUNNING)),
             token: pool.token().clone(),
             policy: settings.stop_policy,
+            wake: Arc::clone(&outcomes.wake),
         };
         Self {
             source,
@@ -581,8 +654,11 @@ impl<S: Source> Consumer<S> {
             acks: Vec::new(),
             failures: Vec::new(),
             retries: Vec::new(),
+            received: 0,
             report: ConsumerReport::default(),
         };
+        // The loop parks on this thread while it gathers outcomes.
+        let _ = outcomes.wake.thread.set(std::thread::current());
         let sender = pool.sender();
         let outcome = run.main_loop(&pool, &sender, &outcomes, capacity);
         drop(sender);
@@ -593,7 +669,7 @@ impl<S: Source> Consumer<S> {
         let pool_report = pool.join();
         // Every outcome was sent before its item finished, and the layers
         // (with their senders) are gone after the join.
-        run.take_outcomes(outcomes.try_iter());
+        run.take_outcomes(outcomes.outcomes.try_iter());
         let settled = outcome.and_then(|()| run.settle());
         run.report.left_pending = run.in_flight.len() as u64;
         run.report.pool = Some(pool_report);
@@ -639,6 +715,8 @@ struct Run<S: Source> {
     failures: Vec<(String, String)>,
     /// Failed and to be delivered again.
     retries: Vec<String>,
+    /// Outcomes taken from the channel so far (compared with `Wake::sent`).
+    received: usize,
     report: ConsumerReport,
 }
 
@@ -693,23 +771,32 @@ impl<S: Source> Run<S> {
 
     /// Waits for at least `wanted` outcomes, at most `read_block` in all
     /// (a stop is seen within that time).
-    fn gather(&mut self, outcomes: &mpsc::Receiver<Outcome>, wanted: usize) {
+    /// No more are waited for than the pool holds.
+    fn gather(&mut self, inbox: &Inbox, wanted: usize) {
+        let in_pool = self
+            .in_flight
+            .len()
+            .saturating_sub(self.retries.len() + self.acks.len() + self.failures.len());
+        let target = self.received + wanted.min(in_pool).max(1);
         let deadline = Instant::now() + self.settings.read_block;
-        let mut gathered = 0;
-        while gathered < wanted && !self.stop.is_stopped() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match outcomes.recv_timeout(left) {
-                Ok(outcome) => {
-                    self.take_outcomes(std::iter::once(outcome));
-                    gathered += 1;
-                }
-                Err(_) => return,
+        inbox.wake.wanted.store(target, Ordering::SeqCst);
+        loop {
+            self.take_outcomes(inbox.outcomes.try_iter());
+            if self.received >= target || self.stop.is_stopped() {
+                break;
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::park_timeout(left);
         }
+        inbox.wake.wanted.store(usize::MAX, Ordering::SeqCst);
     }
 
     fn take_outcomes(&mut self, outcomes: impl Iterator<Item = Outcome>) {
         for outcome in outcomes {
+            self.received += 1;
             match outcome.result {
                 Ok(()) => self.acks.push(outcome.id),
                 Err(text) => {
@@ -773,12 +860,12 @@ impl<S: Source> Run<S> {
         &mut self,
         pool: &Pool<Delivery<S::Message>>,
         sender: &pool_core::Sender<Delivery<S::Message>>,
-        outcomes: &mpsc::Receiver<Outcome>,
+        outcomes: &Inbox,
         capacity: usize,
     ) -> Result<(), Stop<S::Error>> {
         let mut next_claim = Instant::now();
         loop {
-            self.take_outcomes(outcomes.try_iter());
+            self.take_outcomes(outcomes.outcomes.try_iter());
             self.settle()?;
             if self.stop.is_stopped() || pool.token().is_cancelled() {
                 return Ok(());
