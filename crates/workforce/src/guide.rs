@@ -1339,7 +1339,7 @@
 //! One pool uses one machine. When the work outgrows it, or must survive a
 //! process dying, put a broker in front: producers add jobs to a Redis
 //! stream, and every worker process runs a
-//! [`source::Consumer`](crate::source::Consumer) (`redis` feature) over the
+//! `workforce::source::Consumer` (`redis` feature, crate `pool-source`) over the
 //! stream's consumer group. Each process reads its own share with
 //! `XREADGROUP`, never more than its pool has room for (the backlog waits in
 //! Redis, not in memory), and acknowledges an entry (`XACK`, many at once)
