@@ -239,6 +239,8 @@ pub struct ConsumerReport {
     pub dead_lettered: u64,
     /// Entries still pending at the end (dropped, or failed and not yet
     /// redelivered): another consumer, or this one's next run, takes them.
+    /// Also entries that failed here and were meanwhile claimed by another
+    /// consumer (no longer this one's to settle).
     pub left_pending: u64,
     /// Times the connection was lost and made again.
     pub reconnects: u64,
@@ -655,6 +657,7 @@ impl<S: Source> Consumer<S> {
             failures: Vec::new(),
             retries: Vec::new(),
             received: 0,
+            released: 0,
             report: ConsumerReport::default(),
         };
         // The loop parks on this thread while it gathers outcomes.
@@ -671,7 +674,7 @@ impl<S: Source> Consumer<S> {
         // (with their senders) are gone after the join.
         run.take_outcomes(outcomes.outcomes.try_iter());
         let settled = outcome.and_then(|()| run.settle());
-        run.report.left_pending = run.in_flight.len() as u64;
+        run.report.left_pending = run.in_flight.len() as u64 + run.released;
         run.report.pool = Some(pool_report);
         match settled {
             Ok(()) => Ok(run.report),
@@ -717,6 +720,8 @@ struct Run<S: Source> {
     retries: Vec<String>,
     /// Outcomes taken from the channel so far (compared with `Wake::sent`).
     received: usize,
+    /// Entries let go of because the broker no longer had them pending here.
+    released: u64,
     report: ConsumerReport,
 }
 
@@ -766,6 +771,14 @@ impl<S: Source> Run<S> {
                     Err(error) => return Err(Stop::Broker(error)),
                 }
             }
+        }
+    }
+
+    /// Lets go of an entry that is no longer pending with this consumer: it
+    /// counts as left pending (elsewhere) and frees its room.
+    fn release(&mut self, id: &str) {
+        if self.in_flight.remove(id) {
+            self.released += 1;
         }
     }
 
@@ -821,13 +834,14 @@ impl<S: Source> Run<S> {
         }
         for (id, error) in std::mem::take(&mut self.failures) {
             let deliveries = self.call(|source| source.deliveries(&id))?;
-            if deliveries >= self.settings.max_deliveries || deliveries == 0 {
-                // 0: no longer pending (claimed away, or the server lost it).
-                if deliveries > 0 {
-                    self.call(|source| source.dead_letter(&id, &error, deliveries))?;
-                    self.report.dead_lettered += 1;
-                    self.in_flight.remove(&id);
-                }
+            if deliveries == 0 {
+                // No longer pending here (claimed away, or a server restarted
+                // without its data lost it): not ours to settle any more.
+                self.release(&id);
+            } else if deliveries >= self.settings.max_deliveries {
+                self.call(|source| source.dead_letter(&id, &error, deliveries))?;
+                self.report.dead_lettered += 1;
+                self.in_flight.remove(&id);
             } else {
                 self.retries.push(id);
             }
@@ -877,8 +891,7 @@ impl<S: Source> Run<S> {
                 for id in &retries {
                     // Gone from the broker: nothing left to settle.
                     if !delivered.contains(id.as_str()) {
-                        self.in_flight.remove(id);
-                        self.report.read -= 1;
+                        self.release(id);
                     }
                 }
                 self.report.redelivered += again.len() as u64;
