@@ -637,6 +637,18 @@ impl<S: Source> Consumer<S> {
         self.stop.clone()
     }
 
+    /// Runs the loop on a thread of its own (named `pool-source`) and
+    /// returns its handle; stop it with [`stop_handle`](Self::stop_handle),
+    /// taken before.
+    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<Result<ConsumerReport, RunError>>>
+    where
+        S: Send + 'static,
+    {
+        std::thread::Builder::new()
+            .name("pool-source".to_owned())
+            .spawn(move || self.run())
+    }
+
     /// Runs until stopped: reads, hands entries to the pool, settles them.
     /// Returns what was done; on an error the report is in it.
     pub fn run(self) -> Result<ConsumerReport, RunError> {

@@ -42,7 +42,7 @@ fn ten_thousand_entries_are_processed_and_acked_exactly_once() {
         .build()
         .expect("the consumer builds");
     let stop = consumer.stop_handle();
-    let running = std::thread::spawn(move || consumer.run());
+    let running = consumer.spawn().expect("the loop's thread starts");
     eventually("10,000 processed and nothing pending", || {
         done.load(Ordering::SeqCst) == 10_000 && pending(&mut connection, "jobs", "workers") == 0
     });
