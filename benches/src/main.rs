@@ -25,6 +25,7 @@
 //!
 //! Run it through `cargo xtask bench` (see `--help`).
 
+mod broker;
 mod calls;
 mod calls_workforce;
 mod chart;
@@ -97,6 +98,11 @@ rayon scope.spawn and workforce ctx.spawn; ns per node.
 W11 (resize) runs next: Pool::set_workers between 1 and `workers` (at least 2), 400
 times (40 under --quick), while 2 producers submit short items, for an unkeyed and a
 keyed pool; mean, p50, p99 and max microseconds per resize.
+W12 (broker) runs next: 200,000 entries (10,000 under --quick) of a Redis stream read
+by a bare XREADGROUP + XACK loop (the floor), one pool-source consumer process with
+work(x, 200), then one and two consumer processes with work(x, 20000); entries/s and
+ratios. Needs redis-server on PATH (the bench starts its own); skipped with a line
+saying so when it is missing.
 
   --quick          a smoke test in seconds: N/20 items, a 5 MiB log, 1 repetition,
                    no warm-up, idle 0.5 s, 1,000 wake-up tries, 1,000,000 items for memory
@@ -107,6 +113,7 @@ keyed pool; mean, p50, p99 and max microseconds per resize.
                    tasks, BLAKE3 over 64 KiB each, then 1,000,000 issued at once),
                    W10 (tree: 1,000,000 nodes grown from one root, spawned from inside),
                    W11 (resize: set_workers under load, unkeyed and keyed),
+                   W12 (broker: a Redis stream through pool-source consumers),
                    or one pool-resource measurement: idle (CPU of
                    8 idle workers for 2 s), wakeup (p50/p99 latency of one item into
                    an idle pool, 10,000 tries), memory (peak RSS while 10,000,000 items
@@ -178,6 +185,8 @@ enum Selection {
     Tree,
     /// W11 `resize`, which has its own runner.
     Resize,
+    /// W12 `broker`, which has its own runner.
+    Broker,
     /// One table workload.
     Table(Workload),
     /// One pool-resource measurement.
@@ -192,6 +201,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Runs the benchmark and maps failure to a non-zero exit code.
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(broker::CONSUMER_FLAG) {
+        // A W12 consumer process, started by the bench itself.
+        return match broker::consumer_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("peer-bench {}: {error:#}", broker::CONSUMER_FLAG);
+                ExitCode::FAILURE
+            }
+        };
+    }
     let options = match parse_args(&args) {
         Ok(Some(options)) => options,
         Ok(None) => {
@@ -241,6 +260,8 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                     Some(Selection::Tree)
                 } else if resize::matches(&text) {
                     Some(Selection::Resize)
+                } else if broker::matches(&text) {
+                    Some(Selection::Broker)
                 } else {
                     Workload::find(&text)
                         .map(Selection::Table)
@@ -248,7 +269,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Options>> {
                 };
                 options.selection = Some(selection.with_context(|| {
                     format!(
-                        "unknown workload `{text}`: expected W1 to W11 (or their names), idle, wakeup or memory"
+                        "unknown workload `{text}`: expected W1 to W12 (or their names), idle, wakeup or memory"
                     )
                 })?);
             }
@@ -317,7 +338,8 @@ fn plan_tables(options: &Options, cores: usize) -> Vec<TablePlan> {
             | Selection::Lines
             | Selection::Calls
             | Selection::Tree
-            | Selection::Resize,
+            | Selection::Resize
+            | Selection::Broker,
         ) => Vec::new(),
         None => ALL_WORKLOADS.to_vec(),
     };
@@ -461,6 +483,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let calls_plan = plan_calls(options, system.cores);
     let tree_plan = plan_tree(options, system.cores);
     let resize_plan = plan_resize(options, system.cores);
+    let broker_planned = plan_broker(options);
     let measurements: Vec<Measurement> = match options.selection {
         Some(Selection::Resource(measurement)) => vec![measurement],
         Some(
@@ -468,7 +491,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
             | Selection::Lines
             | Selection::Calls
             | Selection::Tree
-            | Selection::Resize,
+            | Selection::Resize
+            | Selection::Broker,
         ) => Vec::new(),
         None if options.only.is_some() => Vec::new(),
         None => ALL_MEASUREMENTS.to_vec(),
@@ -496,7 +520,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
         + lines_plan.as_ref().map_or(0, LinesPlan::runs)
         + calls_plan.as_ref().map_or(0, CallsPlan::runs)
         + tree_plan.as_ref().map_or(0, TreePlan::runs)
-        + usize::from(resize_plan.is_some());
+        + usize::from(resize_plan.is_some())
+        + usize::from(broker_planned);
     let mut progress = Progress::new(total_runs);
 
     // The pool-resource measurements come first, in a fresh process: later,
@@ -557,6 +582,18 @@ fn run(options: &Options) -> anyhow::Result<()> {
         None => None,
     };
 
+    // W12 after it: a broker in front of the pool (skipped, with a line,
+    // when redis-server is not installed).
+    let broker_table = if broker_planned {
+        progress.start(&format!("[{}]", broker::ID), "consuming");
+        let table = broker::measure(options.quick)?;
+        progress.clear();
+        println!("{}", table.to_text());
+        Some(table)
+    } else {
+        None
+    };
+
     let mut expected_sums = HashMap::new();
     let mut tables = Vec::new();
     for plan in &plans {
@@ -590,6 +627,12 @@ fn run(options: &Options) -> anyhow::Result<()> {
             .map(tree::check_targets)
             .unwrap_or_default(),
     );
+    targets.extend(
+        broker_table
+            .as_ref()
+            .map(broker::check_targets)
+            .unwrap_or_default(),
+    );
     targets.extend(report::check_targets(&tables));
     targets.extend(report::check_resources(&resources));
     let mut report = Report {
@@ -601,6 +644,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         calls: calls_table,
         tree: tree_table,
         resize: resize_table,
+        broker: broker_table,
         tables,
         resources,
         targets,
@@ -789,6 +833,19 @@ fn plan_tree(options: &Options, cores: usize) -> Option<TreePlan> {
             tree::NODES
         },
     })
+}
+
+/// Whether W12 runs: selected, or nothing is and `--only` does not rule
+/// it out.
+fn plan_broker(options: &Options) -> bool {
+    match options.selection {
+        Some(Selection::Broker) => true,
+        None => options
+            .only
+            .as_ref()
+            .is_none_or(|only| "workforce pool-source bare".contains(only.as_str())),
+        Some(_) => false,
+    }
 }
 
 /// Plans W11 if it is selected (or nothing is) and `--only` does not rule
@@ -1255,7 +1312,15 @@ mod tests {
                 .all(|row| row.name().contains("workforce"))
         );
         let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
-        assert!(parse_args(&owned(&["--workload", "W12"])).is_err());
+        assert!(parse_args(&owned(&["--workload", "W13"])).is_err());
+        assert_eq!(
+            options(&["--workload", "broker"]).selection,
+            Some(Selection::Broker)
+        );
+        assert!(plan_broker(&options(&["--workload=W12"])));
+        assert!(plan_broker(&options(&[])));
+        assert!(!plan_broker(&options(&["--workload", "W11"])));
+        assert!(!plan_broker(&options(&["--only", "rayon"])));
         assert_eq!(
             options(&["--workload", "resize"]).selection,
             Some(Selection::Resize)

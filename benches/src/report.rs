@@ -42,6 +42,9 @@ pub(crate) struct Report {
     /// W11 `resize`, if it ran: `set_workers` latencies under load.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) resize: Option<crate::resize::ResizeTable>,
+    /// W12 `broker`, if it ran (or why it was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) broker: Option<crate::broker::BrokerTable>,
     /// One table per (workload, workers).
     pub(crate) tables: Vec<Table>,
     /// Idle CPU, wake-up latency and memory, where measured.
@@ -568,6 +571,10 @@ impl Report {
         }
         if let Some(resize) = &self.resize {
             out.push_str(&resize.to_markdown());
+            out.push('\n');
+        }
+        if let Some(broker) = &self.broker {
+            out.push_str(&broker.to_markdown());
             out.push('\n');
         }
         for table in &self.tables {

@@ -28,6 +28,9 @@ pub(crate) enum Command {
     /// rustfmt check, clippy and rustdoc (-D warnings), the code map check, cargo-deny if installed
     #[command(long_about = LINT_HELP)]
     Lint,
+    /// redis-server (installed when possible), then cargo test --workspace --all-features
+    #[command(long_about = TEST_HELP)]
+    Test,
     /// exhaustive loom model tests of pool-core (release, --cfg loom, own target dir)
     #[command(long_about = LOOM_HELP)]
     Loom,
@@ -59,6 +62,20 @@ Steps (each runs even when an earlier one failed):
   4. cargo doc --workspace --no-deps            (RUSTDOCFLAGS=\"-D warnings\")
   5. cargo deny check licenses bans sources     (with the root deny.toml; skipped when
                                                 cargo-deny is not installed)";
+
+/// Help for `cargo xtask test`.
+const TEST_HELP: &str = "\
+Run every test of the workspace, with the broker the pool-source tests need.
+
+Steps:
+  1. redis-server: passes when `redis-server --version` runs. Otherwise, as root
+     with apt-get, runs `apt-get update` and `apt-get install -y redis-server`;
+     else fails and says exactly what to install (the tests still run).
+  2. cargo test --workspace --all-features   (unit, behaviour and doc tests)
+
+pool-source's tests start their own redis-server on free loopback ports (no
+persistence) and stop it after; without redis-server they fail, each saying how
+to install it. Nothing else needs installing.";
 
 /// Help for `cargo xtask loom`.
 const LOOM_HELP: &str = "\
@@ -144,6 +161,10 @@ What it runs (default: everything, at workers = cores and workers = 8):
                      calls issued at once (peak RSS)
   W11 resize         Pool::set_workers between 1 and N workers, 400 times (--quick 40),
                      while 2 producers submit: mean/p50/p99/max us, unkeyed and keyed
+  W12 broker         200,000 entries of a Redis stream (--quick 10,000) through a bare
+                     XREADGROUP+XACK loop (floor), one pool-source consumer process
+                     (work(x, 200)), one and two (work(x, 20000)); entries/s and ratios;
+                     skipped with a line when redis-server is not installed
   idle               CPU used by 8 idle workers over 2 s (target < 20 ms)
   wakeup             one item into an idle pool: p50/p99 latency over 10,000 tries
                      (target p99 <= 50 us)
@@ -168,6 +189,7 @@ non-zero if any step failed.
 Steps:
   lint (fmt, code map, clippy,    see `cargo xtask lint --help`
         doc, deny)
+  redis-server                    installed when possible (see `cargo xtask test --help`)
   cargo test --workspace --all-features
   cargo test --workspace --all-features --doc
   cargo check --workspace --all-targets   (the default build, features off)
@@ -184,9 +206,9 @@ pub(crate) struct BenchArgs {
     /// asserts nothing about speed
     #[arg(long, verbatim_doc_comment)]
     pub(crate) quick: bool,
-    /// run only W: W1..W9, W11 or a name above (overhead, cpu, seed, keyed,
-    /// skewed, multi-producer, lines, heavy-tail, calls, resize, idle, wakeup,
-    /// memory); default: all
+    /// run only W: W1..W9, W11, W12 or a name above (overhead, cpu, seed,
+    /// keyed, skewed, multi-producer, lines, heavy-tail, calls, resize,
+    /// broker, idle, wakeup, memory); default: all
     #[arg(long, value_name = "W", value_parser = normalise_workload, verbatim_doc_comment)]
     pub(crate) workload: Option<String>,
     /// run only at N workers (also the pool size for idle, wakeup and
@@ -268,6 +290,7 @@ fn normalise_workload(value: &str) -> Result<String, String> {
         "w8" | "heavy-tail" | "heavytail" => "W8",
         "w9" | "calls" => "W9",
         "w11" | "resize" => "W11",
+        "w12" | "broker" => "W12",
         "idle" => "idle",
         "wakeup" | "wake-up" => "wakeup",
         "memory" => "memory",
@@ -275,7 +298,7 @@ fn normalise_workload(value: &str) -> Result<String, String> {
             return Err(
                 "expected W1 (overhead), W2 (cpu), W3 (seed), W4 (keyed), W5 (skewed), \
                         W6 (multi-producer), W7 (lines), W8 (heavy-tail), W9 (calls), W11 (resize), \
-                        idle, wakeup or memory"
+                        W12 (broker), idle, wakeup or memory"
                     .to_owned(),
             );
         }
@@ -321,6 +344,7 @@ mod tests {
         assert_eq!(parse(&[]).expect("no command parses"), None);
         let simple = [
             ("lint", Command::Lint),
+            ("test", Command::Test),
             ("loom", Command::Loom),
             ("valgrind", Command::Valgrind),
             ("ci", Command::Ci),
@@ -374,6 +398,7 @@ mod tests {
             ("memory", "memory"),
             ("calls", "W9"),
             ("resize", "W11"),
+            ("broker", "W12"),
         ];
         for (given, expected) in cases {
             assert_eq!(normalise_workload(given).as_deref(), Ok(expected));
@@ -382,7 +407,7 @@ mod tests {
 
     #[test]
     fn help_is_offered_for_every_command() {
-        for name in ["lint", "loom", "valgrind", "stress", "bench", "ci"] {
+        for name in ["lint", "test", "loom", "valgrind", "stress", "bench", "ci"] {
             let (kind, text) = error(&[name, "--help"]);
             assert_eq!(kind, ErrorKind::DisplayHelp, "{name}");
             assert!(

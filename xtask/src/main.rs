@@ -9,6 +9,9 @@
 //! Commands:
 //! - `lint`: rustfmt, the code map check, clippy, rustdoc and (when
 //!   installed) cargo-deny.
+//! - `test`: makes sure `redis-server` is installed (installing it as root
+//!   with apt-get, else saying what to run), then runs every test with every
+//!   feature on.
 //! - `loom`: the exhaustive `loom` model tests of `pool-core`.
 //! - `valgrind`: valgrind memcheck over a subset of the `pool-core` tests.
 //! - `stress`: the random-script stress test of `pool-core`, with a chosen
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
 
     let outcome = match command {
         Command::Lint => tasks::lint_command(),
+        Command::Test => tasks::test_command(),
         Command::Loom => tasks::loom_command(),
         Command::Valgrind => tasks::valgrind_command(),
         Command::Stress(stress_args) => tasks::stress_command(&stress_args),

@@ -108,17 +108,18 @@ pub(crate) fn bench_command(bench_args: &BenchArgs) -> anyhow::Result<()> {
     steps.finish()
 }
 
+/// `cargo xtask test`: the README's test command.
+pub(crate) fn test_command() -> anyhow::Result<()> {
+    let mut steps = Steps::new("test");
+    test(&mut steps);
+    steps.finish()
+}
+
 /// `cargo xtask ci`: every step runs; the run fails at the end if any failed.
 pub(crate) fn ci_command() -> anyhow::Result<()> {
     let mut steps = Steps::new("ci");
     lint(&mut steps, "lint: ");
-    // The README's test command: every test and doc test, every feature on
-    // (serde, tracing, async, tower; the tracing test is a binary of its own
-    // because it installs a global subscriber).
-    steps.run(
-        "test",
-        &mut cargo(&["test", "--workspace", "--all-features"]),
-    );
+    test(&mut steps);
     steps.run(
         "doc tests",
         &mut cargo(&["test", "--workspace", "--all-features", "--doc"]),
@@ -136,6 +137,74 @@ pub(crate) fn ci_command() -> anyhow::Result<()> {
     };
     bench(&mut steps, &quick);
     steps.finish()
+}
+
+/// Adds the test steps (see `cargo xtask test --help`): make sure
+/// `redis-server` is installed (pool-source's tests start their own), then
+/// every test and doc test of the workspace with every feature on (serde,
+/// tracing, async, tower, redis; the tracing test is a binary of its own
+/// because it installs a global subscriber). The tests run even when
+/// redis-server could not be installed: pool-source's then fail, each saying
+/// how to install it.
+fn test(steps: &mut Steps) {
+    redis_server(steps);
+    steps.run(
+        "test",
+        &mut cargo(&["test", "--workspace", "--all-features"]),
+    );
+}
+
+/// The package that holds `redis-server` on Debian and Ubuntu.
+const REDIS_PACKAGE: &str = "redis-server";
+
+/// What to run when redis-server is missing and this process cannot install it.
+const REDIS_MISSING: &str = "redis-server is not installed, and this user cannot install it. \
+Install it, then run `cargo xtask test` again:
+  Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y redis-server
+  Fedora/RHEL:    sudo dnf install -y redis
+  macOS:          brew install redis
+or put any `redis-server` (Redis 6.2 or later) on PATH. pool-source's tests start
+their own servers on free loopback ports and fail without one.";
+
+/// Adds the `redis-server` step: passes when `redis-server --version` runs;
+/// otherwise, as root with apt-get, installs the package
+/// (`apt-get update && apt-get install -y redis-server`) and checks again;
+/// else fails, saying exactly what to run.
+fn redis_server(steps: &mut Steps) {
+    let name = "redis-server";
+    if let Some(version) = tool_output("redis-server", &["--version"]) {
+        steps.check(name, "is redis-server installed?", || {
+            Ok(format!("found: {}", version.trim()))
+        });
+        return;
+    }
+    let is_root = tool_output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root || !tool_runs("apt-get", &["--version"]) {
+        steps.fail(name, REDIS_MISSING);
+        return;
+    }
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    if !steps.run("redis-server: apt-get update", &mut update) {
+        steps.fail(name, REDIS_MISSING);
+        return;
+    }
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "--no-install-recommends", REDIS_PACKAGE])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    if !steps.run("redis-server: apt-get install", &mut install) {
+        steps.fail(name, REDIS_MISSING);
+        return;
+    }
+    match tool_output("redis-server", &["--version"]) {
+        Some(version) => {
+            steps.check(name, "is redis-server installed?", || {
+                Ok(format!("installed: {}", version.trim()))
+            });
+        }
+        None => steps.fail(name, REDIS_MISSING),
+    }
 }
 
 /// Adds the lint steps (see `cargo xtask lint --help`), each name prefixed
@@ -353,6 +422,20 @@ fn tool_runs(program: &str, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
+}
+
+/// The standard output of `program args` when it runs successfully.
+fn tool_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Whether `cargo deny --version` runs successfully.

@@ -21,6 +21,7 @@
 //! 14. [Tree-shaped work](#14-tree-shaped-work)
 //! 15. [Scoped pools: borrowing local data](#15-scoped-pools-borrowing-local-data)
 //! 16. [Resizing a running pool](#16-resizing-a-running-pool)
+//! 17. [Scaling out: a Redis stream](#17-scaling-out-a-redis-stream)
 //!
 //! The promise behind every chapter: each item you hand to a pool ends up
 //! **processed**, **failed** or **dropped**, and the [`Report`](crate::Report)
@@ -1332,3 +1333,87 @@
 //! ([`ResizeError::FromWorker`](crate::ResizeError::FromWorker)).
 //! A scoped pool (chapter 15) keeps its starting number of workers:
 //! `set_workers` on it returns [`ResizeError::InScope`](crate::ResizeError::InScope).
+//!
+//! # 17. Scaling out: a Redis stream
+//!
+//! One pool uses one machine. When the work outgrows it, or must survive a
+//! process dying, put a broker in front: producers add jobs to a Redis
+//! stream, and every worker process runs a
+//! `workforce::source::Consumer` (`redis` feature, crate `pool-source`) over the
+//! stream's consumer group. Each process reads its own share with
+//! `XREADGROUP`, never more than its pool has room for (the backlog waits in
+//! Redis, not in memory), and acknowledges an entry (`XACK`, many at once)
+//! only after its item succeeded. Add processes, on any machine, to go
+//! faster; stop them (Ctrl-C drains) or lose them, and nothing is lost.
+//!
+//! **When.** The jobs outlive a process (a deploy, a crash), come from other
+//! programs, or need more than one machine. For work that starts and ends
+//! inside one program, a plain pool is simpler and faster.
+//!
+//! **At least once, so make workers idempotent.** An entry is settled only
+//! after success. A process killed mid-item leaves its entries pending, and
+//! another consumer claims them (`XAUTOCLAIM`) once they were idle for
+//! `min_idle`: an item can run twice (an upsert, not an insert; a key you
+//! check first). A failing entry is delivered again until `max_deliveries`,
+//! then moved to the dead-letter stream (`<stream>:dead`) with its error
+//! text, its delivery count and its fields.
+//!
+//! **Order.** None across consumers. Within one consumer a keyed pool
+//! (`chunk_by`) runs one key's entries in the order they were read, except
+//! an entry that comes back after a failure or a claim.
+//!
+//! **Settings** (checked at `build()`, each error naming its setting):
+//! `stream`, `group`, `consumer` (required; unique per process),
+//! `create_group` (off), `max_deliveries` (5), `min_idle` (60 s: longer than
+//! your slowest item, or a slow item is claimed and run twice),
+//! `claim_interval` (10 s), `read_block` (100 ms), `reconnect_for` (60 s of
+//! reconnecting with backoff before the run ends), `stop_policy` (drain), and
+//! the pool: `pool` for any per-item pool (use `continue_on_error`: the
+//! default policy stops at the first failure), `batch_pool` for a batch one.
+//! The pool's capacity is the most entries this consumer holds pending.
+//!
+//! **Coming from Sidekiq or Celery.** A queue is a stream; a Sidekiq
+//! process or Celery worker is a consumer (its `concurrency` is `workers`);
+//! `retry: 5`/`max_retries` is `max_deliveries`; the dead set or a dead
+//! letter queue is the dead-letter stream; Celery's `acks_late=True` is how
+//! every entry is acknowledged here; `visibility_timeout` is `min_idle`;
+//! `prefetch_multiplier` is the pool's capacity. Retries here come at once
+//! (delivery again to the same consumer), not after an exponential delay:
+//! put a [`middleware`](crate::middleware) retry layer in the pool for that.
+//!
+//! Example programs: `cargo run -p pool-source --example stream_producer`,
+//! then one `stream_worker` per process
+//! (`--consumer w1`, `--consumer w2`, …).
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use workforce::prelude::*;
+//! use workforce::source::{Consumer, Delivery, StreamEntry};
+//!
+//! let consumer = Consumer::redis("redis://127.0.0.1:6379/")
+//!     .stream("emails")
+//!     .group("senders")
+//!     .consumer(format!("sender-{}", std::process::id()))
+//!     .create_group(true)
+//!     .max_deliveries(5)
+//!     .pool(|builder| {
+//!         builder.workers(8).capacity(256).continue_on_error().build(
+//!             |_ctx: &Ctx, job: Delivery<StreamEntry>| -> anyhow::Result<()> {
+//!                 let to = job.message.get_str("to").ok_or_else(|| anyhow::anyhow!("no `to`"))?;
+//!                 println!("sending {} to {to}", job.id); // idempotent: keyed by job.id
+//!                 Ok(())
+//!             },
+//!         )
+//!     })
+//!     .build()?;
+//! let stop = consumer.stop_handle();
+//! ctrlc::set_handler(move || stop.stop())?; // Ctrl-C: stop reading, drain, flush acks
+//! let report = consumer.run()?;
+//! assert_eq!(report.read, report.acked + report.dead_lettered + report.left_pending);
+//! println!("acked {}, dead-lettered {}, claimed {}", report.acked, report.dead_lettered, report.claimed);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "redis"))]
+//! # fn main() {}
+//! ```

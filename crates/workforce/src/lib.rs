@@ -176,6 +176,11 @@ pub use pool_collect as collect;
 /// Middleware (`pool-middleware`).
 pub use pool_middleware as middleware;
 
+/// Pools fed by a broker: a Redis stream's consumer group (`redis` feature;
+/// see [`pool_source`] and the guide's "Scaling out" chapter).
+#[cfg(feature = "redis")]
+pub use pool_source as source;
+
 pub use pool_core::{
     BatchWorker, BoxError, BoxWorker, BuildError, Builder, Call, CallError, CallHandle, CallPanic,
     CallPool, CallWorker, CancelRegistration, CancelToken, Counter, Counters, Ctx, Detached,
