@@ -449,36 +449,7 @@ impl BrokerTable {
             return format!("{ID} {NAME}: skipped: {reason}\n");
         }
         let (header, rows) = self.cells();
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let line = |cells: Vec<String>| {
-            cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (cell, width))| {
-                    let pad = width.saturating_sub(cell.chars().count());
-                    if i == 0 {
-                        format!("{cell}{}", " ".repeat(pad))
-                    } else {
-                        format!("{}{cell}", " ".repeat(pad))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        let mut out = format!("{}\n", self.title());
-        out.push_str(&line(header.iter().map(|h| (*h).to_owned()).collect()));
-        out.push('\n');
-        for row in rows {
-            out.push_str(&line(row));
-            out.push('\n');
-        }
-        out
+        crate::table::aligned(&self.title(), &header, &rows)
     }
 
     /// The table as Markdown (or the skip line).
@@ -487,13 +458,7 @@ impl BrokerTable {
             return format!("### {ID} {NAME}\n\nSkipped: {reason}\n");
         }
         let (header, rows) = self.cells();
-        let mut out = format!("### {}\n\n", self.title());
-        out.push_str(&format!("| {} |\n", header.join(" | ")));
-        out.push_str("|---|---:|---:|---:|---:|\n");
-        for row in rows {
-            out.push_str(&format!("| {} |\n", row.join(" | ")));
-        }
-        out
+        crate::table::markdown(&self.title(), &header, &rows)
     }
 }
 

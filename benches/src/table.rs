@@ -1,4 +1,4 @@
-//! The small tables of the W9, W10 and W11 reports, as aligned text for
+//! The small tables of the W9 to W12 reports, as aligned text for
 //! the terminal and as Markdown for `report.md`: one layout, so the
 //! workloads' tables read alike.
 
