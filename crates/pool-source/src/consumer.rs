@@ -386,8 +386,11 @@ impl ConsumerBuilder {
     }
     /// Builds the pool (required): any per-item pool (`build`,
     /// `build_stateful`, with `item_key`, layers, an error policy). The
-    /// builder comes with the consumer's [`Settle`] layer on it; its
-    /// capacity bounds this consumer's pending entries.
+    /// builder comes with the consumer's [`Settle`] layer on it and with
+    /// `continue_on_error` set: a failed entry is delivered again, then
+    /// dead-lettered, and the consumer goes on (set `stop_on_error` to end
+    /// the run at the first failure instead). Its capacity bounds this
+    /// consumer's pending entries.
     pub fn pool<F>(mut self, make: F) -> Self
     where
         F: FnOnce(
@@ -396,14 +399,15 @@ impl ConsumerBuilder {
             + 'static,
     {
         self.pool = Some(Box::new(move |settle: Settle| {
-            make(Pool::builder().layer(settle))
+            make(Pool::builder().continue_on_error().layer(settle))
         }));
         self
     }
 
     /// Builds a batch pool instead (one of `pool` and `batch_pool` is
     /// required): `configure` sets the pool up (workers, capacity, batch
-    /// size, key, error policy) and `work` gets a batch at a time. A batch
+    /// size, key, error policy; it starts with `continue_on_error`, as for
+    /// [`pool`](ConsumerBuilder::pool)) and `work` gets a batch at a time. A batch
     /// settles as a whole, as a batch pool counts it: `Ok` acknowledges every
     /// entry of it, `Err` fails every entry (each is redelivered, then
     /// dead-lettered, on its own).
@@ -417,7 +421,7 @@ impl ConsumerBuilder {
         E: Into<BoxError> + 'static,
     {
         self.pool = Some(Box::new(move |settle: Settle| {
-            configure(Pool::builder()).build_batch(settled_batch(settle, work))
+            configure(Pool::builder().continue_on_error()).build_batch(settled_batch(settle, work))
         }));
         self
     }

@@ -17,9 +17,10 @@
 //! claimed from another consumer, which runs when it comes back.
 //!
 //! Any pool kind works: `pool` takes a per-item pool (`build`,
-//! `build_stateful`, with `chunk_by`, layers and an error policy: choose
-//! `continue_on_error`, since the default stops the pool at the first
-//! failure), `batch_pool` a batch pool (a batch settles whole).
+//! `build_stateful`, with `chunk_by`, layers and an error policy: the
+//! builder it hands you starts with `continue_on_error`, since a failed
+//! entry is delivered again and then dead-lettered rather than ending the
+//! run), `batch_pool` a batch pool (a batch settles whole).
 //!
 //! The engine is behind the [`Source`] trait; [`RedisStreams`] is the one
 //! implemented (sync `redis` API, the consumer loop on its own thread).
@@ -35,7 +36,7 @@
 //!     .create_group(true)
 //!     .max_deliveries(3)
 //!     .pool(|builder| {
-//!         builder.workers(4).capacity(256).continue_on_error().build(
+//!         builder.workers(4).capacity(256).build(
 //!             |_ctx: &Ctx, job: Delivery<StreamEntry>| -> anyhow::Result<()> {
 //!                 let body = job.message.get_str("body").unwrap_or_default();
 //!                 anyhow::ensure!(!body.is_empty(), "entry {} has no body", job.id);

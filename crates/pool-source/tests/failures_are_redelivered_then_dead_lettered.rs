@@ -1,6 +1,7 @@
 //! A failing entry is delivered again until `max_deliveries`, then moved to
 //! the dead-letter stream with its error text and removed from pending; an
-//! entry that fails once and then succeeds is acked. All counted.
+//! entry that fails once and then succeeds is acked. All counted, with the
+//! error policy the consumer's builder starts with (continue on errors).
 
 mod support;
 
@@ -27,7 +28,9 @@ fn failures_go_to_the_dead_letter_stream_after_max_deliveries() {
         .create_group(true)
         .max_deliveries(3)
         .pool(move |builder| {
-            builder.workers(2).capacity(64).continue_on_error().build(
+            // No error policy set: the consumer's builder continues on
+            // errors, so the first poison entry does not end the run.
+            builder.workers(2).capacity(64).build(
                 move |_ctx: &Ctx, job: Delivery<StreamEntry>| -> anyhow::Result<()> {
                     let n: u64 = job.message.get_str("n").unwrap_or_default().parse()?;
                     let attempt = {

@@ -1368,8 +1368,9 @@
 //! your slowest item, or a slow item is claimed and run twice),
 //! `claim_interval` (10 s), `read_block` (100 ms), `reconnect_for` (60 s of
 //! reconnecting with backoff before the run ends), `stop_policy` (drain), and
-//! the pool: `pool` for any per-item pool (use `continue_on_error`: the
-//! default policy stops at the first failure), `batch_pool` for a batch one.
+//! the pool: `pool` for any per-item pool (its builder starts with
+//! `continue_on_error`: a failure is delivered again, then dead-lettered,
+//! and the consumer goes on), `batch_pool` for a batch one.
 //! The pool's capacity is the most entries this consumer holds pending.
 //!
 //! **Coming from Sidekiq or Celery.** A queue is a stream; a Sidekiq
@@ -1398,7 +1399,7 @@
 //!     .create_group(true)
 //!     .max_deliveries(5)
 //!     .pool(|builder| {
-//!         builder.workers(8).capacity(256).continue_on_error().build(
+//!         builder.workers(8).capacity(256).build(
 //!             |_ctx: &Ctx, job: Delivery<StreamEntry>| -> anyhow::Result<()> {
 //!                 let to = job.message.get_str("to").ok_or_else(|| anyhow::anyhow!("no `to`"))?;
 //!                 println!("sending {} to {to}", job.id); // idempotent: keyed by job.id
