@@ -538,61 +538,45 @@ fn run(options: &Options) -> anyhow::Result<()> {
     )?;
 
     // W7 first: the real workload leads the report.
-    let lines_table = match &lines_plan {
-        Some(plan) => {
-            let table = measure_lines(plan, &system, &mut progress)?;
-            progress.clear();
-            println!("{}", table.to_text());
-            Some(table)
-        }
-        None => None,
-    };
+    let lines_table = planned(
+        lines_plan.as_ref(),
+        &mut progress,
+        |plan, progress| measure_lines(plan, &system, progress),
+        |table| table.to_text(),
+    )?;
 
     // W9 next: the other workload users bring (an async service).
-    let calls_table = match &calls_plan {
-        Some(plan) => {
-            let table = measure_calls(plan, &mut progress)?;
-            progress.clear();
-            println!("{}", table.to_text());
-            Some(table)
-        }
-        None => None,
-    };
+    let calls_table = planned(calls_plan.as_ref(), &mut progress, measure_calls, |table| {
+        table.to_text()
+    })?;
 
     // W10 after it: tree-shaped work, spawned from inside.
-    let tree_table = match &tree_plan {
-        Some(plan) => {
-            let table = measure_tree(plan, &mut progress)?;
-            progress.clear();
-            println!("{}", table.to_text());
-            Some(table)
-        }
-        None => None,
-    };
+    let tree_table = planned(tree_plan.as_ref(), &mut progress, measure_tree, |table| {
+        table.to_text()
+    })?;
 
     // W11 after it: resizing a running pool.
-    let resize_table = match resize_plan {
-        Some((workers, resizes)) => {
+    let resize_table = planned(
+        resize_plan,
+        &mut progress,
+        |(workers, resizes), progress| {
             progress.start(&format!("[{} workers={workers}]", resize::ID), "resizing");
-            let table = resize::measure(workers, resizes)?;
-            progress.clear();
-            println!("{}", table.to_text());
-            Some(table)
-        }
-        None => None,
-    };
+            resize::measure(workers, resizes)
+        },
+        |table| table.to_text(),
+    )?;
 
     // W12 after it: a broker in front of the pool (skipped, with a line,
     // when redis-server is not installed).
-    let broker_table = if broker_planned {
-        progress.start(&format!("[{}]", broker::ID), "consuming");
-        let table = broker::measure(options.quick)?;
-        progress.clear();
-        println!("{}", table.to_text());
-        Some(table)
-    } else {
-        None
-    };
+    let broker_table = planned(
+        broker_planned.then_some(()),
+        &mut progress,
+        |(), progress| {
+            progress.start(&format!("[{}]", broker::ID), "consuming");
+            broker::measure(options.quick)
+        },
+        |table| table.to_text(),
+    )?;
 
     let mut expected_sums = HashMap::new();
     let mut tables = Vec::new();
@@ -720,6 +704,24 @@ fn plan_calls(options: &Options, cores: usize) -> Option<CallsPlan> {
             calls::BURST
         },
     })
+}
+
+/// Runs one of the workloads measured before the ns/item ones (W7, W9 to
+/// W12) if it is planned: measures it, clears the progress line and prints
+/// its table.
+fn planned<P, T>(
+    plan: Option<P>,
+    progress: &mut Progress,
+    measure: impl FnOnce(P, &mut Progress) -> anyhow::Result<T>,
+    text: impl Fn(&T) -> String,
+) -> anyhow::Result<Option<T>> {
+    let Some(plan) = plan else {
+        return Ok(None);
+    };
+    let table = measure(plan, progress)?;
+    progress.clear();
+    println!("{}", text(&table));
+    Ok(Some(table))
 }
 
 /// Runs W9: the round trip per implementation, interleaved, then one burst

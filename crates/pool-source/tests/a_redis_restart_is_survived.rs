@@ -6,6 +6,7 @@
 mod support;
 
 use std::collections::HashSet;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,7 +53,15 @@ fn the_consumer_reconnects_after_a_restart_and_finishes() {
     eventually("1,000 processed", || done.load(Ordering::SeqCst) >= 1_000);
     drop(connection);
     let port = server.kill();
-    std::thread::sleep(Duration::from_millis(300));
+    // Stand in for the server until the consumer knocks: a connection
+    // attempt on the port proves it saw the loss and is reconnecting. Only
+    // then does the server come back.
+    let stand_in = TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+    stand_in.set_nonblocking(true).expect("non-blocking");
+    eventually("the consumer tries to reconnect", || {
+        stand_in.accept().is_ok()
+    });
+    drop(stand_in);
     let server = RedisServer::start_persistent(port, &dir);
     let mut connection = server.connection();
     eventually("every entry seen and nothing pending", || {
